@@ -1,0 +1,26 @@
+"""autograd_lab: a reverse-mode autodiff engine that records every operation as a
+graph, for teaching and learning deep learning for audio.
+
+>>> import autograd_lab as al
+>>> x = al.tensor([1.0, -2.0], requires_grad=True)
+>>> loss = (x.tanh() ** 2).sum()
+>>> loss.backward()
+>>> x.grad.round(4)
+array([ 0.4464, -0.1347], dtype=float32)
+"""
+from .core.errors import AnomalyError, GradcheckError, GraphFreedError, ShapeError
+from .core.node import Node, Tensor, Value, tensor
+from .core.state import (detect_anomaly, enable_grad, get_default_dtype, is_grad_enabled,
+                         no_grad, set_default_dtype)
+from .core.engine import backward, grad, topological_order
+from .core.op import OPS
+from .core.gradcheck import gradcheck, GradcheckReport
+from .core.graph import to_networkx
+from . import ops as _ops  # noqa: F401  (registers the op table and binds operators)
+from .ops.functions import (abs, add, astype, broadcast_to, clip, concatenate, div, equal, exp,
+                            flatten, getitem, greater, greater_equal, less, less_equal, log,
+                            log_softmax, logsumexp, matmul, max, maximum, mean, min, minimum,
+                            mul, neg, not_equal, pow, relu, reshape, sigmoid, sign, softmax, sqrt,
+                            stack, sub, sum, tanh, transpose, where)
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""The engine: graph nodes, op declarations, forward recording and backward passes."""

@@ -1,0 +1,361 @@
+"""The engine: record an op (`apply`) and walk the graph backwards (`backward`, `grad`).
+
+Forward: `apply` runs an op's forward on the inputs' raw data and returns a new
+node that remembers the op, its params and its inputs.
+
+Backward: one reverse walk over the graph in topological order. Each node's
+gradient is complete when the walk reaches it; the op's gradient rule for each
+input turns it into that input's share, which is summed back to the input's
+shape (broadcasting undone centrally) and added up over all paths.
+
+  * plain backward: rules run on raw numpy arrays / floats, nothing is recorded;
+  * `create_graph=True`: rules run on graph nodes, so the backward pass is
+    recorded like any forward computation (grad of grad, drawable).
+
+Both walks are loops over an explicit stack: no recursion, any depth.
+"""
+from __future__ import annotations
+
+import math
+import os
+import sys
+
+import numpy as np
+
+from .errors import AnomalyError, GraphFreedError, ShapeError
+from .node import _NO_PARAMS, Node, Tensor, Value
+from .state import state
+
+# A non-leaf node whose backward has run without retain_graph holds this in _saved.
+_RELEASED = object()
+
+
+# ---------------------------------------------------------------------------
+# forward: recording one op
+# ---------------------------------------------------------------------------
+def call(op, args, params):
+    """Lift Python numbers / arrays among `args` to constant nodes, then `apply`."""
+    like = None
+    for a in args:
+        if isinstance(a, Node):
+            if like is None or (like.dtype.kind not in "fc" and a.dtype.kind in "fc"):
+                like = a
+    cls = Tensor if like is None else like.__class__
+    inputs = []
+    for a in args:
+        if a.__class__ is cls:
+            inputs.append(a)
+        elif isinstance(a, Node):
+            raise TypeError(f"{op.name}: cannot mix {type(a).__name__} and {cls.__name__} inputs")
+        else:
+            inputs.append(cls._lift(a, like))
+    return apply(op, tuple(inputs), params or _NO_PARAMS)
+
+
+def apply(op, inputs: tuple, params: dict = _NO_PARAMS):
+    """Run `op` on the inputs' data and return the result node (recorded if grad mode is on)."""
+    cls = inputs[0].__class__
+    forward = op.forward
+    if cls is Value and op.scalar_forward is not None:
+        forward = op.scalar_forward
+    try:
+        if params:
+            data = forward(*[x.data for x in inputs], **params)
+        else:
+            data = forward(*[x.data for x in inputs])
+    except (ValueError, IndexError, TypeError, ZeroDivisionError, OverflowError) as exc:
+        raise _forward_error(op, inputs, params, exc) from None
+    if cls is Tensor:
+        if data.__class__ is not np.ndarray:
+            data = np.asarray(data)      # numpy hands back scalars for 0-d results
+    elif data.__class__ is not float:
+        data = float(data)
+
+    out = cls.__new__(cls)
+    out.data = data
+    out._grad = cls._grad_start
+    out.name = None
+    out._saved = None
+    if state.grad_enabled:
+        out.op = op
+        out.inputs = inputs
+        out.params = params
+        requires = False
+        if op.differentiable:
+            for x in inputs:
+                if x.requires_grad:
+                    requires = True
+                    break
+        out.requires_grad = requires
+    else:
+        out.op = None
+        out.inputs = ()
+        out.params = _NO_PARAMS
+        out.requires_grad = False
+    if state.meta_active:
+        out._meta = _make_meta()
+        if state.anomaly:
+            _check_finite_forward(out, op, inputs)
+    else:
+        out._meta = None
+    return out
+
+
+def _forward_error(op, inputs, params, exc):
+    shapes = ", ".join(str(getattr(x, "shape", ())) for x in inputs)
+    described = f"{op.name}: input shapes {shapes}"
+    if params:
+        described += " with " + ", ".join(f"{k}={v!r}" for k, v in params.items())
+    if isinstance(exc, ValueError) and inputs[0].__class__ is Tensor:
+        return ShapeError(f"{described}: {exc}")
+    return type(exc)(f"{described}: {exc}")
+
+
+# ---------------------------------------------------------------------------
+# node metadata: module scope, backward-pass marker, creation site
+# ---------------------------------------------------------------------------
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _user_frame_location() -> str:
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not os.path.abspath(filename).startswith(_PACKAGE_DIR):
+            return f"{filename}:{frame.f_lineno}"
+        frame = frame.f_back
+    return "<unknown>"
+
+
+def _make_meta() -> dict:
+    meta = {}
+    if state.scope is not None:
+        meta["scope"] = state.scope
+    if state.in_backward:
+        meta["backward"] = True
+    if state.anomaly:
+        meta["where"] = _user_frame_location()
+    return meta
+
+
+def _nonfinite_kind(data):
+    if isinstance(data, float):
+        return None if math.isfinite(data) else ("nan" if math.isnan(data) else "inf")
+    arr = np.asarray(data)
+    if arr.dtype.kind not in "fc" or np.isfinite(arr).all():
+        return None
+    return "nan" if np.isnan(arr).any() else "inf"
+
+
+def _check_finite_forward(out, op, inputs):
+    kind = _nonfinite_kind(out.data)
+    if kind is None:
+        return
+    bad_inputs = [i for i, x in enumerate(inputs) if _nonfinite_kind(x.data)]
+    note = f" (input {bad_inputs[0]} already contained non-finite values)" if bad_inputs else ""
+    raise AnomalyError(f"{op.name} produced {kind} in forward, at {out.created_at}{note}")
+
+
+# ---------------------------------------------------------------------------
+# graph walks
+# ---------------------------------------------------------------------------
+def _as_list(x):
+    if isinstance(x, Node):
+        return [x]
+    return list(x)
+
+
+def topological_order(roots, requires_grad_only: bool = False) -> list:
+    """Every node that `roots` depend on, each after all of its inputs.
+
+    Iterative depth-first search: any depth works (no recursion limit).
+
+    >>> import autograd_lab as al
+    >>> a = al.Value(2.0, label="a"); b = a * 3; c = b + a
+    >>> [n.label or n.op_name for n in al.topological_order(c)]
+    ['a', '', 'mul', 'add']
+    """
+    order = []
+    seen = set()
+    for root in _as_list(roots):
+        if root in seen or (requires_grad_only and not root.requires_grad):
+            continue
+        seen.add(root)
+        stack = [(root, iter(root.inputs))]
+        while stack:
+            node, pending = stack[-1]
+            for child in pending:
+                if child not in seen and (child.requires_grad or not requires_grad_only):
+                    seen.add(child)
+                    stack.append((child, iter(child.inputs)))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    return order
+
+
+# ---------------------------------------------------------------------------
+# backward
+# ---------------------------------------------------------------------------
+def _seed(root, grad, create_graph):
+    """The gradient of `root` with respect to itself (or the user's `grad`)."""
+    if grad is None:
+        if root.__class__ is Tensor and root.data.size != 1:
+            raise RuntimeError(
+                f"backward(): the output has shape {root.shape}; gradients start from a "
+                f"scalar. Reduce it first (e.g. .sum()), or pass grad= an array of shape {root.shape}")
+        seed = 1.0 if root.__class__ is Value else np.ones_like(root.data)
+    else:
+        if isinstance(grad, Node):
+            seed = grad if create_graph else grad.data
+        elif root.__class__ is Value:
+            seed = float(grad)
+        else:
+            seed = np.asarray(grad, dtype=root.data.dtype)
+        if root.__class__ is Tensor and tuple(np.shape(seed.data if isinstance(seed, Node) else seed)) != root.shape:
+            raise ShapeError(f"backward(): grad has shape {np.shape(getattr(seed, 'data', seed))}, "
+                             f"the output has shape {root.shape}")
+    if create_graph and not isinstance(seed, Node):
+        seed = root._new_leaf(seed)
+    return seed
+
+
+def _backprop(roots, seeds, *, retain_graph, create_graph, accumulate, capture=None):
+    from ..ops.generic import sum_to
+    order = topological_order(roots, requires_grad_only=True)
+    grads = {}
+    for root, seed in zip(roots, seeds):
+        grads[root] = seed if root not in grads else grads[root] + seed
+    captured = {}
+    anomaly = state.anomaly
+    if create_graph:
+        saved_mode = (state.grad_enabled, state.in_backward)
+        state.grad_enabled, state.in_backward = True, True
+        state.refresh()
+    try:
+        for node in reversed(order):
+            g = grads.pop(node, None)
+            if g is None:
+                continue
+            if capture is not None and node in capture:
+                captured[node] = g
+            if accumulate:
+                _accumulate(node, g, create_graph)
+            op = node.op
+            if op is None:
+                continue
+            if node._saved is _RELEASED:
+                raise GraphFreedError(
+                    f"backward through the graph a second time (at op {op.name}): its saved "
+                    "state was released by the first backward(). Pass retain_graph=True to "
+                    "the first call if you need to go backward twice.")
+            inputs = node.inputs
+            if create_graph:
+                args, out = inputs, node
+            else:
+                args, out = [x.data for x in inputs], node.data
+            params = node.params
+            for i, x in enumerate(inputs):
+                if not x.requires_grad:
+                    continue
+                rule = op.vjp(i)
+                if rule is None:
+                    continue
+                gi = rule(g, out, *args, **params) if params else rule(g, out, *args)
+                if x.__class__ is Tensor and gi.shape != x.data.shape:
+                    gi = sum_to(gi, x.data.shape)
+                if anomaly:
+                    _check_finite_backward(gi, node, i)
+                prev = grads.get(x)
+                grads[x] = gi if prev is None else prev + gi
+            if not retain_graph:
+                node._saved = _RELEASED
+    finally:
+        if create_graph:
+            state.grad_enabled, state.in_backward = saved_mode
+            state.refresh()
+    return captured
+
+
+def _accumulate(node, g, create_graph):
+    """Add `g` into node.grad (a new object each time: grads are never modified in place)."""
+    cur = node._grad
+    if cur is None or (cur.__class__ is float and cur == 0.0 and not isinstance(g, float)):
+        if node.op is None and g.__class__ is np.ndarray:
+            g = np.array(g)      # a leaf's own writable copy; rules may share arrays
+        elif node.__class__ is Tensor and not create_graph and g.__class__ is not np.ndarray:
+            g = np.asarray(g)
+        node._grad = g
+    else:
+        node._grad = cur + g
+
+
+def _check_finite_backward(gi, node, i):
+    kind = _nonfinite_kind(gi.data if isinstance(gi, Node) else gi)
+    if kind is not None:
+        raise AnomalyError(f"backward of {node.op.name} produced {kind} in the gradient of "
+                           f"input {i}; that node was created at {node.created_at}")
+
+
+def backward(root, grad=None, retain_graph=False, create_graph=False):
+    """Accumulate d(root)/d(node) into `.grad` of every node that requires grad.
+
+    `grad` is needed when root is not a scalar (it is the vector of the
+    vector-Jacobian product). Without `retain_graph`, a second backward through
+    the same graph raises. With `create_graph`, the gradients are themselves
+    recorded graph nodes (Tensors / Values), so they can be differentiated.
+    """
+    if not root.requires_grad:
+        raise RuntimeError(
+            "backward(): this result does not require grad. Give an input "
+            "requires_grad=True (Tensors default to False), and do not compute it under no_grad().")
+    seed = _seed(root, grad, create_graph)
+    _backprop([root], [seed], retain_graph=retain_graph or create_graph,
+              create_graph=create_graph, accumulate=True)
+
+
+def grad(outputs, inputs, grad_outputs=None, create_graph=False, retain_graph=None,
+         allow_unused=False) -> tuple:
+    """Gradients of `outputs` with respect to `inputs`, returned (not accumulated).
+
+    >>> import autograd_lab as al
+    >>> x = al.tensor(3.0, requires_grad=True)
+    >>> (dy,) = al.grad(x ** 3, x, create_graph=True)       # 3x^2 = 27
+    >>> (d2y,) = al.grad(dy, x)                             # 6x = 18
+    >>> float(dy.data), float(d2y.data)
+    (27.0, 18.0)
+    """
+    outputs = _as_list(outputs)
+    single_input = isinstance(inputs, Node)
+    inputs = _as_list(inputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    else:
+        grad_outputs = _as_list(grad_outputs) if not isinstance(grad_outputs, (list, tuple)) \
+            else list(grad_outputs)
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"al.grad: {len(outputs)} outputs but {len(grad_outputs)} grad_outputs")
+    for k, out in enumerate(outputs):
+        if not out.requires_grad:
+            raise RuntimeError(f"al.grad: output {k} does not require grad")
+    if retain_graph is None:
+        retain_graph = create_graph
+    seeds = [_seed(o, g, create_graph) for o, g in zip(outputs, grad_outputs)]
+    captured = _backprop(outputs, seeds, retain_graph=retain_graph, create_graph=create_graph,
+                         accumulate=False, capture=set(inputs))
+    result = []
+    for k, x in enumerate(inputs):
+        g = captured.get(x)
+        if g is None:
+            if not allow_unused:
+                what = f"{x.name!r}" if x.name else f"of shape {x.shape}"
+                raise ValueError(
+                    f"al.grad: input {k} ({what}) is not part of the graph of the outputs "
+                    "(or does not require grad); pass allow_unused=True to get None for it")
+            result.append(None)
+        elif isinstance(g, Node):
+            result.append(g)
+        else:
+            result.append(x._new_leaf(g))
+    return tuple(result)

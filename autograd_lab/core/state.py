@@ -1,0 +1,100 @@
+"""Global switches of the engine: grad mode, default dtype, anomaly mode.
+
+They live in one small object so the hot path reads plain attributes.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+
+class _State:
+    __slots__ = ("grad_enabled", "default_dtype", "anomaly", "in_backward", "scope",
+                 "meta_active")
+
+    def __init__(self):
+        self.grad_enabled = True          # record ops into the graph
+        self.default_dtype = np.dtype(np.float32)
+        self.anomaly = False              # check every result for NaN/Inf
+        self.in_backward = False          # nodes made now belong to a backward pass
+        self.scope = None                 # name of the nn.Module being called
+        self.meta_active = False          # any of the three above is on
+
+    def refresh(self):
+        self.meta_active = self.anomaly or self.in_backward or self.scope is not None
+
+
+state = _State()
+
+
+def set_default_dtype(dtype) -> None:
+    """Set the floating dtype of tensors made from Python lists and scalars.
+
+    >>> import autograd_lab as al, numpy as np
+    >>> al.set_default_dtype(np.float64); al.tensor([1, 2]).dtype
+    dtype('float64')
+    >>> al.set_default_dtype(np.float32)
+    """
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"set_default_dtype: need a floating dtype, got {dtype}")
+    state.default_dtype = dtype
+
+
+def get_default_dtype() -> np.dtype:
+    return state.default_dtype
+
+
+@contextlib.contextmanager
+def _switch(attr, value):
+    old = getattr(state, attr)
+    setattr(state, attr, value)
+    state.refresh()
+    try:
+        yield
+    finally:
+        setattr(state, attr, old)
+        state.refresh()
+
+
+def no_grad():
+    """Context in which ops are computed but not recorded (no graph, no grads).
+
+    >>> import autograd_lab as al
+    >>> w = al.tensor([1.0], requires_grad=True)
+    >>> with al.no_grad():
+    ...     y = w * 2
+    >>> y.requires_grad
+    False
+    """
+    return _switch("grad_enabled", False)
+
+
+def enable_grad():
+    """Context that turns recording back on inside `no_grad()`."""
+    return _switch("grad_enabled", True)
+
+
+def is_grad_enabled() -> bool:
+    return state.grad_enabled
+
+
+def detect_anomaly():
+    """Context in which the first NaN or Inf made in forward or backward raises.
+
+    The error names the op and the line of user code that created the node.
+
+    >>> import autograd_lab as al
+    >>> x = al.tensor([0.0], requires_grad=True)
+    >>> with al.detect_anomaly():
+    ...     y = al.log(x)            # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    AnomalyError: log produced -inf ...
+    """
+    return _switch("anomaly", True)
+
+
+def module_scope(name):
+    """Context that tags the nodes created inside it with a scope name (used by nn.Module)."""
+    return _switch("scope", name)

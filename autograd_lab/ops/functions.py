@@ -1,0 +1,221 @@
+"""The public functions: `al.exp`, `al.sum`, `al.softmax`, ...
+
+Thin wrappers over the primitives in primitives.py that normalise arguments
+(axes, indices, vectors in matmul), plus composite functions built from
+primitives, which are differentiable to any order without rules of their own.
+"""
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+
+from ..core.errors import ShapeError
+from ..core.node import Node, Tensor
+from . import generic as F
+from . import primitives as P
+
+
+def as_node(x) -> Node:
+    """`x` itself if it is a Tensor/Value, else a constant Tensor of it."""
+    return x if isinstance(x, Node) else Tensor._lift(x, None)
+
+
+def _axis(axis, ndim):
+    return None if axis is None else F.normalize_axis(axis, ndim)
+
+
+# ---- elementwise (the primitives themselves are the functions) --------------
+neg, exp, log, sqrt, tanh, sigmoid, relu, abs = (                  # noqa: A001
+    P.neg, P.exp, P.log, P.sqrt, P.tanh, P.sigmoid, P.relu, P.abs)
+add, sub, mul, div, maximum, minimum, sign = (
+    P.add, P.sub, P.mul, P.div, P.maximum, P.minimum, P.sign)
+equal, not_equal, less, less_equal, greater, greater_equal = (
+    P.equal, P.not_equal, P.less, P.less_equal, P.greater, P.greater_equal)
+
+
+def pow(x, y):                                                     # noqa: A001
+    """x ** y, elementwise, differentiable in both."""
+    return P.pow(x, y)
+
+
+def clip(x, low=None, high=None):
+    """Limit x to [low, high]; the gradient flows where low <= x <= high.
+
+    >>> import autograd_lab as al
+    >>> al.clip(al.tensor([-2.0, 0.5, 3.0]), -1, 1)
+    tensor([-1. ,  0.5,  1. ], op=clip)
+    """
+    return P.clip(x, low=low, high=high)
+
+
+def where(cond, x, y):
+    """Elementwise `x if cond else y`; the gradient flows to the chosen side."""
+    cond = cond.data if isinstance(cond, Node) else np.asarray(cond)
+    return P.where(Tensor(cond.astype(bool, copy=False)), x, y)
+
+
+# ---- reductions ---------------------------------------------------------------
+def sum(x, axis=None, keepdims=False):                             # noqa: A001
+    """Sum over `axis` (None: all; int or tuple).
+
+    >>> import autograd_lab as al
+    >>> al.sum(al.tensor([[1, 2], [3, 4]]), axis=0)
+    tensor([4., 6.], op=sum)
+    """
+    x = as_node(x)
+    return P.sum(x, axis=_axis(axis, x.ndim), keepdims=bool(keepdims))
+
+
+def mean(x, axis=None, keepdims=False):
+    """Mean over `axis`: sum divided by the number of elements reduced."""
+    x = as_node(x)
+    total = sum(x, axis, keepdims)
+    count = x.size // builtins.max(total.size, 1) if x.size else 0
+    return total / count
+
+
+def max(x, axis=None, keepdims=False):                             # noqa: A001
+    """Largest element over `axis`; ties share the gradient equally (like torch.amax)."""
+    x = as_node(x)
+    return P.max(x, axis=_axis(axis, x.ndim), keepdims=bool(keepdims))
+
+
+def min(x, axis=None, keepdims=False):                             # noqa: A001
+    """Smallest element over `axis`; ties share the gradient equally (like torch.amin)."""
+    x = as_node(x)
+    return P.min(x, axis=_axis(axis, x.ndim), keepdims=bool(keepdims))
+
+
+def logsumexp(x, axis=-1, keepdims=False):
+    """log(sum(exp(x))) over `axis`, exact for logits of any magnitude.
+
+    The largest element is subtracted first as a constant: the function (and
+    its gradient, the softmax) does not depend on that shift.
+
+    >>> import autograd_lab as al
+    >>> float(al.logsumexp(al.tensor([1000.0, 1000.0])).data)
+    1000.6931...
+    """
+    x = as_node(x)
+    shift = np.max(x.data, axis=axis, keepdims=True)
+    shift = np.where(np.isfinite(shift), shift, 0).astype(x.dtype)
+    out = log(sum(exp(x - shift), axis=axis, keepdims=True)) + shift
+    return out if keepdims else reshape(out, np.squeeze(shift, axis=axis).shape)
+
+
+def softmax(x, axis=-1):
+    """exp(x) / sum(exp(x)) over `axis`, stable for large logits."""
+    x = as_node(x)
+    return exp(x - logsumexp(x, axis=axis, keepdims=True))
+
+
+def log_softmax(x, axis=-1):
+    """x - logsumexp(x): log-probabilities, stable for large logits."""
+    x = as_node(x)
+    return x - logsumexp(x, axis=axis, keepdims=True)
+
+
+# ---- shapes -------------------------------------------------------------------
+def reshape(x, *shape):
+    """Same data in a new shape (one dimension may be -1)."""
+    x = as_node(x)
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = shape[0]
+    shape = tuple(int(s) for s in shape)
+    if -1 in shape:
+        known = int(np.prod([s for s in shape if s != -1]))
+        if known == 0 or x.size % known:
+            raise ShapeError(f"reshape: cannot reshape {x.shape} to {shape}")
+        shape = tuple(x.size // known if s == -1 else s for s in shape)
+    return P.reshape(x, shape=shape)
+
+
+def flatten(x, start_dim=0):
+    """Merge the dimensions from `start_dim` on into one."""
+    x = as_node(x)
+    return reshape(x, x.shape[:start_dim] + (-1,))
+
+
+def transpose(x, axes=None):
+    """Permute the axes (None: reverse them)."""
+    x = as_node(x)
+    if axes is not None:
+        axes = tuple(int(a) % builtins.max(x.ndim, 1) for a in axes)
+        if sorted(axes) != list(range(x.ndim)):
+            raise ShapeError(f"transpose: axes {axes} are not a permutation of {x.ndim} axes")
+    return P.transpose(x, axes=axes)
+
+
+def broadcast_to(x, shape):
+    return P.broadcast_to(x, shape=tuple(shape))
+
+
+def astype(x, dtype):
+    """Cast to `dtype`; the gradient is cast back to the input's dtype."""
+    return P.astype(x, dtype=np.dtype(dtype))
+
+
+def concatenate(tensors, axis=0):
+    """Join tensors along an existing axis."""
+    nodes = [as_node(t) for t in tensors]
+    if not nodes:
+        raise ValueError("concatenate: need at least one tensor")
+    axis = int(axis) % builtins.max(nodes[0].ndim, 1)
+    return P.concatenate(*nodes, axis=axis)
+
+
+def stack(tensors, axis=0):
+    """Join tensors along a new axis."""
+    nodes = [as_node(t) for t in tensors]
+    if not nodes:
+        raise ValueError("stack: need at least one tensor")
+    shapes = {t.shape for t in nodes}
+    if len(shapes) > 1:
+        raise ShapeError(f"stack: all tensors need the same shape, got {sorted(shapes)}")
+    axis = int(axis) % (nodes[0].ndim + 1)
+    expanded = [reshape(t, t.shape[:axis] + (1,) + t.shape[axis:]) for t in nodes]
+    return P.concatenate(*expanded, axis=axis)
+
+
+def _index(index):
+    """Tensors and lists in an index become arrays (an index carries no gradient)."""
+    if isinstance(index, tuple):
+        return tuple(_index(i) for i in index)
+    if isinstance(index, Node):
+        return index.data
+    if isinstance(index, list):
+        return np.asarray(index)
+    return index
+
+
+def getitem(x, index):
+    """x[index] with numpy's rules; repeated indices accumulate their gradients."""
+    return P.getitem(as_node(x), index=_index(index))
+
+
+# ---- linear algebra -------------------------------------------------------------
+def matmul(a, b):
+    """Matrix product with numpy's rules (vectors, batches, broadcasting).
+
+    >>> import autograd_lab as al
+    >>> (al.tensor([[1, 2], [3, 4]]) @ al.tensor([1, 1])).data
+    array([3., 7.], dtype=float32)
+    """
+    a, b = as_node(a), as_node(b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ShapeError(f"matmul: needs at least 1-D inputs, got shapes {a.shape} and {b.shape}")
+    if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
+        raise ShapeError(f"matmul: shapes {a.shape} and {b.shape} do not fit: inner "
+                         f"dimensions {a.shape[-1]} and {b.shape[-2 if b.ndim > 1 else 0]} differ")
+    a2 = reshape(a, (1,) + a.shape) if a.ndim == 1 else a
+    b2 = reshape(b, b.shape + (1,)) if b.ndim == 1 else b
+    out = P.matmul(a2, b2)
+    if a.ndim == 1 or b.ndim == 1:
+        shape = out.shape
+        if a.ndim == 1:
+            shape = shape[:-2] + shape[-1:]
+        if b.ndim == 1:
+            shape = shape[:-1]
+        out = reshape(out, shape)
+    return out

@@ -1,0 +1,174 @@
+"""The op table: every primitive op of autograd_lab, declared once.
+
+Each entry: name, forward on raw data, then one gradient rule per input,
+`rule(g, out, *inputs, **params)`, written with operators and `F` (generic.py)
+so that it runs on arrays, on floats, and on graph nodes alike. Rules may
+return a broadcast-shaped gradient: the engine sums it back to the input's
+shape. Everything else (mean, softmax, losses, ...) is composed from these in
+functions.py and needs no rule of its own.
+"""
+from __future__ import annotations
+
+import math
+import operator
+
+import numpy as np
+
+from ..core.op import primitive
+from . import generic as F
+from . import samples as S
+
+
+# ---- unary elementwise -----------------------------------------------------
+def _stable_sigmoid(x):
+    e = np.exp(-np.abs(x))            # exp of a non-positive number never overflows
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _scalar_sigmoid(x):
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+neg = primitive("neg", operator.neg,
+                lambda g, out, x: -g,
+                symbol="-", samples=S.unary())
+exp = primitive("exp", np.exp,
+                lambda g, out, x: g * out,
+                scalar=math.exp, samples=S.unary())
+log = primitive("log", np.log,
+                lambda g, out, x: g / x,
+                scalar=math.log, samples=S.unary(0.3, 3.0))
+sqrt = primitive("sqrt", np.sqrt,
+                 lambda g, out, x: g / (2 * out),
+                 scalar=math.sqrt, samples=S.unary(0.3, 3.0))
+tanh = primitive("tanh", np.tanh,
+                 lambda g, out, x: g * (1 - out * out),
+                 scalar=math.tanh, samples=S.unary())
+sigmoid = primitive("sigmoid", _stable_sigmoid,
+                    lambda g, out, x: g * out * (1 - out),
+                    scalar=_scalar_sigmoid, samples=S.unary(-4.0, 4.0),
+                    doc="Primitive rather than 1/(1+exp(-x)): no overflow, and a cheap rule.")
+# relu'(0) = 0 and |x|'(0) = 0, as in PyTorch.
+relu = primitive("relu", lambda x: np.maximum(x, 0),
+                 lambda g, out, x: g * (x > 0),
+                 scalar=lambda x: x if x > 0 else 0.0, samples=S.unary(avoid=(0.0,)))
+abs = primitive("abs", np.abs,                                     # noqa: A001
+                lambda g, out, x: g * F.sign(x),
+                scalar=lambda x: x if x >= 0 else -x, samples=S.unary(avoid=(0.0,)))
+# The gradient passes where low <= x <= high, bounds included (PyTorch's clamp).
+clip = primitive("clip", lambda x, low, high: np.clip(x, low, high),
+                 lambda g, out, x, low, high: g * F.inside(x, low, high),
+                 scalar=lambda x, low, high: min(max(x, -math.inf if low is None else low),
+                                                 math.inf if high is None else high),
+                 samples=S.unary(avoid=(-0.5, 0.5), params={"low": -0.5, "high": 0.5}))
+
+# ---- binary elementwise (numpy broadcasting; the engine undoes it) ----------
+add = primitive("add", operator.add,
+                lambda g, out, x, y: g,
+                lambda g, out, x, y: g,
+                symbol="+", samples=S.binary())
+sub = primitive("sub", operator.sub,
+                lambda g, out, x, y: g,
+                lambda g, out, x, y: -g,
+                symbol="-", samples=S.binary())
+mul = primitive("mul", operator.mul,
+                lambda g, out, x, y: g * y,
+                lambda g, out, x, y: g * x,
+                symbol="*", samples=S.binary())
+div = primitive("div", operator.truediv,
+                lambda g, out, x, y: g / y,
+                lambda g, out, x, y: -g * out / y,
+                symbol="/", samples=S.binary(low2=-2.0, high2=2.0, avoid2=(0.0,)))
+pow = primitive("pow", np.power,                                   # noqa: A001
+                lambda g, out, x, y: g * y * x ** (y - 1),
+                lambda g, out, x, y: g * out * F.log(x),
+                scalar=math.pow, symbol="**", samples=S.binary(0.3, 2.0, -2.0, 2.0))
+# Ties share the gradient equally, as in PyTorch.
+maximum = primitive("maximum", np.maximum,
+                    lambda g, out, x, y: F.share_of_extremum(g, x, y, operator.gt),
+                    lambda g, out, x, y: F.share_of_extremum(g, y, x, operator.gt),
+                    scalar=max, samples=S.binary())
+minimum = primitive("minimum", np.minimum,
+                    lambda g, out, x, y: F.share_of_extremum(g, x, y, operator.lt),
+                    lambda g, out, x, y: F.share_of_extremum(g, y, x, operator.lt),
+                    scalar=min, samples=S.binary())
+where = primitive("where", np.where,
+                  None,
+                  lambda g, out, cond, x, y: F.where(cond, g, 0),
+                  lambda g, out, cond, x, y: F.where(cond, 0, g),
+                  samples=S.where_sample)
+
+# ---- comparisons and sign: results carry no gradient ------------------------
+equal = primitive("equal", operator.eq, differentiable=False, symbol="==")
+not_equal = primitive("not_equal", operator.ne, differentiable=False, symbol="!=")
+less = primitive("less", operator.lt, differentiable=False, symbol="<")
+less_equal = primitive("less_equal", operator.le, differentiable=False, symbol="<=")
+greater = primitive("greater", operator.gt, differentiable=False, symbol=">")
+greater_equal = primitive("greater_equal", operator.ge, differentiable=False, symbol=">=")
+sign = primitive("sign", np.sign, differentiable=False)
+
+
+# ---- reductions -------------------------------------------------------------
+def _extremum_vjp(g, out, x, axis, keepdims):
+    """Gradient of max/min: shared equally among the elements that attain it (amax)."""
+    shape = F.keepdims_shape(x.shape, axis)
+    hit = F.astype(F.equal(x, F.reshape(out, shape)), F.dtype_of(x))
+    return F.reshape(g, shape) * hit / F.sum(hit, axis, keepdims=True)
+
+
+sum = primitive("sum", lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims),  # noqa: A001
+                lambda g, out, x, axis, keepdims: F.broadcast_to(
+                    F.reshape(g, F.keepdims_shape(x.shape, axis)), x.shape),
+                samples=S.reduction)
+max = primitive("max", lambda x, axis, keepdims: np.max(x, axis=axis, keepdims=keepdims),  # noqa: A001
+                _extremum_vjp, samples=S.reduction)
+min = primitive("min", lambda x, axis, keepdims: np.min(x, axis=axis, keepdims=keepdims),  # noqa: A001
+                _extremum_vjp, samples=S.reduction)
+
+
+# ---- shapes and indexing ----------------------------------------------------
+def _inverse_permutation(axes):
+    return None if axes is None else tuple(int(i) for i in np.argsort(axes))
+
+
+def _concatenate_vjp(i):
+    def rule(g, out, *xs, axis):
+        start = 0
+        for x in xs[:i]:
+            start += x.shape[axis]
+        index = (slice(None),) * axis + (slice(start, start + xs[i].shape[axis]),)
+        return F.getitem(g, index)
+    return rule
+
+
+reshape = primitive("reshape", lambda x, shape: np.reshape(x, shape),
+                    lambda g, out, x, shape: F.reshape(g, x.shape),
+                    samples=S.reshape_sample)
+transpose = primitive("transpose", lambda x, axes: np.transpose(x, axes),
+                      lambda g, out, x, axes: F.transpose(g, _inverse_permutation(axes)),
+                      samples=S.transpose_sample)
+broadcast_to = primitive("broadcast_to", lambda x, shape: np.broadcast_to(x, shape),
+                         lambda g, out, x, shape: F.sum_to(g, x.shape),
+                         samples=S.broadcast_to_sample)
+getitem = primitive("getitem", lambda x, index: x[index],
+                    lambda g, out, x, index: F.scatter_add(g, index, x.shape),
+                    samples=S.getitem_sample)
+# getitem's transpose: zeros with g added at index (repeated indices accumulate).
+scatter_add = primitive("scatter_add", F.scatter_add_forward,
+                        lambda g, out, x, index, shape: F.getitem(g, index),
+                        samples=S.scatter_add_sample)
+concatenate = primitive("concatenate", lambda *xs, axis: np.concatenate(xs, axis=axis),
+                        variadic_vjp=_concatenate_vjp, samples=S.concatenate_sample)
+astype = primitive("astype", lambda x, dtype: x.astype(dtype),
+                   lambda g, out, x, dtype: F.astype(g, F.dtype_of(x)),
+                   samples=S.astype_sample)
+
+# ---- linear algebra -----------------------------------------------------------
+# Inputs have ndim >= 2 (functions.matmul lifts vectors); batch dims broadcast.
+matmul = primitive("matmul", np.matmul,
+                   lambda g, out, a, b: F.matmul(g, F.swap_last(b)),
+                   lambda g, out, a, b: F.matmul(F.swap_last(a), g),
+                   symbol="@", samples=S.matmul_sample)
