@@ -327,13 +327,13 @@ def grad(outputs, inputs, grad_outputs=None, create_graph=False, retain_graph=No
     (27.0, 18.0)
     """
     outputs = _as_list(outputs)
-    single_input = isinstance(inputs, Node)
     inputs = _as_list(inputs)
     if grad_outputs is None:
         grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, (list, tuple)):
+        grad_outputs = list(grad_outputs)
     else:
-        grad_outputs = _as_list(grad_outputs) if not isinstance(grad_outputs, (list, tuple)) \
-            else list(grad_outputs)
+        grad_outputs = [grad_outputs]
     if len(grad_outputs) != len(outputs):
         raise ValueError(f"al.grad: {len(outputs)} outputs but {len(grad_outputs)} grad_outputs")
     for k, out in enumerate(outputs):

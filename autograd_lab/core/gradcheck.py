@@ -30,7 +30,7 @@ class GradcheckReport:
     error: float = 0.0          # |analytic - numeric| / (atol + rtol * |numeric|); <= 1 passes
 
     def __bool__(self):
-        return self.ok
+        return bool(self.ok)
 
     def __str__(self):
         where = f"input {self.worst_input} at index {self.worst_index}"
@@ -72,9 +72,15 @@ def _check(f, arrays, order, eps, atol, rtol, rng):
     leaves = [Tensor(a.copy(), requires_grad=k in checked) for k, a in enumerate(arrays)]
     out = f(*leaves)
     u = rng.standard_normal(out.shape)
-    analytic = grad(out, [leaves[k] for k in checked], grad_outputs=u, allow_unused=True)
+    if out.requires_grad:
+        analytic = grad(out, [leaves[k] for k in checked], grad_outputs=u, allow_unused=True)
+    else:   # f does not depend on the inputs differentiably (e.g. relu'' = 0): zero gradient
+        analytic = [None] * len(checked)
 
     def contracted(values):
+        if order > 1:   # f itself computes a gradient: its inputs must be differentiable
+            return float(np.sum(u * _raw(f(*[Tensor(v, requires_grad=v.dtype.kind == "f")
+                                              for v in values]))))
         with no_grad():
             return float(np.sum(u * _raw(f(*[Tensor(v) for v in values]))))
 
@@ -92,26 +98,25 @@ def _check(f, arrays, order, eps, atol, rtol, rng):
             if error >= report.error:
                 report.worst_input, report.worst_index = k, index
                 report.analytic, report.numeric, report.error = float(g[index]), numeric, error
-    report.ok = report.error <= 1.0
+    report.ok = bool(report.error <= 1.0)
     return report
 
 
 def _gradient_function(f, arrays, rng):
     """x -> ⟨w, ∇⟨u, f⟩(x)⟩: its gradient is the second derivative of f, contracted."""
-    probe_out = None
     with no_grad():
         probe_out = f(*[Tensor(a) for a in arrays])
     u = rng.standard_normal(probe_out.shape)
     weights = [rng.standard_normal(a.shape) if a.dtype.kind == "f" else None for a in arrays]
 
     def gradient_of_f(*leaves):
-        wanted = [x for x in leaves if x.dtype.kind == "f"]
-        grads = grad(f(*leaves), wanted, grad_outputs=u, create_graph=True, allow_unused=True)
+        positions = [k for k, x in enumerate(leaves) if x.dtype.kind == "f"]
+        grads = grad(f(*leaves), [leaves[k] for k in positions], grad_outputs=u,
+                     create_graph=True, allow_unused=True)
         total = 0.0
-        for x, g in zip(wanted, grads):
+        for k, g in zip(positions, grads):
             if g is not None:
-                w = weights[leaves.index(x)]
-                total = total + (g * w).sum()
+                total = total + (g * weights[k]).sum()
         return total if isinstance(total, Node) else Tensor(np.float64(total))
 
     return gradient_of_f

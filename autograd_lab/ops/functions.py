@@ -87,19 +87,26 @@ def min(x, axis=None, keepdims=False):                             # noqa: A001
     return P.min(x, axis=_axis(axis, x.ndim), keepdims=bool(keepdims))
 
 
+def _shift(x, axis):
+    """The largest element along `axis`, as a constant (non-finite maxima become 0).
+
+    logsumexp, softmax and log_softmax do not change when a constant is
+    subtracted from every logit, so subtracting the maximum costs no gradient and
+    keeps exp() from overflowing and the differences from losing precision.
+    """
+    shift = np.max(x.data, axis=axis, keepdims=True)
+    return np.where(np.isfinite(shift), shift, 0).astype(x.dtype)
+
+
 def logsumexp(x, axis=-1, keepdims=False):
     """log(sum(exp(x))) over `axis`, exact for logits of any magnitude.
-
-    The largest element is subtracted first as a constant: the function (and
-    its gradient, the softmax) does not depend on that shift.
 
     >>> import autograd_lab as al
     >>> float(al.logsumexp(al.tensor([1000.0, 1000.0])).data)
     1000.6931...
     """
     x = as_node(x)
-    shift = np.max(x.data, axis=axis, keepdims=True)
-    shift = np.where(np.isfinite(shift), shift, 0).astype(x.dtype)
+    shift = _shift(x, axis)
     out = log(sum(exp(x - shift), axis=axis, keepdims=True)) + shift
     return out if keepdims else reshape(out, np.squeeze(shift, axis=axis).shape)
 
@@ -107,13 +114,15 @@ def logsumexp(x, axis=-1, keepdims=False):
 def softmax(x, axis=-1):
     """exp(x) / sum(exp(x)) over `axis`, stable for large logits."""
     x = as_node(x)
-    return exp(x - logsumexp(x, axis=axis, keepdims=True))
+    e = exp(x - _shift(x, axis))
+    return e / sum(e, axis=axis, keepdims=True)
 
 
 def log_softmax(x, axis=-1):
-    """x - logsumexp(x): log-probabilities, stable for large logits."""
+    """x - logsumexp(x): log-probabilities, stable and precise for large logits."""
     x = as_node(x)
-    return x - logsumexp(x, axis=axis, keepdims=True)
+    z = x - _shift(x, axis)
+    return z - log(sum(exp(z), axis=axis, keepdims=True))
 
 
 # ---- shapes -------------------------------------------------------------------
