@@ -292,6 +292,7 @@ def test_backward_without_any_grad_input():
         (al.tensor([1.0]) * 2).sum().backward()
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")   # numpy warns too; we raise
 def test_anomaly_mode_names_the_op_and_the_user_line():
     x = t([0.0, 1.0])
     with al.detect_anomaly():

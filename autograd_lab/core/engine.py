@@ -54,13 +54,17 @@ def call(op, args, params):
 
 def apply(op, inputs: tuple, params: dict = _NO_PARAMS):
     """Run `op` on the inputs' data and return the result node (recorded if grad mode is on)."""
-    cls = inputs[0].__class__
-    forward = op.forward
-    if cls is Value and op.scalar_forward is not None:
-        forward = op.scalar_forward
-    try:
+    first = inputs[0]
+    cls = first.__class__
+    forward = op.value_forward if cls is Value else op.forward
+    n = len(inputs)
+    try:   # one- and two-input ops are nearly all calls: spare them a list
         if params:
             data = forward(*[x.data for x in inputs], **params)
+        elif n == 2:
+            data = forward(first.data, inputs[1].data)
+        elif n == 1:
+            data = forward(first.data)
         else:
             data = forward(*[x.data for x in inputs])
     except (ValueError, IndexError, TypeError, ZeroDivisionError, OverflowError) as exc:
@@ -80,13 +84,12 @@ def apply(op, inputs: tuple, params: dict = _NO_PARAMS):
         out.op = op
         out.inputs = inputs
         out.params = params
-        requires = False
-        if op.differentiable:
-            for x in inputs:
-                if x.requires_grad:
-                    requires = True
-                    break
-        out.requires_grad = requires
+        if not op.differentiable:
+            out.requires_grad = False
+        elif n == 2:
+            out.requires_grad = first.requires_grad or inputs[1].requires_grad
+        else:
+            out.requires_grad = any(x.requires_grad for x in inputs)
     else:
         out.op = None
         out.inputs = ()
@@ -172,8 +175,8 @@ def topological_order(roots, requires_grad_only: bool = False) -> list:
 
     >>> import autograd_lab as al
     >>> a = al.Value(2.0, label="a"); b = a * 3; c = b + a
-    >>> [n.label or n.op_name for n in al.topological_order(c)]
-    ['a', '', 'mul', 'add']
+    >>> [n.label or n.op_name or n.data for n in al.topological_order(c)]
+    ['a', 3.0, 'mul', 'add']
     """
     order = []
     seen = set()
@@ -233,15 +236,20 @@ def _backprop(roots, seeds, *, retain_graph, create_graph, accumulate, capture=N
         saved_mode = (state.grad_enabled, state.in_backward)
         state.grad_enabled, state.in_backward = True, True
         state.refresh()
+    pop = grads.pop
     try:
         for node in reversed(order):
-            g = grads.pop(node, None)
+            g = pop(node, None)
             if g is None:
                 continue
             if capture is not None and node in capture:
                 captured[node] = g
             if accumulate:
-                _accumulate(node, g, create_graph)
+                cur = node._grad
+                if cur.__class__ is float and g.__class__ is float:
+                    node._grad = cur + g           # al.Value's plain pass: the hot path
+                else:
+                    _accumulate(node, g, create_graph)
             op = node.op
             if op is None:
                 continue
@@ -253,13 +261,16 @@ def _backprop(roots, seeds, *, retain_graph, create_graph, accumulate, capture=N
             inputs = node.inputs
             if create_graph:
                 args, out = inputs, node
+            elif len(inputs) == 2:
+                args, out = (inputs[0].data, inputs[1].data), node.data
             else:
                 args, out = [x.data for x in inputs], node.data
             params = node.params
+            rules = op.vjps if op.variadic_vjp is None else None
             for i, x in enumerate(inputs):
                 if not x.requires_grad:
                     continue
-                rule = op.vjp(i)
+                rule = rules[i] if rules is not None else op.variadic_vjp(i)
                 if rule is None:
                     continue
                 gi = rule(g, out, *args, **params) if params else rule(g, out, *args)

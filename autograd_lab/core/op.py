@@ -25,7 +25,7 @@ OPS: dict[str, "Op"] = {}
 class Op:
     """A primitive op: see `primitive`."""
 
-    __slots__ = ("name", "forward", "scalar_forward", "vjps", "variadic_vjp", "samples",
+    __slots__ = ("name", "forward", "scalar_forward", "value_forward", "vjps", "variadic_vjp", "samples",
                  "differentiable", "second_order", "symbol", "doc", "__weakref__")
 
     def __call__(self, *args, **params):
@@ -66,6 +66,7 @@ def primitive(name: str, forward: Callable, *vjps: Callable | None,
     op.name = name
     op.forward = forward
     op.scalar_forward = scalar
+    op.value_forward = scalar or forward      # what al.Value (float data) runs
     op.vjps = tuple(vjps)
     op.variadic_vjp = variadic_vjp
     op.samples = samples

@@ -1,0 +1,58 @@
+"""Shared helpers for the benchmark scripts: thread limits, timing, reporting.
+
+Medians of repeated runs after warm-up, as ../shared/BENCHMARKS.md asks; the
+reference runs in the same process, so compare the ratios, not absolute times.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+
+THREADS = "2"
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(_var, THREADS)
+
+
+def median_time(fn, repeats=20, warmup=3) -> float:
+    """Median wall time of fn() in seconds."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def try_import_torch():
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(int(THREADS))
+    return torch
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    import numpy
+    return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"numpy {numpy.__version__}, {THREADS} threads")
+
+
+def row(name, ours, reference, ref_name, unit="ms", scale=1e3, missing="not installed") -> str:
+    if reference is None:
+        return f"| {name} | {ours * scale:.3g} {unit} | {ref_name}: {missing} | |"
+    return (f"| {name} | {ours * scale:.3g} {unit} | {ref_name} {reference * scale:.3g} {unit} "
+            f"| {ours / reference:.2f}x |")
