@@ -23,4 +23,7 @@ from .ops.functions import (abs, add, astype, broadcast_to, clip, concatenate, d
                             mul, neg, not_equal, pow, relu, reshape, sigmoid, sign, softmax, sqrt,
                             stack, sub, sum, tanh, transpose, where)
 
+from . import nn  # noqa: E402
+from .kernels import set_num_threads, get_num_threads  # noqa: E402
+
 __version__ = "0.1.0"

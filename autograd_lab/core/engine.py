@@ -69,6 +69,9 @@ def apply(op, inputs: tuple, params: dict = _NO_PARAMS):
             data = forward(*[x.data for x in inputs])
     except (ValueError, IndexError, TypeError, ZeroDivisionError, OverflowError) as exc:
         raise _forward_error(op, inputs, params, exc) from None
+    saved = None
+    if op.saves:
+        data, saved = data
     if cls is Tensor:
         if data.__class__ is not np.ndarray:
             data = np.asarray(data)      # numpy hands back scalars for 0-d results
@@ -90,6 +93,8 @@ def apply(op, inputs: tuple, params: dict = _NO_PARAMS):
             out.requires_grad = first.requires_grad or inputs[1].requires_grad
         else:
             out.requires_grad = any(x.requires_grad for x in inputs)
+        if saved is not None and out.requires_grad:
+            out._saved = saved           # kept only while a backward pass may need it
     else:
         out.op = None
         out.inputs = ()
@@ -266,6 +271,8 @@ def _backprop(roots, seeds, *, retain_graph, create_graph, accumulate, capture=N
             else:
                 args, out = [x.data for x in inputs], node.data
             params = node.params
+            if op.saves:
+                params = dict(params, saved=node._saved)
             rules = op.vjps if op.variadic_vjp is None else None
             for i, x in enumerate(inputs):
                 if not x.requires_grad:

@@ -26,7 +26,7 @@ class Op:
     """A primitive op: see `primitive`."""
 
     __slots__ = ("name", "forward", "scalar_forward", "value_forward", "vjps", "variadic_vjp", "samples",
-                 "differentiable", "second_order", "symbol", "doc", "__weakref__")
+                 "differentiable", "second_order", "saves", "symbol", "doc", "__weakref__")
 
     def __call__(self, *args, **params):
         from .engine import call
@@ -45,7 +45,8 @@ class Op:
 def primitive(name: str, forward: Callable, *vjps: Callable | None,
               scalar: Callable | None = None, variadic_vjp: Callable | None = None,
               samples: Callable | None = None, differentiable: bool = True,
-              second_order: bool = True, symbol: str | None = None, doc: str = "") -> Op:
+              second_order: bool = True, saves: bool = False, symbol: str | None = None,
+              doc: str = "") -> Op:
     """Declare a primitive op and register it in `OPS`.
 
     name           unique op name, shown on every node it makes
@@ -58,6 +59,9 @@ def primitive(name: str, forward: Callable, *vjps: Callable | None,
                    generator (see tests/sampling.py); required for differentiable ops
     differentiable False for ops whose result carries no gradient (comparisons)
     second_order   False if the gradient rules are not themselves differentiable
+    saves          forward returns (output, saved): buffers kept only for the backward
+                   pass (im2col columns, argmax indices), handed to the rules as
+                   `saved=` and released by backward() unless retain_graph=True
     symbol         short symbol for drawings ('+', '*', ...)
     """
     if name in OPS:
@@ -72,6 +76,7 @@ def primitive(name: str, forward: Callable, *vjps: Callable | None,
     op.samples = samples
     op.differentiable = differentiable
     op.second_order = second_order
+    op.saves = saves
     op.symbol = symbol
     op.doc = doc
     OPS[name] = op

@@ -108,6 +108,10 @@ def scatter_add(g, index, shape):
 
 
 def scatter_add_forward(g, index, shape):
+    if len(shape) == 1 and isinstance(index, np.ndarray) and index.dtype.kind in "iu" \
+            and index.ndim == 1:
+        from ..kernels.pool import scatter_add_flat   # compiled loop: np.add.at is slow
+        return scatter_add_flat(np.asarray(g), index, shape[0])
     out = np.zeros(shape, dtype=g.dtype)
     if _is_basic_index(index):
         out[index] = g            # distinct positions: plain assignment is exact

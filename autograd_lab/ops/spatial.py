@@ -1,0 +1,162 @@
+"""Convolution and pooling primitives, with their Numba kernels (autograd_lab/kernels).
+
+Params: `stride`, `padding`, `dilation` and `kernel` are (height, width) pairs.
+
+Each gradient here is itself a primitive with its own rules, so second
+derivatives flow through convolutions and pooling as well:
+
+    conv2d(x, w)              -> dx = conv2d_grad_input(g, w),  dw = conv2d_grad_weight(x, g)
+    conv2d_grad_input(g, w)   -> dg = conv2d(h, w),             dw = conv2d_grad_weight(h, g)
+    conv2d_grad_weight(x, g)  -> dx = conv2d_grad_input(g, k),  dg = conv2d(x, k)
+    avg_pool2d <-> avg_pool2d_backward,   max_pool2d -> scatter_add at the saved argmax
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..core.node import Node
+from ..core.op import primitive
+from ..kernels import conv as K
+from ..kernels import pool as KP
+from . import generic as F
+
+
+# ---- dispatch: graph nodes get the recorded op, arrays the kernel ---------------------------
+def _conv2d(x, w, stride, padding, dilation):
+    if isinstance(x, Node) or isinstance(w, Node):
+        return conv2d(x, w, stride=stride, padding=padding, dilation=dilation)
+    return K.conv2d_forward(x, w, None, stride, padding, dilation)[0]
+
+
+def _grad_input(g, w, x_shape, stride, padding, dilation):
+    if isinstance(g, Node) or isinstance(w, Node):
+        return conv2d_grad_input(g, w, x_shape=tuple(x_shape), stride=stride, padding=padding,
+                                 dilation=dilation)
+    return K.conv2d_grad_input(g, w, x_shape, stride, padding, dilation)
+
+
+def _grad_weight(x, g, w_shape, stride, padding, dilation, cols=None):
+    if isinstance(x, Node) or isinstance(g, Node):
+        return conv2d_grad_weight(x, g, w_shape=tuple(w_shape), stride=stride, padding=padding,
+                                  dilation=dilation)
+    return K.conv2d_grad_weight(x, g, w_shape, stride, padding, dilation, cols)
+
+
+def _avg_pool(x, kernel, stride, padding):
+    if isinstance(x, Node):
+        return avg_pool2d(x, kernel=kernel, stride=stride, padding=padding)
+    return KP.avg_pool2d_forward(x, kernel, stride, padding)
+
+
+def _avg_pool_backward(g, x_shape, kernel, stride, padding):
+    if isinstance(g, Node):
+        return avg_pool2d_backward(g, x_shape=tuple(x_shape), kernel=kernel, stride=stride,
+                                   padding=padding)
+    return KP.avg_pool2d_backward(g, x_shape, kernel, stride, padding)
+
+
+def _scatter_to(g, argmax, x_shape):
+    """The max-pool gradient: g added at the winning inputs (flat indices)."""
+    size = int(np.prod(x_shape))
+    if isinstance(g, Node):
+        flat = F.scatter_add(F.reshape(g, (-1,)), argmax.reshape(-1), (size,))
+        return F.reshape(flat, x_shape)
+    return KP.scatter_add_flat(g, argmax, size).reshape(x_shape)
+
+
+# ---- samplers: small random geometries, every output at least 1x1 ---------------------------
+def _geometry(gen):
+    k = (gen.integers(1, 3), gen.integers(1, 3))
+    d = (gen.integers(1, 2), gen.integers(1, 2))
+    p = (gen.integers(0, 2), gen.integers(0, 2))
+    s = (gen.integers(1, 2), gen.integers(1, 2))
+    hw = tuple(max(1, d[i] * (k[i] - 1) + 1 - 2 * p[i]) + gen.integers(0, 3) for i in range(2))
+    return k, s, p, d, hw
+
+
+def _conv_sample(gen):
+    k, s, p, d, (H, W) = _geometry(gen)
+    N, C, O = gen.integers(1, 2), gen.integers(1, 3), gen.integers(1, 3)
+    x, w = gen.array((N, C, H, W)), gen.array((O, C) + k)
+    inputs = (x, w, gen.array((O,))) if gen.boolean() else (x, w)
+    return inputs, {"stride": s, "padding": p, "dilation": d}
+
+
+def _conv_parts(gen):
+    (x, w, *_), params = _conv_sample(gen)
+    out_shape = np.shape(K.conv2d_reference(x, w, None, **params))
+    return x, w, gen.array(out_shape), params
+
+
+def _grad_input_sample(gen):
+    x, w, g, params = _conv_parts(gen)
+    return (g, w), dict(params, x_shape=x.shape)
+
+
+def _grad_weight_sample(gen):
+    x, w, g, params = _conv_parts(gen)
+    return (x, g), dict(params, w_shape=w.shape)
+
+
+def _pool_sample(gen):
+    k = (gen.integers(1, 3), gen.integers(1, 3))
+    s = (gen.integers(1, 3), gen.integers(1, 3))
+    p = (gen.integers(0, k[0] // 2), gen.integers(0, k[1] // 2))
+    H, W = k[0] + gen.integers(0, 3), k[1] + gen.integers(0, 3)
+    x = gen.array((gen.integers(1, 2), gen.integers(1, 2), H, W))
+    return (x,), {"kernel": k, "stride": s, "padding": p}
+
+
+def _avg_pool_backward_sample(gen):
+    (x,), params = _pool_sample(gen)
+    g = gen.array(KP.avg_pool2d_reference(x, **params).shape)
+    return (g,), dict(params, x_shape=x.shape)
+
+
+# ---- the declarations ------------------------------------------------------------------------
+conv2d = primitive(
+    "conv2d", lambda x, w, b=None, *, stride, padding, dilation:
+        K.conv2d_forward(x, w, b, stride, padding, dilation),
+    lambda g, out, x, w, b=None, *, stride, padding, dilation, saved:
+        _grad_input(g, w, x.shape, stride, padding, dilation),
+    lambda g, out, x, w, b=None, *, stride, padding, dilation, saved:
+        _grad_weight(x, g, w.shape, stride, padding, dilation, cols=saved),
+    lambda g, out, x, w, b=None, *, stride, padding, dilation, saved:
+        F.sum(g, (0, 2, 3)),
+    saves=True, samples=_conv_sample,
+    doc="NCHW input, OIHW weights, optional bias (O,). Keeps its im2col columns for dw.")
+
+conv2d_grad_input = primitive(
+    "conv2d_grad_input", lambda g, w, *, x_shape, stride, padding, dilation:
+        K.conv2d_grad_input(g, w, x_shape, stride, padding, dilation),
+    lambda h, out, g, w, *, x_shape, stride, padding, dilation:
+        _conv2d(h, w, stride, padding, dilation),
+    lambda h, out, g, w, *, x_shape, stride, padding, dilation:
+        _grad_weight(h, g, w.shape, stride, padding, dilation),
+    samples=_grad_input_sample, doc="The transposed convolution: conv2d's gradient for its input.")
+
+conv2d_grad_weight = primitive(
+    "conv2d_grad_weight", lambda x, g, *, w_shape, stride, padding, dilation:
+        K.conv2d_grad_weight(x, g, w_shape, stride, padding, dilation),
+    lambda k, out, x, g, *, w_shape, stride, padding, dilation:
+        _grad_input(g, k, x.shape, stride, padding, dilation),
+    lambda k, out, x, g, *, w_shape, stride, padding, dilation:
+        _conv2d(x, k, stride, padding, dilation),
+    samples=_grad_weight_sample, doc="conv2d's gradient for its weights.")
+
+max_pool2d = primitive(
+    "max_pool2d", lambda x, *, kernel, stride, padding: KP.max_pool2d_forward(x, kernel, stride, padding),
+    lambda g, out, x, *, kernel, stride, padding, saved: _scatter_to(g, saved, x.shape),
+    saves=True, samples=_pool_sample,
+    doc="Keeps the argmax of every window, so backward is a scatter, not a search.")
+
+avg_pool2d = primitive(
+    "avg_pool2d", lambda x, *, kernel, stride, padding: KP.avg_pool2d_forward(x, kernel, stride, padding),
+    lambda g, out, x, *, kernel, stride, padding: _avg_pool_backward(g, x.shape, kernel, stride, padding),
+    samples=_pool_sample, doc="Padding counts in the divisor (count_include_pad=True).")
+
+avg_pool2d_backward = primitive(
+    "avg_pool2d_backward", lambda g, *, x_shape, kernel, stride, padding:
+        KP.avg_pool2d_backward(g, x_shape, kernel, stride, padding),
+    lambda h, out, g, *, x_shape, kernel, stride, padding: _avg_pool(h, kernel, stride, padding),
+    samples=_avg_pool_backward_sample, doc="avg_pool2d's gradient: each output spread over its window.")

@@ -1,0 +1,138 @@
+"""Every kernel against its numpy reference, on hypothesis-drawn geometries.
+
+Also run once with NUMBA_DISABLE_JIT=1 (test_kernels_without_jit), so the plain
+Python kernels are checked too.
+"""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import autograd_lab as al
+from autograd_lab.kernels import conv as K
+from autograd_lab.kernels import pool as KP
+
+TOL = {np.float32: dict(rtol=1e-5, atol=1e-5), np.float64: dict(rtol=1e-10, atol=1e-10)}
+
+
+@st.composite
+def conv_cases(draw):
+    k = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    d = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    p = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    s = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    H = max(1, d[0] * (k[0] - 1) + 1 - 2 * p[0]) + draw(st.integers(0, 6))
+    W = max(1, d[1] * (k[1] - 1) + 1 - 2 * p[1]) + draw(st.integers(0, 6))
+    N, C, O = draw(st.integers(1, 3)), draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**31)))
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((O, C) + k).astype(dtype)
+    b = rng.standard_normal(O).astype(dtype)
+    return x, w, b, dict(stride=s, padding=p, dilation=d), dtype, rng
+
+
+@given(conv_cases())
+def test_conv2d_kernels_match_the_reference(case):
+    x, w, b, params, dtype, rng = case
+    y, cols = K.conv2d_forward(x, w, b, **params)
+    ref = K.conv2d_reference(x, w, b, **params)
+    assert y.dtype == dtype and y.shape == ref.shape
+    np.testing.assert_allclose(y, ref, **TOL[dtype])
+    g = rng.standard_normal(y.shape).astype(dtype)
+    np.testing.assert_allclose(K.conv2d_grad_input(g, w, x.shape, **params),
+                               K.conv2d_grad_input_reference(g, w, x.shape, **params), **TOL[dtype])
+    gw_ref = K.conv2d_grad_weight_reference(x, g, w.shape, **params)
+    np.testing.assert_allclose(K.conv2d_grad_weight(x, g, w.shape, **params), gw_ref, **TOL[dtype])
+    np.testing.assert_allclose(K.conv2d_grad_weight(x, g, w.shape, cols=cols, **params), gw_ref,
+                               **TOL[dtype])
+
+
+@st.composite
+def pool_cases(draw):
+    k = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    s = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    p = (draw(st.integers(0, k[0] // 2)), draw(st.integers(0, k[1] // 2)))
+    H, W = k[0] + draw(st.integers(0, 7)), k[1] + draw(st.integers(0, 7))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**31)))
+    x = rng.standard_normal((draw(st.integers(1, 3)), draw(st.integers(1, 3)), H, W)).astype(dtype)
+    return x, dict(kernel=k, stride=s, padding=p), dtype, rng
+
+
+@given(pool_cases())
+def test_pool_kernels_match_the_reference(case):
+    x, params, dtype, rng = case
+    out, argmax = KP.max_pool2d_forward(x, **params)
+    np.testing.assert_array_equal(out, KP.max_pool2d_reference(x, **params))
+    np.testing.assert_array_equal(x.ravel()[argmax], out)
+    g = rng.standard_normal(out.shape).astype(dtype)
+    dx = KP.scatter_add_flat(g, argmax, x.size).reshape(x.shape)
+    np.testing.assert_allclose(dx, KP.max_pool2d_grad_reference(x, g, **params), **TOL[dtype])
+    avg = KP.avg_pool2d_forward(x, **params)
+    assert avg.dtype == dtype
+    np.testing.assert_allclose(avg, KP.avg_pool2d_reference(x, **params), **TOL[dtype])
+    # avg_pool2d_backward is the transpose of avg_pool2d: <g, A x> == <A^T g, x>
+    back = KP.avg_pool2d_backward(g, x.shape, **params)
+    np.testing.assert_allclose(np.vdot(g, avg), np.vdot(back, x), rtol=1e-4 if dtype == np.float32 else 1e-10)
+
+
+def test_max_pool_ties_pick_the_first_and_nan_propagates():
+    x = np.array([[[[1.0, 3.0], [3.0, 0.0]]]], np.float32)
+    out, argmax = KP.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0))
+    assert out.ravel().tolist() == [3.0] and argmax.ravel().tolist() == [1]
+    x[0, 0, 1, 1] = np.nan
+    out, _ = KP.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0))
+    assert np.isnan(out).all()
+
+
+def test_float32_stays_float32_through_a_conv_net():
+    rng = np.random.default_rng(0)
+    x = al.tensor(rng.standard_normal((2, 1, 8, 6)).astype(np.float32))
+    w = al.tensor(rng.standard_normal((4, 1, 3, 3)).astype(np.float32), requires_grad=True)
+    b = al.tensor(np.zeros(4, np.float32), requires_grad=True)
+    F = al.nn.functional
+    y = F.max_pool2d(F.conv2d(x, w, b, padding=1).relu(), 2)
+    z = F.global_avg_pool2d(F.avg_pool2d(y, 2, padding=1))
+    z.sum().backward()
+    assert y.dtype == z.dtype == w.grad.dtype == b.grad.dtype == np.float32
+
+
+def test_conv_saved_columns_are_released_by_backward():
+    x = al.tensor(np.ones((1, 1, 4, 4)))
+    w = al.tensor(np.ones((1, 1, 3, 3)), requires_grad=True)
+    y = al.nn.functional.conv2d(x, w)
+    assert isinstance(y._saved, np.ndarray) and y._saved.shape == (9, 4)
+    y.sum().backward()
+    assert not isinstance(y._saved, np.ndarray)
+    with pytest.raises(al.GraphFreedError):
+        y.sum().backward()
+    with al.no_grad():   # nothing is kept when no gradient can be asked for
+        assert al.nn.functional.conv2d(x, w)._saved is None
+
+
+def test_conv_and_pool_argument_errors():
+    F = al.nn.functional
+    x = al.tensor(np.ones((1, 3, 5, 5)))
+    with pytest.raises(al.ShapeError, match=r"conv2d: input \(1, 3, 5, 5\) has 3 channels, weight \(2, 4, 3, 3\) expects 4"):
+        F.conv2d(x, al.tensor(np.ones((2, 4, 3, 3))))
+    with pytest.raises(al.ShapeError, match="smaller than the kernel's span"):
+        F.conv2d(x, al.tensor(np.ones((2, 3, 7, 7))))
+    with pytest.raises(al.ShapeError, match=r"needs input \(N, C, H, W\)"):
+        F.max_pool2d(al.tensor(np.ones((5, 5))), 2)
+    with pytest.raises(ValueError, match="padding"):
+        F.max_pool2d(x, 2, padding=2)
+
+
+def test_kernels_without_jit():
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__,
+         "-k", "match_the_reference or ties", "--hypothesis-profile=nojit"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert " passed" in result.stdout
