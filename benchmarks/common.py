@@ -27,13 +27,22 @@ def median_time(fn, repeats=20, warmup=3) -> float:
     return statistics.median(times)
 
 
-def try_import_torch():
+def _import_torch():
     try:
         import torch
     except ImportError:
         return None
     torch.set_num_threads(int(THREADS))
     return torch
+
+
+# Imported before autograd_lab, so that autograd_lab's OMP_WAIT_POLICY default
+# (passive threads for its kernels) cannot change how PyTorch's threads wait.
+_TORCH = _import_torch()
+
+
+def try_import_torch():
+    return _TORCH
 
 
 def machine() -> str:

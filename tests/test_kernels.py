@@ -38,17 +38,15 @@ def conv_cases(draw):
 @given(conv_cases())
 def test_conv2d_kernels_match_the_reference(case):
     x, w, b, params, dtype, rng = case
-    y, cols = K.conv2d_forward(x, w, b, **params)
+    y = K.conv2d_forward(x, w, b, **params)
     ref = K.conv2d_reference(x, w, b, **params)
     assert y.dtype == dtype and y.shape == ref.shape
     np.testing.assert_allclose(y, ref, **TOL[dtype])
     g = rng.standard_normal(y.shape).astype(dtype)
     np.testing.assert_allclose(K.conv2d_grad_input(g, w, x.shape, **params),
                                K.conv2d_grad_input_reference(g, w, x.shape, **params), **TOL[dtype])
-    gw_ref = K.conv2d_grad_weight_reference(x, g, w.shape, **params)
-    np.testing.assert_allclose(K.conv2d_grad_weight(x, g, w.shape, **params), gw_ref, **TOL[dtype])
-    np.testing.assert_allclose(K.conv2d_grad_weight(x, g, w.shape, cols=cols, **params), gw_ref,
-                               **TOL[dtype])
+    np.testing.assert_allclose(K.conv2d_grad_weight(x, g, w.shape, **params),
+                               K.conv2d_grad_weight_reference(x, g, w.shape, **params), **TOL[dtype])
 
 
 @st.composite
@@ -101,17 +99,37 @@ def test_float32_stays_float32_through_a_conv_net():
     assert y.dtype == z.dtype == w.grad.dtype == b.grad.dtype == np.float32
 
 
-def test_conv_saved_columns_are_released_by_backward():
-    x = al.tensor(np.ones((1, 1, 4, 4)))
-    w = al.tensor(np.ones((1, 1, 3, 3)), requires_grad=True)
-    y = al.nn.functional.conv2d(x, w)
-    assert isinstance(y._saved, np.ndarray) and y._saved.shape == (9, 4)
+def test_max_pool_argmax_is_released_by_backward():
+    x = al.tensor(np.arange(16.0).reshape(1, 1, 4, 4), requires_grad=True)
+    y = al.nn.functional.max_pool2d(x, 2)
+    assert isinstance(y._saved, np.ndarray) and y._saved.ravel().tolist() == [5, 7, 13, 15]
     y.sum().backward()
     assert not isinstance(y._saved, np.ndarray)
     with pytest.raises(al.GraphFreedError):
         y.sum().backward()
     with al.no_grad():   # nothing is kept when no gradient can be asked for
-        assert al.nn.functional.conv2d(x, w)._saved is None
+        assert al.nn.functional.max_pool2d(x, 2)._saved is None
+
+
+def test_kernels_split_across_workers_give_the_same_result():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((37, 3, 9, 7)).astype(np.float32)   # several uneven chunks
+    w = rng.standard_normal((5, 3, 3, 3)).astype(np.float32)
+    params = dict(stride=(1, 1), padding=(1, 1), dilation=(1, 1))
+    before = al.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2, 3):
+            al.set_num_threads(threads)
+            y = K.conv2d_forward(x, w, None, **params)
+            results.append((y, K.conv2d_grad_input(y, w, x.shape, **params),
+                            K.conv2d_grad_weight(x, y, w.shape, **params),
+                            KP.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0))[1]))
+        for other in results[1:]:
+            for a, b in zip(results[0], other):
+                np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)
+    finally:
+        al.set_num_threads(before)
 
 
 def test_conv_and_pool_argument_errors():
@@ -136,3 +154,41 @@ def test_kernels_without_jit():
         cwd=root, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert " passed" in result.stdout
+
+
+def test_relu_kernels_on_large_arrays_match_numpy():
+    from autograd_lab.kernels import elementwise as KE
+    rng = np.random.default_rng(5)
+    for dtype in (np.float32, np.float64):
+        x = rng.standard_normal(KE.PARALLEL_MIN * 3 + 17).astype(dtype)
+        x[:5] = [0.0, -0.0, np.nan, np.inf, -np.inf]
+        g = rng.standard_normal(x.shape).astype(dtype)
+        np.testing.assert_array_equal(KE.relu(x), np.maximum(x, 0))
+        np.testing.assert_array_equal(KE.relu_backward(g, x), g * (x > 0))
+        assert KE.relu(x).dtype == dtype
+
+
+def test_max_pool_backward_kernel_matches_the_scatter():
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((9, 2, 7, 6))
+    for params in [((2, 2), (2, 2), (0, 0)), ((3, 3), (1, 1), (1, 1))]:   # overlapping windows too
+        out, argmax = KP.max_pool2d_forward(x, *params)
+        g = rng.standard_normal(out.shape)
+        expected = KP.scatter_add_flat(g, argmax, x.size).reshape(x.shape)
+        np.testing.assert_allclose(KP.max_pool2d_backward(g, argmax, x.shape), expected, rtol=1e-12)
+        np.testing.assert_allclose(expected, KP.max_pool2d_grad_reference(x, g, *params), rtol=1e-12)
+
+
+def test_allocator_keeps_freed_blocks_for_reuse():
+    import resource
+    import sys
+    from autograd_lab.kernels import memory
+    if not sys.platform.startswith("linux"):
+        pytest.skip("glibc allocator settings apply on Linux only")
+    assert memory.configure() is True
+    np.ones(8 * 1024 * 1024 // 8)           # one 8 MB block, freed at once
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(20):
+        np.ones(8 * 1024 * 1024 // 8)       # reuses the kept block: no fresh pages
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    assert faults < 20 * 2048 // 4, faults  # fresh pages would cost 2,048 faults each time

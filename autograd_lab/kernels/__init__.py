@@ -29,25 +29,37 @@ os.environ.setdefault("NUMBA_CACHE_DIR", cache_dir())
 
 import numba  # noqa: E402
 
+from . import memory  # noqa: E402
+
 numba.config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]
+memory.configure()
 
 
-def jit(parallel=False):
-    """Compile a kernel with Numba: nopython, cached on disk, optionally parallel (prange)."""
-    def wrap(fn):
-        return numba.njit(cache=True, parallel=parallel, nogil=True)(fn)
-    return wrap
+def jit(fn):
+    """Compile a kernel with Numba: nopython, cached on disk, releasing the GIL.
+
+    Kernels are serial: parallelism comes from kernels.parallel, which runs
+    chunks of a batch on worker threads.
+    """
+    return numba.njit(cache=True, nogil=True)(fn)
 
 
 def set_num_threads(n: int) -> None:
-    """Threads for the kernels (Numba) and for matrix products (BLAS)."""
+    """Threads for autograd_lab's kernels and for numpy's matrix products (BLAS).
+
+    >>> import autograd_lab as al
+    >>> al.set_num_threads(2); al.get_num_threads()
+    2
+    """
     n = int(n)
     if n < 1:
         raise ValueError(f"set_num_threads: need at least 1 thread, got {n}")
-    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    from . import parallel
+    parallel.set_num_threads(n)
     from threadpoolctl import threadpool_limits
-    threadpool_limits(limits=n)
+    threadpool_limits(limits=n, user_api="blas")
 
 
 def get_num_threads() -> int:
-    return numba.get_num_threads()
+    from . import parallel
+    return parallel.get_num_threads()

@@ -1,16 +1,17 @@
-"""2-D convolution (NCHW input, OIHW weights) as im2col + one matrix product.
+"""2-D convolution (NCHW input, OIHW weights) as im2col + matrix products.
 
-The columns are laid out (C*KH*KW, N*OH*OW): each row is one kernel tap over
-every output position, so building them copies contiguous runs of the input,
-and the product W(O, C*KH*KW) @ cols has one large dimension, where BLAS is at
-its best. The forward pass keeps the columns for the weight gradient.
+The batch is processed in chunks of a few images (kernels.parallel): for each
+chunk, the columns are laid out (C*KH*KW, n*OH*OW), one row per kernel tap
+over every output position, so building them copies contiguous runs of the
+input; then W(O, C*KH*KW) @ cols gives the chunk's outputs. A chunk's buffers
+stay in cache, and the full im2col matrix (11.8 MB for W3's second layer) is
+never written to memory: the weight gradient rebuilds the columns chunk by chunk.
 """
 from __future__ import annotations
 
 import numpy as np
-from numba import prange
-
 from . import jit
+from .parallel import chunk_size, run_chunks
 
 
 def output_size(size, kernel, stride, padding, dilation):
@@ -18,116 +19,222 @@ def output_size(size, kernel, stride, padding, dilation):
 
 
 # ---- kernels ---------------------------------------------------------------------
-def _im2col(xp, KH, KW, sh, sw, dh, dw, OH, OW, cols):
-    N, C = xp.shape[0], xp.shape[1]
-    P = OH * OW
-    for n in prange(N):
-        for c in range(C):
-            for kh in range(KH):
-                for kw in range(KW):
-                    k = (c * KH + kh) * KW + kw
-                    for oh in range(OH):
-                        ih = oh * sh + kh * dh
-                        start = n * P + oh * OW
-                        for ow in range(OW):
-                            cols[k, start + ow] = xp[n, c, ih, ow * sw + kw * dw]
+def _valid_range(out_size, offset, stride, size):
+    """The outputs o in [lo, hi) whose input position o*stride + offset lies in [0, size)."""
+    lo = 0
+    if offset < 0:
+        lo = (-offset + stride - 1) // stride
+    hi = out_size
+    if (out_size - 1) * stride + offset >= size:
+        hi = max(0, (size - 1 - offset) // stride + 1) if size - 1 - offset >= 0 else 0
+    return lo, max(lo, hi)
 
 
-def _col2im(dcols, KH, KW, sh, sw, dh, dw, OH, OW, dxp):
-    N, C = dxp.shape[0], dxp.shape[1]
+# Loops index pre-sliced views with a plain range counter: Numba then vectorizes
+# them (a slice `+=` allocates a temporary; a computed index costs a sign check).
+def _copy(src, dst):
+    for i in range(dst.size):
+        dst[i] = src[i]
+
+
+def _add(src, dst):
+    for i in range(dst.size):
+        dst[i] += src[i]
+
+
+def _valid_rows(OH, kh, sh, dh, ph, H):
+    return _valid_range(OH, kh * dh - ph, sh, H)
+
+
+def _im2col(x, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, cols):
+    N, C, H, W = x.shape
     P = OH * OW
-    for n in prange(N):           # each image is written by one thread: no races
+    # With stride 1 and OW == W ("same" width), output p = oh*OW + ow reads input
+    # p + shift, so one kernel tap over one image is a single contiguous run.
+    one_run = sh == 1 and sw == 1 and OW == W
+    for n in range(N):
         for c in range(C):
+            image = x[n, c].reshape(-1)
             for kh in range(KH):
+                oh_lo, oh_hi = _valid_rows(OH, kh, sh, dh, ph, H)
                 for kw in range(KW):
                     k = (c * KH + kh) * KW + kw
-                    for oh in range(OH):
-                        ih = oh * sh + kh * dh
-                        start = n * P + oh * OW
-                        for ow in range(OW):
-                            dxp[n, c, ih, ow * sw + kw * dw] += dcols[k, start + ow]
+                    out = cols[k, n * P:(n + 1) * P]
+                    base = kw * dw - pw
+                    ow_lo, ow_hi = _valid_range(OW, base, sw, W)
+                    out[:oh_lo * OW] = 0
+                    out[oh_hi * OW:] = 0
+                    if one_run:
+                        shift = (kh * dh - ph) * W + base
+                        # clipped ends are wrapped columns, zeroed just below
+                        lo, hi = max(oh_lo * OW, -shift), min(oh_hi * OW, H * W - shift)
+                        if lo < hi:
+                            _copy(image[lo + shift:hi + shift], out[lo:hi])
+                        for oh in range(oh_lo, oh_hi):     # columns that wrapped to a neighbour row
+                            for ow in range(ow_lo):
+                                out[oh * OW + ow] = 0
+                            for ow in range(ow_hi, OW):
+                                out[oh * OW + ow] = 0
+                        continue
+                    for oh in range(oh_lo, oh_hi):
+                        ih = oh * sh + kh * dh - ph
+                        start = oh * OW
+                        for ow in range(ow_lo):
+                            out[start + ow] = 0
+                        for ow in range(ow_lo, ow_hi):
+                            out[start + ow] = x[n, c, ih, ow * sw + base]
+                        for ow in range(ow_hi, OW):
+                            out[start + ow] = 0
+
+
+def _col2im(dcols, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, dx):
+    """Adds the columns back into dx. Overwrites the wrapped entries of dcols (a temporary)."""
+    N, C, H, W = dx.shape
+    P = OH * OW
+    one_run = sh == 1 and sw == 1 and OW == W
+    for n in range(N):
+        for c in range(C):
+            image = dx[n, c].reshape(-1)
+            for kh in range(KH):
+                oh_lo, oh_hi = _valid_rows(OH, kh, sh, dh, ph, H)
+                for kw in range(KW):
+                    k = (c * KH + kh) * KW + kw
+                    src = dcols[k, n * P:(n + 1) * P]
+                    base = kw * dw - pw
+                    ow_lo, ow_hi = _valid_range(OW, base, sw, W)
+                    if one_run:
+                        for oh in range(oh_lo, oh_hi):     # wrapped columns must add nothing
+                            for ow in range(ow_lo):
+                                src[oh * OW + ow] = 0
+                            for ow in range(ow_hi, OW):
+                                src[oh * OW + ow] = 0
+                        shift = (kh * dh - ph) * W + base
+                        lo, hi = max(oh_lo * OW, -shift), min(oh_hi * OW, H * W - shift)
+                        if lo < hi:
+                            _add(src[lo:hi], image[lo + shift:hi + shift])
+                        continue
+                    for oh in range(oh_lo, oh_hi):
+                        ih = oh * sh + kh * dh - ph
+                        start = oh * OW
+                        for ow in range(ow_lo, ow_hi):
+                            dx[n, c, ih, ow * sw + base] += src[start + ow]
 
 
 def _rows_to_images(y, bias, N, out):
     """(O, N*P) product rows -> (N, O, P) images, adding the bias on the way."""
     O = y.shape[0]
     P = out.shape[2]
-    for n in prange(N):
+    for n in range(N):
         for o in range(O):
             b = bias[o]
+            src = y[o, n * P:(n + 1) * P]
+            dst = out[n, o]
             for p in range(P):
-                out[n, o, p] = y[o, n * P + p] + b
+                dst[p] = src[p] + b
 
 
 def _images_to_rows(g, out):
     """(N, O, P) -> (O, N*P)."""
     N, O, P = g.shape
-    for o in prange(O):
+    for o in range(O):
         for n in range(N):
-            for p in range(P):
-                out[o, n * P + p] = g[n, o, p]
+            _copy(g[n, o], out[o, n * P:(n + 1) * P])
 
 
-im2col_kernel = jit(parallel=True)(_im2col)
-col2im_kernel = jit(parallel=True)(_col2im)
-rows_to_images_kernel = jit(parallel=True)(_rows_to_images)
-images_to_rows_kernel = jit(parallel=True)(_images_to_rows)
+_copy = jit(_copy)
+_add = jit(_add)
+_valid_range = jit(_valid_range)
+_valid_rows = jit(_valid_rows)
+im2col_kernel = jit(_im2col)
+col2im_kernel = jit(_col2im)
+rows_to_images_kernel = jit(_rows_to_images)
+images_to_rows_kernel = jit(_images_to_rows)
 
 
 # ---- array-level functions ------------------------------------------------------------
-def _pad(x, ph, pw):
-    if ph == 0 and pw == 0:
-        return np.ascontiguousarray(x)
-    return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-
-
-def im2col(x, kernel, stride, padding, dilation):
-    (KH, KW), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
-    N, C, H, W = x.shape
-    OH, OW = output_size(H, KH, sh, ph, dh), output_size(W, KW, sw, pw, dw)
-    cols = np.empty((C * KH * KW, N * OH * OW), dtype=x.dtype)
-    im2col_kernel(_pad(x, ph, pw), KH, KW, sh, sw, dh, dw, OH, OW, cols)
-    return cols, OH, OW
+def _geometry(x_shape, w_shape, stride, padding, dilation):
+    N, C, H, W = x_shape
+    O, _, KH, KW = w_shape
+    OH = output_size(H, KH, stride[0], padding[0], dilation[0])
+    OW = output_size(W, KW, stride[1], padding[1], dilation[1])
+    taps = C * KH * KW
+    # scratch per image: columns, their gradient, and the product rows
+    chunk = chunk_size(N, 4 * OH * OW * (2 * taps + O))
+    args = (KH, KW, stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1], OH, OW)
+    return N, O, taps, OH * OW, chunk, args
 
 
 def conv2d_forward(x, w, b, stride, padding, dilation):
-    """y = conv(x, w) + b; returns (y, cols) with the im2col columns for backward."""
-    O, C, KH, KW = w.shape
-    N = x.shape[0]
-    cols, OH, OW = im2col(x, (KH, KW), stride, padding, dilation)
-    rows = w.reshape(O, -1) @ cols
-    out = np.empty((N, O, OH * OW), dtype=rows.dtype)
-    bias = np.zeros(O, dtype=rows.dtype) if b is None else b.astype(rows.dtype, copy=False)
-    rows_to_images_kernel(rows, bias, N, out)
-    return out.reshape(N, O, OH, OW), cols
+    """y = conv(x, w) + b, NCHW."""
+    x = np.ascontiguousarray(x)
+    N, O, taps, P, chunk, args = _geometry(x.shape, w.shape, stride, padding, dilation)
+    dtype = np.result_type(x, w)
+    weights = np.ascontiguousarray(w.reshape(O, taps), dtype=dtype)
+    bias = np.zeros(O, dtype) if b is None else np.ascontiguousarray(b, dtype=dtype)
+    out = np.empty((N, O, P), dtype)
+
+    def work(ranges):
+        cols = np.empty((taps, chunk * P), dtype)
+        rows = np.empty((O, chunk * P), dtype)
+        for lo, hi in ranges:
+            n = hi - lo
+            im2col_kernel(x[lo:hi], *args, cols[:, :n * P])
+            np.matmul(weights, cols[:, :n * P], out=rows[:, :n * P])
+            rows_to_images_kernel(rows[:, :n * P], bias, n, out[lo:hi])
+
+    run_chunks(N, chunk, work)
+    return out.reshape(N, O, args[-2], args[-1])
 
 
-def grad_rows(g):
-    """The output gradient (N, O, OH, OW) as (O, N*OH*OW) rows."""
-    N, O = g.shape[0], g.shape[1]
-    out = np.empty((O, g.size // O), dtype=g.dtype)
-    images_to_rows_kernel(np.ascontiguousarray(g).reshape(N, O, -1), out)
-    return out
+def conv2d_grad_weight(x, g, w_shape, stride, padding, dilation):
+    """d<g, conv(x, w)>/dw."""
+    x = np.ascontiguousarray(x)
+    N, O, taps, P, chunk, args = _geometry(x.shape, w_shape, stride, padding, dilation)
+    dtype = np.result_type(x, g)
+    g = np.ascontiguousarray(g, dtype=dtype).reshape(N, O, P)
 
+    def work(ranges):
+        cols = np.empty((taps, chunk * P), dtype)
+        rows = np.empty((O, chunk * P), dtype)
+        total = np.zeros((O, taps), dtype)
+        for lo, hi in ranges:
+            n = hi - lo
+            im2col_kernel(x[lo:hi], *args, cols[:, :n * P])
+            images_to_rows_kernel(g[lo:hi], rows[:, :n * P])
+            total += rows[:, :n * P] @ cols[:, :n * P].T
+        return total
 
-def conv2d_grad_weight(x, g, w_shape, stride, padding, dilation, cols=None):
-    """d<g, conv(x, w)>/dw, reusing the forward's columns when given."""
-    O, C, KH, KW = w_shape
-    if cols is None:
-        cols, _, _ = im2col(x, (KH, KW), stride, padding, dilation)
-    return (grad_rows(g) @ cols.T).reshape(w_shape)
+    return sum(run_chunks(N, chunk, work)).reshape(w_shape)
 
 
 def conv2d_grad_input(g, w, x_shape, stride, padding, dilation):
     """d<g, conv(x, w)>/dx: the transposed convolution of g with w."""
-    O, C, KH, KW = w.shape
-    N, _, H, W = x_shape
-    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-    OH, OW = g.shape[2], g.shape[3]
-    dcols = w.reshape(O, -1).T @ grad_rows(g)
-    dxp = np.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=dcols.dtype)
-    col2im_kernel(dcols, KH, KW, sh, sw, dh, dw, OH, OW, dxp)
-    return np.ascontiguousarray(dxp[:, :, ph:ph + H, pw:pw + W])
+    N, O, taps, P, chunk, args = _geometry(x_shape, w.shape, stride, padding, dilation)
+    dtype = np.result_type(g, w)
+    g = np.ascontiguousarray(g, dtype=dtype).reshape(N, O, P)
+    weights_t = np.ascontiguousarray(w.reshape(O, taps).T, dtype=dtype)
+    dx = np.zeros(x_shape, dtype)
+
+    def work(ranges):
+        rows = np.empty((O, chunk * P), dtype)
+        dcols = np.empty((taps, chunk * P), dtype)
+        for lo, hi in ranges:
+            n = hi - lo
+            images_to_rows_kernel(g[lo:hi], rows[:, :n * P])
+            np.matmul(weights_t, rows[:, :n * P], out=dcols[:, :n * P])
+            col2im_kernel(dcols[:, :n * P], *args, dx[lo:hi])
+
+    run_chunks(N, chunk, work)
+    return dx
+
+
+def im2col(x, kernel, stride, padding, dilation):
+    """The whole (C*KH*KW, N*OH*OW) column matrix (for tests and teaching)."""
+    N, C = x.shape[:2]
+    _, _, taps, P, _, args = _geometry(x.shape, (1, C) + tuple(kernel), stride, padding, dilation)
+    cols = np.empty((taps, N * P), x.dtype)
+    im2col_kernel(np.ascontiguousarray(x), *args, cols)
+    return cols
 
 
 # ---- numpy references (the tests' oracle): one shifted slice per kernel tap --------------

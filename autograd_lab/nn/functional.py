@@ -5,7 +5,10 @@ Arguments are checked here, so a wrong shape is reported in the caller's terms
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..core.errors import ShapeError
+from ..core.node import Node
 from ..ops import functions as fn
 from ..ops import spatial as S
 from ..ops.functions import as_node
@@ -91,3 +94,37 @@ def linear(x, weight, bias=None):
                          f"(in_features {weight.shape[-1]})")
     out = fn.matmul(x, fn.transpose(weight))
     return out if bias is None else out + bias
+
+
+def _class_indices(target, n_rows, n_classes, name):
+    target = np.asarray(target.data if isinstance(target, Node) else target)
+    if target.shape != (n_rows,) or target.dtype.kind not in "iu":
+        raise ShapeError(f"{name}: target must be {n_rows} integer class indices, got "
+                         f"shape {target.shape} dtype {target.dtype}")
+    if n_rows and (target.min() < 0 or target.max() >= n_classes):
+        raise ValueError(f"{name}: class indices must lie in [0, {n_classes}), got "
+                         f"{target.min()}..{target.max()}")
+    return target
+
+
+def nll_loss(log_probs, target):
+    """Mean of -log_probs[i, target[i]] over the batch (target: class indices)."""
+    log_probs = as_node(log_probs)
+    if log_probs.ndim != 2:
+        raise ShapeError(f"nll_loss: needs (batch, classes) log-probabilities, got {log_probs.shape}")
+    target = _class_indices(target, log_probs.shape[0], log_probs.shape[1], "nll_loss")
+    picked = fn.getitem(log_probs, (np.arange(log_probs.shape[0]), target))
+    return -fn.mean(picked)
+
+
+def cross_entropy(logits, target):
+    """Softmax cross-entropy from raw scores (batch, classes) and class indices (batch,).
+
+    Stable for logits of any magnitude (log_softmax subtracts the maximum).
+
+    >>> import autograd_lab as al, numpy as np
+    >>> logits = al.tensor([[2.0, 0.0], [0.0, 1000.0]], requires_grad=True)
+    >>> round(al.nn.functional.cross_entropy(logits, np.array([0, 1])).item(), 4)
+    0.0635
+    """
+    return nll_loss(fn.log_softmax(as_node(logits), axis=-1), target)

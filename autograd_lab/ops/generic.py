@@ -173,6 +173,16 @@ def sign(x):
     return np.sign(x)
 
 
+def relu_backward(g, x):
+    """g where x > 0, else 0."""
+    if isinstance(g, Node) or isinstance(x, Node):
+        return g * (x > 0)
+    if isinstance(x, float):
+        return g if x > 0 else 0.0
+    from ..kernels.elementwise import relu_backward as kernel
+    return kernel(g, x)
+
+
 def equal(a, b):
     if isinstance(a, Node) or isinstance(b, Node):
         return _op("equal")(a, b)

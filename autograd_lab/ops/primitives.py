@@ -15,6 +15,7 @@ import operator
 import numpy as np
 
 from ..core.op import primitive
+from ..kernels import elementwise as KE
 from . import generic as F
 from . import samples as S
 
@@ -52,8 +53,8 @@ sigmoid = primitive("sigmoid", _stable_sigmoid,
                     scalar=_scalar_sigmoid, samples=S.unary(-4.0, 4.0),
                     doc="Primitive rather than 1/(1+exp(-x)): no overflow, and a cheap rule.")
 # relu'(0) = 0 and |x|'(0) = 0, as in PyTorch.
-relu = primitive("relu", lambda x: np.maximum(x, 0),
-                 lambda g, out, x: g * (x > 0),
+relu = primitive("relu", KE.relu,
+                 lambda g, out, x: F.relu_backward(g, x),
                  scalar=lambda x: x if x > 0 else 0.0, samples=S.unary(avoid=(0.0,)))
 abs = primitive("abs", np.abs,                                     # noqa: A001
                 lambda g, out, x: g * F.sign(x),

@@ -25,7 +25,7 @@ from . import generic as F
 def _conv2d(x, w, stride, padding, dilation):
     if isinstance(x, Node) or isinstance(w, Node):
         return conv2d(x, w, stride=stride, padding=padding, dilation=dilation)
-    return K.conv2d_forward(x, w, None, stride, padding, dilation)[0]
+    return K.conv2d_forward(x, w, None, stride, padding, dilation)
 
 
 def _grad_input(g, w, x_shape, stride, padding, dilation):
@@ -35,11 +35,11 @@ def _grad_input(g, w, x_shape, stride, padding, dilation):
     return K.conv2d_grad_input(g, w, x_shape, stride, padding, dilation)
 
 
-def _grad_weight(x, g, w_shape, stride, padding, dilation, cols=None):
+def _grad_weight(x, g, w_shape, stride, padding, dilation):
     if isinstance(x, Node) or isinstance(g, Node):
         return conv2d_grad_weight(x, g, w_shape=tuple(w_shape), stride=stride, padding=padding,
                                   dilation=dilation)
-    return K.conv2d_grad_weight(x, g, w_shape, stride, padding, dilation, cols)
+    return K.conv2d_grad_weight(x, g, w_shape, stride, padding, dilation)
 
 
 def _avg_pool(x, kernel, stride, padding):
@@ -61,7 +61,7 @@ def _scatter_to(g, argmax, x_shape):
     if isinstance(g, Node):
         flat = F.scatter_add(F.reshape(g, (-1,)), argmax.reshape(-1), (size,))
         return F.reshape(flat, x_shape)
-    return KP.scatter_add_flat(g, argmax, size).reshape(x_shape)
+    return KP.max_pool2d_backward(g, argmax, x_shape)
 
 
 # ---- samplers: small random geometries, every output at least 1x1 ---------------------------
@@ -117,14 +117,13 @@ def _avg_pool_backward_sample(gen):
 conv2d = primitive(
     "conv2d", lambda x, w, b=None, *, stride, padding, dilation:
         K.conv2d_forward(x, w, b, stride, padding, dilation),
-    lambda g, out, x, w, b=None, *, stride, padding, dilation, saved:
+    lambda g, out, x, w, b=None, *, stride, padding, dilation:
         _grad_input(g, w, x.shape, stride, padding, dilation),
-    lambda g, out, x, w, b=None, *, stride, padding, dilation, saved:
-        _grad_weight(x, g, w.shape, stride, padding, dilation, cols=saved),
-    lambda g, out, x, w, b=None, *, stride, padding, dilation, saved:
+    lambda g, out, x, w, b=None, *, stride, padding, dilation:
+        _grad_weight(x, g, w.shape, stride, padding, dilation),
+    lambda g, out, x, w, b=None, *, stride, padding, dilation:
         F.sum(g, (0, 2, 3)),
-    saves=True, samples=_conv_sample,
-    doc="NCHW input, OIHW weights, optional bias (O,). Keeps its im2col columns for dw.")
+    samples=_conv_sample, doc="NCHW input, OIHW weights, optional bias (O,).")
 
 conv2d_grad_input = primitive(
     "conv2d_grad_input", lambda g, w, *, x_shape, stride, padding, dilation:
