@@ -23,7 +23,9 @@ from .ops.functions import (abs, add, astype, broadcast_to, clip, concatenate, d
                             mul, neg, not_equal, pow, relu, reshape, sigmoid, sign, softmax, sqrt,
                             stack, sub, sum, tanh, transpose, where)
 
-from . import nn  # noqa: E402
+from .core.random import manual_seed  # noqa: E402
+from . import nn, optim, data, train  # noqa: E402
+from .io import save, load, CheckpointError  # noqa: E402
 from .kernels import set_num_threads, get_num_threads  # noqa: E402
 
 __version__ = "0.1.0"

@@ -137,8 +137,9 @@ def _user_frame_location() -> str:
 
 def _make_meta() -> dict:
     meta = {}
-    if state.scope is not None:
-        meta["scope"] = state.scope
+    if state.scope is not None:   # (path, module type name, module) of the innermost call
+        meta["scope"] = state.scope[0]
+        meta["module"] = state.scope[1]
     if state.in_backward:
         meta["backward"] = True
     if state.anomaly:

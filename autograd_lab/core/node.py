@@ -45,6 +45,11 @@ class Node:
         return None if self._meta is None else self._meta.get("scope")
 
     @property
+    def module_type(self):
+        """Type name of the innermost nn.Module whose call created this node, if any."""
+        return None if self._meta is None else self._meta.get("module")
+
+    @property
     def created_at(self):
         """'file:line' of the user code that created this node (anomaly mode only)."""
         return None if self._meta is None else self._meta.get("where")

@@ -95,6 +95,6 @@ def detect_anomaly():
     return _switch("anomaly", True)
 
 
-def module_scope(name):
-    """Context that tags the nodes created inside it with a scope name (used by nn.Module)."""
-    return _switch("scope", name)
+def module_scope(path, type_name="", module=None):
+    """Context that tags the nodes created inside it with a scope (nn.Module does this)."""
+    return _switch("scope", (path, type_name, module))

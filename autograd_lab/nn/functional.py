@@ -9,6 +9,7 @@ import numpy as np
 
 from ..core.errors import ShapeError
 from ..core.node import Node
+from ..core.random import generator
 from ..ops import functions as fn
 from ..ops import spatial as S
 from ..ops.functions import as_node
@@ -117,14 +118,125 @@ def nll_loss(log_probs, target):
     return -fn.mean(picked)
 
 
-def cross_entropy(logits, target):
+def cross_entropy(logits, target, label_smoothing=0.0):
     """Softmax cross-entropy from raw scores (batch, classes) and class indices (batch,).
 
-    Stable for logits of any magnitude (log_softmax subtracts the maximum).
+    Stable for logits of any magnitude (log_softmax subtracts the maximum). With
+    label_smoothing e, the target puts 1-e on the class and e spread evenly.
 
     >>> import autograd_lab as al, numpy as np
     >>> logits = al.tensor([[2.0, 0.0], [0.0, 1000.0]], requires_grad=True)
     >>> round(al.nn.functional.cross_entropy(logits, np.array([0, 1])).item(), 4)
     0.0635
     """
-    return nll_loss(fn.log_softmax(as_node(logits), axis=-1), target)
+    if not 0 <= label_smoothing < 1:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1), got {label_smoothing}")
+    log_probs = fn.log_softmax(as_node(logits), axis=-1)
+    loss = nll_loss(log_probs, target)
+    if label_smoothing:
+        loss = (1 - label_smoothing) * loss - label_smoothing * fn.mean(log_probs)
+    return loss
+
+
+def _target_like(target, x, name):
+    t = as_node(target)
+    if t.shape != x.shape:
+        raise ShapeError(f"{name}: target has shape {t.shape}, input has shape {x.shape}")
+    return t.data.astype(x.dtype, copy=False)
+
+
+def binary_cross_entropy(z, y, eps=None):
+    """The lecture's loss, mean of -[y log z + (1-y) log(1-z)], for probabilities z.
+
+    z is clamped to [eps, 1-eps] (eps 1e-7 for float32, 1e-12 for float64), so z = 0
+    or 1 gives a large but finite loss; the gradient is zero where z is clamped.
+
+    >>> import autograd_lab as al
+    >>> round(al.nn.functional.binary_cross_entropy(al.tensor([0.9, 0.2]), al.tensor([1.0, 0.0])).item(), 4)
+    0.1643
+    """
+    z = as_node(z)
+    y = _target_like(y, z, "binary_cross_entropy")
+    if eps is None:
+        eps = 1e-7 if z.dtype == np.float32 else 1e-12
+    z = fn.clip(z, eps, 1 - eps)
+    return -fn.mean(y * fn.log(z) + (1 - y) * fn.log(1 - z))
+
+
+def binary_cross_entropy_with_logits(logits, y):
+    """binary_cross_entropy(sigmoid(logits), y), computed stably for any logit.
+
+    Uses max(x, 0) - x*y + log(1 + exp(-|x|)): no exp of a positive number.
+    """
+    x = as_node(logits)
+    y = _target_like(y, x, "binary_cross_entropy_with_logits")
+    return fn.mean(fn.relu(x) - x * y + fn.log(1 + fn.exp(-fn.abs(x))))
+
+
+def mse_loss(prediction, target):
+    """Mean of the squared differences."""
+    prediction = as_node(prediction)
+    target = _target_like(target, prediction, "mse_loss")
+    diff = prediction - target
+    return fn.mean(diff * diff)
+
+
+def hinge_embedding(scores, y, margin=1.0):
+    """Max-margin loss of micrograd's demo: mean of relu(margin - y * score), y in {-1, +1}."""
+    scores = as_node(scores)
+    y = _target_like(y, scores, "hinge_embedding")
+    return fn.mean(fn.relu(margin - y * scores))
+
+
+# ---- layers' functional forms ------------------------------------------------------
+def leaky_relu(x, negative_slope=0.01):
+    """x where x > 0, negative_slope * x elsewhere."""
+    x = as_node(x)
+    return fn.where(x.data > 0, x, x * negative_slope)
+
+
+def dropout(x, p=0.5, training=True):
+    """Zero each element with probability p and scale the rest by 1/(1-p) (training only).
+
+    The mask comes from the library generator (al.manual_seed).
+    """
+    x = as_node(x)
+    if not training or p == 0:
+        return x
+    if not 0 <= p < 1:
+        raise ValueError(f"dropout: p must be in [0, 1), got {p}")
+    keep = (generator().random(x.shape) >= p).astype(x.dtype) / (1 - p)
+    return x * keep
+
+
+def batch_norm(x, stats, weight=None, bias=None, training=True, momentum=0.1, eps=1e-5):
+    """Normalise each feature (axis 1) by batch statistics (training) or running ones.
+
+    `stats` holds running_mean and running_var (a BatchNorm module); in training
+    they are updated in place with `momentum`, with the unbiased batch variance.
+    """
+    x = as_node(x)
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    if training:
+        mean = fn.mean(x, axis=axes, keepdims=True)
+        centered = x - mean
+        var = fn.mean(centered * centered, axis=axes, keepdims=True)
+        n = x.size // x.shape[1]
+        if n < 2:
+            raise ShapeError(f"batch_norm: needs more than one value per feature to train, "
+                             f"got input {x.shape}")
+        new_mean = mean.data.reshape(-1)
+        new_var = var.data.reshape(-1) * n / (n - 1)
+        stats.running_mean = ((1 - momentum) * stats.running_mean + momentum * new_mean).astype(
+            stats.running_mean.dtype)
+        stats.running_var = ((1 - momentum) * stats.running_var + momentum * new_var).astype(
+            stats.running_var.dtype)
+        out = centered / fn.sqrt(var + eps)
+    else:
+        mean = stats.running_mean.reshape(shape).astype(x.dtype)
+        std = np.sqrt(stats.running_var.reshape(shape) + eps).astype(x.dtype)
+        out = (x - mean) / std
+    if weight is not None:
+        out = out * fn.reshape(weight, shape) + fn.reshape(bias, shape)
+    return out

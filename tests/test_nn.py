@@ -1,0 +1,222 @@
+"""nn: modules, layers and losses (gradient-checked), optimizers, seeds, state dicts."""
+import numpy as np
+import pytest
+
+import autograd_lab as al
+from autograd_lab import nn
+from autograd_lab.nn import functional as F
+
+
+def _seeded(layer_fn, seed=0):
+    al.manual_seed(seed)
+    return layer_fn()
+
+
+# ---- every layer and loss through the engine's gradcheck ----------------------------
+LAYERS = {
+    "Linear": (lambda: nn.Linear(3, 2), (4, 3)),
+    "Conv2d": (lambda: nn.Conv2d(2, 3, 3, padding=1, stride=2), (2, 2, 5, 4)),
+    "MaxPool2d": (lambda: nn.MaxPool2d(2), (1, 2, 4, 4)),
+    "AvgPool2d": (lambda: nn.AvgPool2d(3, stride=2, padding=1), (1, 2, 5, 5)),
+    "GlobalAvgPool2d": (lambda: nn.GlobalAvgPool2d(), (2, 3, 3, 2)),
+    "Flatten": (lambda: nn.Flatten(), (2, 3, 2)),
+    "BatchNorm1d": (lambda: nn.BatchNorm1d(3), (5, 3)),
+    "BatchNorm2d": (lambda: nn.BatchNorm2d(2), (3, 2, 2, 3)),
+    "ReLU": (lambda: nn.ReLU(), (3, 4)),
+    "LeakyReLU": (lambda: nn.LeakyReLU(0.1), (3, 4)),
+    "Tanh": (lambda: nn.Tanh(), (3, 4)),
+    "Sigmoid": (lambda: nn.Sigmoid(), (3, 4)),
+    "Softmax": (lambda: nn.Softmax(axis=1), (3, 4)),
+    "Dropout": (lambda: nn.Dropout(0.3), (3, 4)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_layer_gradcheck_input_and_parameters(name):
+    make, shape = LAYERS[name]
+    layer = make()
+    params = layer.parameters()
+    x = np.random.default_rng(1).uniform(-2, 2, shape)
+    x[np.abs(x) < 0.1] = 0.3                       # away from relu's kink
+
+    def f(xt, *ps):
+        for p, value in zip(params, ps):
+            p.data = value.data
+        for p, value in zip(params, ps):       # route the gradient through the given leaves
+            object.__setattr__(layer, _attr(layer, p), value)
+        al.manual_seed(7)                      # the same dropout mask at every evaluation
+        return layer(xt)
+
+    al.gradcheck(f, [x] + [p.data.astype(np.float64) for p in params], order=1)
+
+
+def _attr(layer, p):
+    return next(k for k, v in layer._parameters.items() if v is p)
+
+
+LOSSES = {
+    "cross_entropy": lambda x: F.cross_entropy(x, np.array([0, 2, 1])),
+    "cross_entropy_smoothed": lambda x: F.cross_entropy(x, np.array([0, 2, 1]), label_smoothing=0.2),
+    "nll_loss": lambda x: F.nll_loss(al.log_softmax(x), np.array([1, 1, 0])),
+    "binary_cross_entropy": lambda x: F.binary_cross_entropy(al.sigmoid(x), np.eye(3)),
+    "binary_cross_entropy_with_logits": lambda x: F.binary_cross_entropy_with_logits(x, np.eye(3)),
+    "mse_loss": lambda x: F.mse_loss(x, np.ones((3, 3))),
+    "hinge_embedding": lambda x: F.hinge_embedding(x, np.sign(np.arange(9).reshape(3, 3) - 4.5)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_loss_gradcheck_first_and_second_order(name):
+    x = np.random.default_rng(2).uniform(-2, 2, (3, 3))
+    al.gradcheck(LOSSES[name], [x], order=1)
+    if name != "hinge_embedding":                  # piecewise linear: second order is 0
+        al.gradcheck(LOSSES[name], [x], order=2)
+
+
+def test_losses_are_finite_and_correct_for_logits_of_magnitude_1000():
+    logits = np.array([[1000.0, -1000.0, 0.0], [-1000.0, 1000.0, 999.0]])
+    target = np.array([1, 2])
+    for dtype in (np.float32, np.float64):
+        x = al.tensor(logits.astype(dtype), requires_grad=True)
+        loss = F.cross_entropy(x, target)
+        # exact: row 0 loses 1000 - (-1000) = 2000; row 1 loses 1000 - 999 + log(1 + e^-1)
+        expected = (2000.0 + 1.0 + np.log1p(np.exp(-1.0))) / 2
+        assert np.isfinite(loss.item()) and loss.item() == pytest.approx(expected, rel=1e-6)
+        loss.backward()
+        assert np.isfinite(x.grad).all()
+        z = al.tensor(np.array([1000.0, -1000.0, 1000.0, -1000.0], dtype), requires_grad=True)
+        bce = F.binary_cross_entropy_with_logits(z, np.array([1.0, 0.0, 0.0, 1.0]))
+        assert bce.item() == pytest.approx(500.0, rel=1e-6)       # (0 + 0 + 1000 + 1000) / 4
+        bce.backward()
+        np.testing.assert_allclose(z.grad, np.array([0, 0, 0.25, -0.25]), atol=1e-7)
+
+
+def test_binary_cross_entropy_is_finite_at_0_and_1():
+    z = al.tensor([0.0, 1.0, 0.5], requires_grad=True)
+    loss = F.binary_cross_entropy(z, np.array([1.0, 0.0, 1.0]))
+    assert np.isfinite(loss.item()) and loss.item() > 10
+    loss.backward()
+    assert np.isfinite(z.grad).all()
+
+
+def test_lecture_bce_formula():
+    z, y = 0.8, 1.0
+    loss = F.binary_cross_entropy(al.tensor([z], dtype=np.float64), np.array([y]))
+    assert loss.item() == pytest.approx(-(y * np.log(z) + (1 - y) * np.log(1 - z)))
+
+
+# ---- modules -----------------------------------------------------------------------------
+def test_module_registration_repr_and_modes():
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                          nn.MaxPool2d(2), nn.Flatten(), nn.Dropout(0.5), nn.Linear(16, 3))
+    names = [n for n, _ in model.named_parameters()]
+    assert names == ["0.weight", "0.bias", "1.weight", "1.bias", "6.weight", "6.bias"]
+    assert model.num_parameters() == 4 * 9 + 4 + 4 + 4 + 16 * 3 + 3
+    assert "running_mean" in " ".join(model.state_dict())
+    assert "(0): Conv2d(1, 4, kernel_size=(3, 3)" in repr(model)
+    model.eval()
+    assert not any(m.training for m in model.modules())
+    out = model(al.tensor(np.ones((2, 1, 4, 4))))
+    assert out.shape == (2, 3)
+
+
+def test_module_calls_record_their_scope_on_nodes():
+    model = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
+    out = model(al.tensor([[1.0, 2.0]]))
+    scopes = {(n.scope, n.module_type) for n in al.topological_order(out) if n.op is not None}
+    assert ("Sequential.0", "Linear") in scopes and ("Sequential.1", "ReLU") in scopes
+
+
+def test_state_dict_round_trip_is_exact():
+    al.manual_seed(3)
+    a = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
+    a(al.tensor(np.random.default_rng(0).normal(size=(5, 3))))       # moves running stats
+    al.manual_seed(4)
+    b = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
+    b.load_state_dict(a.state_dict())
+    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert ka == kb and va.dtype == vb.dtype and np.array_equal(va, vb)
+
+
+def test_load_state_dict_lists_missing_unexpected_and_misshaped_keys():
+    model = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))
+    other = nn.Sequential(nn.Linear(3, 5), nn.Linear(5, 2), nn.Linear(2, 2)).state_dict()
+    del other["0.bias"]
+    before = model.state_dict()
+    with pytest.raises(nn.StateDictError) as err:
+        model.load_state_dict(other)
+    text = str(err.value)
+    assert "missing keys: 0.bias" in text
+    assert "unexpected keys: 2.weight, 2.bias" in text
+    assert "0.weight: expected (4, 3), got (5, 3)" in text
+    for k, v in model.state_dict().items():      # nothing changed
+        assert np.array_equal(v, before[k])
+
+
+def test_layer_input_errors_are_clear():
+    with pytest.raises(al.ShapeError, match=r"Linear\(3, 2\): input has shape \(4, 5\)"):
+        nn.Linear(3, 2)(al.tensor(np.ones((4, 5))))
+    with pytest.raises(al.ShapeError, match="Conv2d: expected input"):
+        nn.Conv2d(1, 2, 3)(al.tensor(np.ones((4, 5))))
+
+
+# ---- optimizers, schedules, seeds --------------------------------------------------------
+def test_sgd_momentum_nesterov_and_weight_decay_follow_their_formulas():
+    w = al.tensor([1.0, -2.0], dtype=np.float64, requires_grad=True)
+    opt = al.optim.SGD([w], lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01)
+    expected, buf = w.data.copy(), None
+    for _ in range(3):
+        w.grad = None
+        (w * w).sum().backward()
+        g = 2 * expected + 0.01 * expected
+        buf = g if buf is None else 0.9 * buf + g
+        expected = expected - 0.1 * (g + 0.9 * buf)
+        opt.step()
+    np.testing.assert_allclose(w.data, expected, rtol=1e-12)
+
+
+def test_adam_adamw_rmsprop_first_steps():
+    for cls, first in ((al.optim.Adam, 0.1), (al.optim.AdamW, 0.1 * (1 + 0.01 * 3.0) ),
+                       (al.optim.RMSprop, 0.1 / np.sqrt(0.01))):
+        w = al.tensor([3.0], dtype=np.float64, requires_grad=True)
+        opt = cls([w], lr=0.1)
+        (w * 2).sum().backward()
+        opt.step()
+        assert 3.0 - w.data[0] == pytest.approx(first, rel=1e-6), cls.__name__
+
+
+def test_schedules_and_gradient_clipping():
+    w = al.tensor([1.0], requires_grad=True)
+    opt = al.optim.SGD([w], lr=1.0)
+    step = al.optim.StepLR(opt, step_size=2, gamma=0.5)
+    lrs = []
+    for _ in range(4):
+        step.step()
+        lrs.append(opt.lr)
+    assert lrs == [1.0, 0.5, 0.5, 0.25]
+    cos = al.optim.CosineAnnealingLR(al.optim.SGD([w], lr=1.0), t_max=2)
+    cos.step(); cos.step()
+    assert cos.optimizer.lr == pytest.approx(0.0)
+    a, b = al.tensor([0.0], requires_grad=True), al.tensor([0.0], requires_grad=True)
+    a.grad, b.grad = np.array([3.0]), np.array([4.0])
+    assert al.optim.clip_grad_norm([a, b], 1.0) == pytest.approx(5.0)
+    assert np.hypot(a.grad, b.grad)[0] == pytest.approx(1.0)
+
+
+def _train_history(seed):
+    al.manual_seed(seed)
+    X, y = al.data.make_circles(120, noise=0.1, seed=1)
+    model = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Dropout(0.2), nn.Linear(8, 2))
+    opt = al.optim.SGD(model.parameters(), lr=0.3, momentum=0.5)
+    hist = al.train.fit(model, F.cross_entropy, opt, al.data.DataLoader(X, y, 16, shuffle=True),
+                        epochs=4, progress=False)
+    return hist.series("loss"), model.state_dict()
+
+
+def test_the_same_seed_gives_bit_identical_training():
+    losses_a, state_a = _train_history(11)
+    losses_b, state_b = _train_history(11)
+    losses_c, _ = _train_history(12)
+    assert losses_a == losses_b
+    assert all(np.array_equal(state_a[k], state_b[k]) for k in state_a)
+    assert losses_a != losses_c
