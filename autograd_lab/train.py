@@ -51,14 +51,15 @@ def _evaluate(model, loss_fn, loader, metrics):
 
 
 def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs=10, metrics=None,
-        checkpoint=None, patience=None, scheduler=None, progress=True, log=print) -> History:
+        checkpoint=None, patience=None, min_delta=0.0, scheduler=None, progress=True,
+        log=print) -> History:
     """Train `model` for `epochs`; returns the History.
 
     metrics     {name: fn(outputs, targets) -> float} on numpy arrays (default: accuracy)
     checkpoint  path: the model's state_dict is saved there (atomically) whenever the
                 monitored loss (validation loss if there is validation data, else
                 training loss) improves
-    patience    stop after this many epochs without improvement
+    patience    stop after this many epochs without an improvement larger than min_delta
     Ctrl-C stops training after the current batch; the best checkpoint stays intact.
     """
     from tqdm.auto import tqdm
@@ -98,7 +99,7 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs=10, met
             record["seconds"] = time.perf_counter() - start
             history.epochs.append(record)
             monitored = record.get("val_loss", record["loss"])
-            if monitored < history.best_value:
+            if monitored < history.best_value - min_delta:
                 history.best_value, history.best_epoch, waited = monitored, epoch, 0
                 if checkpoint is not None:
                     io.save(model.state_dict(), checkpoint, metadata={"epoch": epoch, "monitored": monitored})

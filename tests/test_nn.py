@@ -220,3 +220,33 @@ def test_the_same_seed_gives_bit_identical_training():
     assert losses_a == losses_b
     assert all(np.array_equal(state_a[k], state_b[k]) for k in state_a)
     assert losses_a != losses_c
+
+
+def test_early_stopping_and_validation_history():
+    X, y = al.data.make_blobs(90, centers=[[0, 0], [3, 3], [-3, 3]], spread=0.3, seed=0)
+    al.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 3))
+    opt = al.optim.SGD(model.parameters(), lr=0.5)
+    train = al.data.DataLoader(X, y, 30, shuffle=True)
+    hist = al.train.fit(model, F.cross_entropy, opt, train, al.data.DataLoader(X, y, 90),
+                        epochs=500, patience=3, min_delta=1e-3, progress=False)
+    assert hist.stopped_early and len(hist.epochs) < 500
+    assert hist.epochs[-1]["val_accuracy"] == 1.0
+    assert len(hist.epochs) - hist.best_epoch == 3      # stopped after 3 epochs without improvement
+
+
+def test_init_scales():
+    al.manual_seed(0)
+    w = nn.init.kaiming_uniform((256, 128))
+    assert np.abs(w).max() <= np.sqrt(6 / 128) and w.std() == pytest.approx(np.sqrt(2 / 128), rel=0.05)
+    g = nn.init.xavier_normal((200, 300))
+    assert g.std() == pytest.approx(np.sqrt(2 / 500), rel=0.05) and g.dtype == np.float32
+
+
+def test_optimizers_update_scalar_values_too():
+    v = al.Value(2.0)
+    opt = al.optim.SGD([v], lr=0.25)
+    (v * v).backward()
+    opt.step()
+    opt.zero_grad()
+    assert v.data == 1.0 and isinstance(v.data, float) and v.grad == 0.0
