@@ -127,11 +127,14 @@ class Tensor(Node):
             dtype = like.data.dtype if like is not None else None
             if dtype is None or dtype.kind not in "fc":
                 dtype = state.default_dtype if isinstance(x, float) or dtype is None else dtype
-            return Tensor(np.asarray(x, dtype=dtype))
-        if isinstance(x, Value):
+            out = Tensor(np.asarray(x, dtype=dtype))
+        elif isinstance(x, Value):
             raise TypeError("cannot mix al.Value and al.Tensor in one op; "
                             "use al.tensor(value.data) to make a Tensor")
-        return Tensor(x)
+        else:
+            out = Tensor(x)
+        out._meta = _CONSTANT      # made by an op from a number or array: drawn as a constant
+        return out
 
     # ---- array-like attributes -------------------------------------------
     @property
@@ -292,6 +295,7 @@ def _float_of(x):
 
 
 _NO_PARAMS: dict = {}
+_CONSTANT = {"constant": True}
 
 
 def _as_array(data, dtype=None) -> np.ndarray:

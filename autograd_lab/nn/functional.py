@@ -97,6 +97,28 @@ def linear(x, weight, bias=None):
     return out if bias is None else out + bias
 
 
+def _scoped(fn):
+    """Record a loss's nodes under its own name, so layer drawings show it as one node."""
+    import functools
+
+    from ..core.state import state
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if state.scope is not None and state.scope[2] == "loss":
+            return fn(*args, **kwargs)          # called from another loss: one scope
+        parent = state.scope
+        path = fn.__name__ if parent is None else f"{parent[0]}.{fn.__name__}"
+        old, state.scope = state.scope, (path, fn.__name__, "loss")
+        state.refresh()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            state.scope = old
+            state.refresh()
+    return wrapper
+
+
 def _class_indices(target, n_rows, n_classes, name):
     target = np.asarray(target.data if isinstance(target, Node) else target)
     if target.shape != (n_rows,) or target.dtype.kind not in "iu":
@@ -108,6 +130,7 @@ def _class_indices(target, n_rows, n_classes, name):
     return target
 
 
+@_scoped
 def nll_loss(log_probs, target):
     """Mean of -log_probs[i, target[i]] over the batch (target: class indices)."""
     log_probs = as_node(log_probs)
@@ -118,6 +141,7 @@ def nll_loss(log_probs, target):
     return -fn.mean(picked)
 
 
+@_scoped
 def cross_entropy(logits, target, label_smoothing=0.0):
     """Softmax cross-entropy from raw scores (batch, classes) and class indices (batch,).
 
@@ -145,6 +169,7 @@ def _target_like(target, x, name):
     return t.data.astype(x.dtype, copy=False)
 
 
+@_scoped
 def binary_cross_entropy(z, y, eps=None):
     """The lecture's loss, mean of -[y log z + (1-y) log(1-z)], for probabilities z.
 
@@ -163,6 +188,7 @@ def binary_cross_entropy(z, y, eps=None):
     return -fn.mean(y * fn.log(z) + (1 - y) * fn.log(1 - z))
 
 
+@_scoped
 def binary_cross_entropy_with_logits(logits, y):
     """binary_cross_entropy(sigmoid(logits), y), computed stably for any logit.
 
@@ -173,6 +199,7 @@ def binary_cross_entropy_with_logits(logits, y):
     return fn.mean(fn.relu(x) - x * y + fn.log(1 + fn.exp(-fn.abs(x))))
 
 
+@_scoped
 def mse_loss(prediction, target):
     """Mean of the squared differences."""
     prediction = as_node(prediction)
@@ -181,6 +208,7 @@ def mse_loss(prediction, target):
     return fn.mean(diff * diff)
 
 
+@_scoped
 def hinge_embedding(scores, y, margin=1.0):
     """Max-margin loss of micrograd's demo: mean of relu(margin - y * score), y in {-1, +1}."""
     scores = as_node(scores)
