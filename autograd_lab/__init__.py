@@ -25,7 +25,7 @@ from .ops.functions import (abs, add, astype, broadcast_to, clip, concatenate, d
 
 from .core.random import manual_seed  # noqa: E402
 from . import nn, optim, data, train, viz  # noqa: E402
-from .viz import draw  # noqa: E402
+from .viz import draw, explain, to_sympy  # noqa: E402
 from .io import save, load, CheckpointError  # noqa: E402
 from .kernels import set_num_threads, get_num_threads  # noqa: E402
 

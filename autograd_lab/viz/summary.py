@@ -1,0 +1,86 @@
+"""`summary`: a table of ops, shapes, parameters and FLOPs per node and per layer."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core.engine import topological_order
+
+_FREE = {"reshape", "transpose", "broadcast_to", "getitem", "astype", "concatenate", "scatter_add",
+         "equal", "not_equal", "less", "less_equal", "greater", "greater_equal", "sign"}
+
+
+def flops(node) -> int:
+    """Floating-point operations of one op node (multiply-add = 2), an estimate."""
+    op = node.op
+    if op is None or op.name in _FREE:
+        return 0
+    out = int(np.size(node.data))
+    ins = node.inputs
+    if op.name == "matmul":
+        return 2 * out * int(ins[0].shape[-1])
+    if op.name in ("conv2d", "conv2d_grad_input", "conv2d_grad_weight"):
+        w_shape = ins[1].shape if op.name != "conv2d_grad_weight" else node.params["w_shape"]
+        g_size = out if op.name == "conv2d" else int(np.size(ins[1 if op.name == "conv2d_grad_weight" else 0].data))
+        return 2 * g_size * int(np.prod(w_shape[1:])) + (out if len(ins) > 2 else 0)
+    if op.name in ("max_pool2d", "avg_pool2d"):
+        return out * int(np.prod(node.params["kernel"]))
+    if op.name in ("sum", "max", "min"):
+        return int(np.size(ins[0].data))
+    return out
+
+
+@dataclass
+class Summary:
+    rows: list           # (index, op, scope, shape, parameters, flops)
+    layers: list         # (scope, type, parameters, flops, output shape)
+
+    @property
+    def total_flops(self) -> int:
+        return sum(r[5] for r in self.rows)
+
+    @property
+    def total_parameters(self) -> int:
+        return sum(r[4] for r in self.rows)
+
+    def __str__(self):
+        lines = [f"{'#':>4}  {'op':<16} {'scope':<26} {'shape':<20} {'params':>9} {'FLOPs':>12}"]
+        for i, op, scope, shape, params, fl in self.rows:
+            lines.append(f"{i:>4}  {op:<16} {scope[:26]:<26} {str(shape):<20} {params:>9,} {fl:>12,}")
+        lines.append(f"total: {self.total_parameters:,} parameters, {self.total_flops:,} FLOPs")
+        if self.layers:
+            lines.append("")
+            lines.append(f"{'layer':<28} {'type':<16} {'params':>9} {'FLOPs':>12}  output")
+            for scope, kind, params, fl, shape in self.layers:
+                lines.append(f"{scope[:28]:<28} {kind:<16} {params:>9,} {fl:>12,}  {shape}")
+        return "\n".join(lines)
+
+
+def summary(root) -> Summary:
+    """Every node: op, scope, shape, parameters (leaves that require grad), FLOPs.
+
+    >>> import autograd_lab as al, numpy as np
+    >>> net = al.nn.Linear(4, 3)
+    >>> s = al.viz.summary(net(al.tensor(np.ones((2, 4)))))
+    >>> s.total_parameters, s.total_flops
+    (15, 54)
+    """
+    rows, layers = [], {}
+    for i, node in enumerate(topological_order(root)):
+        params = int(np.size(node.data)) if node.is_leaf and node.requires_grad else 0
+        label = node.op_name or ("parameter" if params else "input")
+        scope = node.scope or ""
+        rows.append((i, label, scope or (node.name or ""), tuple(node.shape), params, flops(node)))
+        if node.scope:
+            entry = layers.setdefault(node.scope, [node.module_type, 0, 0, tuple(node.shape)])
+            entry[2] += flops(node)
+            entry[3] = tuple(node.shape)
+    # parameters count for the layer whose nodes consume them
+    for node in topological_order(root):
+        if node.scope:
+            for x in node.inputs:
+                if x.is_leaf and x.requires_grad and x.scope is None:
+                    layers[node.scope][1] += int(np.size(x.data))
+    return Summary(rows, [(s, t, p, f, sh) for s, (t, p, f, sh) in layers.items()])

@@ -1,0 +1,153 @@
+"""Drawings: values, gradients and the chain rule in the SVG; safe labels; layer view;
+formats without a system Graphviz; al.explain and SymPy; summary."""
+import html
+import re
+
+import numpy as np
+import pytest
+
+import autograd_lab as al
+from autograd_lab import nn
+from autograd_lab.viz import render as R
+
+
+@pytest.fixture
+def no_dot(monkeypatch):
+    """Pretend Graphviz's `dot` is not installed: the in-process route must work."""
+    monkeypatch.setattr(R.shutil, "which", lambda name: None)
+
+
+def micrograd_example():
+    a, b, c = al.Value(2.0, label="a"), al.Value(-3.0, label="b"), al.Value(10.0, label="c")
+    e = a * b; e.label = "e"
+    d = e + c; d.label = "d"
+    f = al.Value(-2.0, label="f")
+    L = d * f; L.label = "L"
+    L.backward()
+    return L, dict(a=a, b=b, c=c, d=d, e=e, f=f, L=L)
+
+
+def svg_text(svg: str) -> str:
+    """The text a viewer of the SVG reads."""
+    return " ".join(html.unescape(t) for t in re.findall(r"<text[^>]*>([^<]*)</text>", svg))
+
+
+def test_forward_and_backward_svgs_hold_every_value_and_gradient(no_dot):
+    L, nodes = micrograd_example()
+    forward = svg_text(al.draw(L).pipe("svg").decode())
+    backward = svg_text(al.draw(L, mode="backward").pipe("svg").decode())
+    for v in nodes.values():
+        for text in (forward, backward):
+            assert f"data {v.data:.4f}" in text and f"grad {v.grad:.4f}" in text, v.label
+    # local derivative × upstream = contribution, on every edge into a value
+    for edge in ["-2.0000 × 1.0000 = -2.0000", "4.0000 × 1.0000 = 4.0000",       # L = d * f
+                 "1.0000 × -2.0000 = -2.0000",                                  # d = e + c (twice)
+                 "-3.0000 × -2.0000 = 6.0000", "2.0000 × -2.0000 = -4.0000"]:   # e = a * b
+        assert edge in backward, edge
+    assert backward.count("1.0000 × -2.0000 = -2.0000") == 2
+
+
+def test_png_and_pdf_without_dot(no_dot, tmp_path):
+    L, _ = micrograd_example()
+    drawing = al.draw(L)
+    png = drawing.save(tmp_path / "g.png")
+    assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    pdf = drawing.save(tmp_path / "g.pdf")
+    assert open(pdf, "rb").read(5) == b"%PDF-"
+    assert drawing.save(tmp_path / "g.dot") and "digraph" in (tmp_path / "g.dot").read_text()
+    with pytest.raises(al.viz.RenderError, match="choose one of"):
+        drawing.save(tmp_path / "g.gif")
+    assert drawing._repr_svg_().lstrip().startswith("<?xml")
+
+
+HOSTILE = 'x <b>"q"</b> {1|2} \\ & <script>alert(1)</script>\nline2'
+
+
+def test_hostile_labels_cannot_break_dot_or_inject_markup(no_dot):
+    x = al.tensor(np.ones(3), name=HOSTILE, requires_grad=True)
+    v = al.Value(1.5, label=HOSTILE)
+    for root in ((x * 2).sum(), v * 3):
+        root.backward()
+        for mode in ("forward", "backward"):
+            svg = al.draw(root, mode=mode).pipe("svg").decode()
+            assert "<script" not in svg and "<b>" not in svg           # no markup got through
+            text = svg_text(svg)
+            assert 'x <b>"q"</b> {1|2} \\ & <script>alert(1)</script>' in text   # shown as written
+            assert "line2" in text
+
+
+def cnn_and_loss():
+    al.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                          nn.Linear(32 * 10 * 8, 64), nn.ReLU(), nn.Linear(64, 10))
+    x = al.tensor(np.random.default_rng(0).standard_normal((2, 1, 40, 32)).astype(np.float32), name="log-mel")
+    loss = nn.functional.cross_entropy(model(x), np.array([3, 7]))
+    loss.backward()
+    return loss
+
+
+def test_layer_view_of_a_cnn_fits_a_page_and_op_view_renders(no_dot):
+    loss = cnn_and_loss()
+    layer = al.draw(loss, detail="layer", mode="backward")
+    nodes = re.findall(r"^\s+(v\d+|o\d+|g\d+) \[", layer.source, flags=re.M)
+    assert len(nodes) <= 40, len(nodes)
+    text = svg_text(layer.pipe("svg").decode())
+    assert "Conv2d" in text and "4,640 parameters" in text and "grad norm" in text
+    op_svg = al.draw(loss, detail="op").pipe("svg").decode()
+    assert op_svg.count('class="node"') > len(nodes)
+
+
+def test_large_graphs_default_to_layer_view_with_a_note():
+    net = nn.Sequential(*[nn.Linear(4, 4) for _ in range(60)])
+    out = net(al.tensor(np.ones((1, 4)))).sum()
+    drawing = al.draw(out)
+    assert drawing.note and "drawn by layer" in drawing.note and drawing.node_count > 300
+
+
+def test_the_gradients_own_graph_is_drawn_with_backward_nodes_marked(no_dot):
+    x = al.Value(0.5, label="x")
+    (dx,) = al.grad(x.tanh(), x, create_graph=True)
+    source = al.draw(dx).source
+    assert "node of a backward pass" in source and "dotted" in source
+
+
+# ---- the chain rule in words, and SymPy --------------------------------------------------
+def test_explain_spells_out_micrograd_example_for_every_leaf():
+    L, n = micrograd_example()
+    assert str(al.explain(L, n["a"])) == "dL/da = dL/dd · dd/de · de/da = (-2)(1)(-3) = 6"
+    assert str(al.explain(L, n["b"])) == "dL/db = dL/dd · dd/de · de/db = (-2)(1)(2) = -4"
+    assert str(al.explain(L, n["c"])) == "dL/dc = dL/dd · dd/dc = (-2)(1) = -2"
+    assert str(al.explain(L, n["f"])) == "dL/df = dL/df = (4) = 4"
+    assert al.explain(L, n["a"]).latex.startswith(r"\frac{\partial \mathrm{L}}{\partial \mathrm{a}}")
+
+
+def test_explain_sums_the_paths_of_a_value_used_twice():
+    x = al.Value(3.0, label="x")
+    m = x * x; m.label = "m"
+    y = m + x; y.label = "y"
+    ex = al.explain(y, x)
+    assert len(ex.paths) == 3 and ex.total == 7.0              # 2x + 1
+    assert ex.text.splitlines()[0] == "dy/dx = dy/dm · dm/dx + dy/dm · dm/dx + dy/dx = (1)(3) + (1)(3) + (1) = 7"
+
+
+def test_sympy_derivatives_agree_with_the_engine():
+    sp = pytest.importorskip("sympy")
+    rng = np.random.default_rng(0)
+    leaves = [al.Value(float(v), label=n) for v, n in zip(rng.uniform(0.5, 1.5, 3), "xyz")]
+    x, y, z = leaves
+    out = ((x * y).tanh() + z.exp() / (x + 2) - (y ** 3).sigmoid() * z.log() + (x - z).relu()).sqrt()
+    out.backward()
+    expr, symbols = al.to_sympy(out, return_symbols=True)
+    values = {s: leaf.data for leaf, s in symbols.items()}
+    assert float(expr.subs(values)) == pytest.approx(out.data, rel=1e-12)
+    for leaf, s in symbols.items():
+        assert float(sp.diff(expr, s).subs(values)) == pytest.approx(leaf.grad, rel=1e-10)
+
+
+def test_summary_counts_parameters_and_flops():
+    s = al.viz.summary(cnn_and_loss())
+    layers = {scope: (kind, params, flops) for scope, kind, params, flops, _ in s.layers}
+    assert layers["Sequential.0"][:2] == ("Conv2d", 16 * 9 + 16)
+    assert layers["Sequential.0"][2] >= 2 * 2 * 16 * 40 * 32 * 9
+    assert "total:" in str(s)
