@@ -118,7 +118,7 @@ def test_explain_spells_out_micrograd_example_for_every_leaf():
     assert str(al.explain(L, n["a"])) == "dL/da = dL/dd · dd/de · de/da = (-2)(1)(-3) = 6"
     assert str(al.explain(L, n["b"])) == "dL/db = dL/dd · dd/de · de/db = (-2)(1)(2) = -4"
     assert str(al.explain(L, n["c"])) == "dL/dc = dL/dd · dd/dc = (-2)(1) = -2"
-    assert str(al.explain(L, n["f"])) == "dL/df = dL/df = (4) = 4"
+    assert str(al.explain(L, n["f"])) == "dL/df = (4) = 4"
     assert al.explain(L, n["a"]).latex.startswith(r"\frac{\partial \mathrm{L}}{\partial \mathrm{a}}")
 
 

@@ -60,7 +60,8 @@ class Explanation:
             return f"{lhs} = 0   (no path from {self.root_name} to {self.wrt_name})"
         symbolic = " + ".join(" · ".join(self._factors(p, d)) for p in self.paths)
         numeric = " + ".join("".join(_num(v) for v in p.locals) for p in self.paths)
-        text = f"{lhs} = {symbolic} = {numeric} = {_num(self.total)[1:-1]}"
+        middle = f"{numeric}" if symbolic == lhs else f"{symbolic} = {numeric}"
+        text = f"{lhs} = {middle} = {_num(self.total)[1:-1]}"
         if len(self.paths) > 1:
             text += "\n" + "\n".join(f"  path {k + 1}: {' <- '.join(p.names)}: product {p.product:.6g}"
                                      for k, p in enumerate(self.paths))
@@ -77,7 +78,8 @@ class Explanation:
             return lhs + " = 0"
         symbolic = " + ".join(r"\,".join(self._factors(p, d)) for p in self.paths)
         numeric = " + ".join("".join(_num(v) for v in p.locals) for p in self.paths)
-        return f"{lhs} = {symbolic} = {numeric} = {_num(self.total)[1:-1]}"
+        middle = f"{numeric}" if symbolic == lhs else f"{symbolic} = {numeric}"
+        return f"{lhs} = {middle} = {_num(self.total)[1:-1]}"
 
     def __str__(self):
         return self.text
