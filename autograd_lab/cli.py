@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import numpy as np
@@ -54,6 +55,19 @@ def demo(args) -> int:
     t = np.tanh(0.5)
     print(f"   engine {float(d2x.data):.10f}   formula -2 tanh(x)(1 - tanh(x)^2) = {-2 * t * (1 - t * t):.10f}")
     print(f"   the gradient's graph has {len(al.topological_order(dx))} nodes")
+
+    import os
+    out = os.path.abspath(args.out)
+    os.makedirs(out, exist_ok=True)
+    print(f"\n4. pictures of example 1, in {out}:")
+    for path in (al.draw(L).save(os.path.join(out, "forward.svg")),
+                 al.draw(L, mode="backward").save(os.path.join(out, "backward.svg")),
+                 al.draw(L, mode="backward").save(os.path.join(out, "backward.png")),
+                 al.viz.save_backprop_html(L, os.path.join(out, "backprop_steps.html"))):
+        print(f"   {path}")
+    print("\n5. the chain rule, spelled out by al.explain:")
+    for leaf in (a, b, c, f):
+        print(f"   {al.explain(L, leaf)}")
     return 0
 
 
@@ -64,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=500, help="gradient-descent steps")
     p.add_argument("--lr", type=float, default=0.5, help="learning rate")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=os.path.join("out", "demo"), help="folder for the pictures")
     p.set_defaults(run=demo)
     return parser
 

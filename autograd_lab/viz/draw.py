@@ -41,6 +41,15 @@ STYLES = {
 LEGEND = {"input": "input", "parameter": "parameter", "constant": "constant",
           "value": "intermediate value", "output": "output", "backward": "node of a backward pass"}
 MAX_OP_NODES = 300
+# Above this many nodes, cap Graphviz's crossing minimisation and network simplex and
+# draw straight edges: a 527-node graph took 4 s this way and over 5 minutes without.
+FAST_LAYOUT_NODES = 150
+FAST_LAYOUT = "mclimit=0.1, nslimit=2, nslimit1=2, splines=line, remincross=false, searchsize=10"
+# Above this many nodes even that is slow (1,000 nodes: 30 s; 2,000: 3.5 min; 3,000: the
+# WebAssembly build runs out of memory), so we place the nodes ourselves (layered by
+# depth, ordered by their inputs' mean position) and Graphviz only draws them.
+LAYERED_NODES = 1000
+COLUMNS_PER_BAND = 40
 
 
 def escape(text) -> str:
@@ -223,9 +232,19 @@ def draw(root, mode="forward", detail=None, show=("value", "grad", "shape"), ran
         rankdir = "TB" if detail == "layer" else "LR"
     flow = backward_flow(root) if mode == "backward" else None
     builder = _Builder(root, nodes, mode, show, max_elements, flow)
+    fast = f", {FAST_LAYOUT}" if len(nodes) > FAST_LAYOUT_NODES and detail == "op" else ""
+    if len(nodes) > LAYERED_NODES and detail == "op":
+        builder.positions = _layered_positions(nodes, rankdir, builder)
+        builder.clusters = False
+        xs = [x for x, _ in builder.positions.values()]
+        ys = [y for _, y in builder.positions.values()]
+        bb = f"{min(xs) - 300:.0f},{min(ys) - 60:.0f},{max(xs) + 300:.0f},{max(ys) + 60:.0f}"
+        fast = f', layout=nop, splines=false, bb="{bb}"'
+        legend = False
+        note = ((note + "; ") if note else "") + f"{len(nodes)} nodes: placed in layers by depth"
     body = builder.op_view() if detail == "op" else builder.layer_view()
     lines = ["digraph autograd_lab {",
-             f'  graph [rankdir={rankdir}, fontname="DejaVu Sans", fontsize=11, nodesep=0.25, ranksep=0.4];',
+             f'  graph [rankdir={rankdir}, fontname="DejaVu Sans", fontsize=11, nodesep=0.25, ranksep=0.4{fast}];',
              '  node [fontname="DejaVu Sans", fontsize=10];',
              '  edge [fontname="DejaVu Sans", fontsize=9];']
     heading = title or ("backward pass: gradients flow from the output to the leaves"
@@ -240,8 +259,68 @@ def draw(root, mode="forward", detail=None, show=("value", "grad", "shape"), ran
     return Drawing("\n".join(lines), note, len(nodes))
 
 
+def _layered_positions(nodes, rankdir, builder):
+    """Positions (points) for value nodes v<i> and op nodes o<i>: one column per depth,
+    spaced by the estimated size of the labels in it."""
+    ids = {n: i for i, n in enumerate(nodes)}
+    depth = {}
+    for n in nodes:                                  # topological order: inputs first
+        depth[n] = 0 if n.op is None else 2 + max((depth[x] for x in n.inputs), default=0)
+    columns = {}
+    for n in nodes:
+        if n.op is not None:
+            columns.setdefault(depth[n] - 1, []).append(("o", n))
+        columns.setdefault(depth[n], []).append(("v", n))
+
+    def size(entry):                                 # (along, across) extent in points
+        kind, n = entry
+        if kind == "o":
+            return 60.0, 36.0
+        fields = builder.value_fields(n).replace("\\n", "|").strip("{}").split("|")
+        chars = sum(len(f) for f in fields) if fields[0] != "" else 4
+        lines = len(fields)
+        scalar = isinstance(n, Value) or np.size(n.data) == 1
+        width = 7.0 * chars + 16 * len(fields) if scalar else 7.0 * max(len(f) for f in fields) + 16
+        height = 36.0 if scalar else 18.0 * lines + 8
+        return (width, height) if rankdir == "LR" else (height, width)
+
+    # Deep graphs wrap after COLUMNS_PER_BAND columns into a new band below, like lines
+    # of text: Graphviz gives up on drawings a few hundred thousand points long.
+    row_of, placed = {}, []
+    for index, d in enumerate(sorted(columns)):
+        entries = columns[d]
+
+        def mean_row(entry):                         # barycentre of the inputs: fewer crossings
+            kind, n = entry
+            sources = [row_of.get(("v", x)) for x in n.inputs] if kind == "o" else [row_of.get(("o", n))]
+            sources = [r for r in sources if r is not None]
+            return sum(sources) / len(sources) if sources else 0.0
+        entries.sort(key=mean_row)
+        for row, entry in enumerate(entries):
+            row_of[entry] = row
+        placed.append((index // COLUMNS_PER_BAND, entries, [size(e) for e in entries]))
+    positions, band_start, band, along, previous_extent, band_depth = {}, 0.0, 0, 0.0, 0.0, 0.0
+    for band_index, entries, sizes in placed:
+        if band_index != band:                       # start the next band below this one
+            band, band_start, along, previous_extent = band_index, band_start + band_depth + 80.0, 0.0, 0.0
+            band_depth = 0.0
+        extent = max(a for a, _ in sizes)
+        along += previous_extent / 2 + extent / 2 + 40.0
+        previous_extent = extent
+        across = band_start
+        for entry, (_, thick) in zip(entries, sizes):
+            across += thick / 2
+            x, y = (along, -across) if rankdir == "LR" else (across, -along)
+            positions[f"{entry[0]}{ids[entry[1]]}"] = (x, y)
+            across += thick / 2 + 12.0
+        band_depth = max(band_depth, across - band_start)
+    return positions
+
+
 class _Builder:
     def __init__(self, root, nodes, mode, show, max_elements, flow):
+        self.positions = None       # {"v3": (x, y)} when we lay the graph out ourselves
+        self.clusters = True
         self.root, self.nodes, self.mode, self.show = root, nodes, mode, set(show)
         self.max_elements, self.flow = max_elements, flow
         self.ids = {n: i for i, n in enumerate(nodes)}
@@ -289,16 +368,22 @@ class _Builder:
             text += "\n" + ", ".join(f"{k}={v}" for k, v in shown.items())
         return text
 
+    def _pos(self, name):
+        if self.positions is None:
+            return ""
+        x, y = self.positions[name]
+        return f', pos="{x:.0f},{y:.0f}!"'
+
     def value_node(self, node):
         i = self.ids[node]
         return (f'  v{i} [id="v{i}", shape=record, {self._node_attrs(kind_of(node, self.root))}, '
-                f'label="{self.value_fields(node)}"];')
+                f'label="{self.value_fields(node)}"{self._pos(f"v{i}")}];')
 
     def op_node(self, node):
         i = self.ids[node]
         fill = STYLES["backward"]["fill"] if node.from_backward else "#e8e8e8"
         return (f'  o{i} [id="o{i}", shape=ellipse, style=filled, fillcolor="{fill}", margin="0.04,0.02", '
-                f'label="{escape(self.op_text(node))}"];')
+                f'label="{escape(self.op_text(node))}"{self._pos(f"o{i}")}];')
 
     # ---- edges -------------------------------------------------------------------
     def _magnitudes(self):
@@ -352,7 +437,7 @@ class _Builder:
             block = [self.value_node(node)]
             if node.op is not None:
                 block.append(self.op_node(node))
-            if node.scope and not node.is_leaf:
+            if node.scope and not node.is_leaf and self.clusters:
                 clusters.setdefault((node.scope, node.module_type), []).extend(block)
             else:
                 lines += block
