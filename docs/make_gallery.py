@@ -44,6 +44,29 @@ def deep_net(activation):
     return nn.Sequential(nn.Linear(2, 8), activation(), *layers, nn.Linear(8, 1))
 
 
+def _screenshot(page, path, clicks):
+    """The stepper page after `clicks` on Next, in headless Chromium (if installed)."""
+    import shutil
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        chromium = None
+    if chromium is None:
+        print("no Chromium/playwright: skipping the stepper screenshot")
+        return None
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True,
+                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        tab = browser.new_page(viewport={"width": 1400, "height": 900})
+        tab.goto("file://" + os.path.abspath(page))
+        for _ in range(clicks):
+            tab.click("#next")
+        tab.screenshot(path=path, full_page=True)
+        browser.close()
+    return path
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "gallery"))
@@ -136,7 +159,10 @@ def main(argv=None):
         for leaf in L.inputs[0].inputs[0].inputs + (L.inputs[0].inputs[1], L.inputs[1]):
             f.write(str(al.explain(L, leaf)) + "\n")
         f.write("\n" + str(al.viz.summary(loss)).split("\n\n")[1] + "\n")
-    al.viz.save_backprop_html(micrograd_example(), os.path.join(out, "backprop_steps.html"))
+    page = al.viz.save_backprop_html(micrograd_example(), os.path.join(out, "backprop_steps.html"))
+    shot = _screenshot(page, os.path.join(out, "backprop_steps.png"), clicks=3)
+    if shot:
+        made.append(shot)
     for path in made:
         print(path)
     return made

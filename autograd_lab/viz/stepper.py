@@ -75,10 +75,10 @@ _PAGE = """<!DOCTYPE html>
  body { font-family: "DejaVu Sans", Arial, sans-serif; margin: 1em; color: #222; }
  #controls button { font-size: 1em; margin-right: .4em; padding: .3em .8em; }
  #slider { width: 20em; vertical-align: middle; }
- #layout { display: flex; gap: 1.5em; align-items: flex-start; }
- #picture { flex: 3; overflow: auto; border: 1px solid #ccc; }
+ #layout { display: flex; flex-direction: column; gap: 1em; }
+ #picture { overflow: auto; border: 1px solid #ccc; }
  #picture svg { max-width: 100%; height: auto; }
- #panel { flex: 2; min-width: 18em; }
+ #panel { min-width: 18em; }
  .current polygon, .current ellipse, .current path { stroke: #c00 !important; stroke-width: 4px; }
  .done polygon, .done ellipse { opacity: .55; }
  table { border-collapse: collapse; } td { border-bottom: 1px solid #ddd; padding: .15em .6em; }
