@@ -24,7 +24,7 @@ from .ops.functions import (abs, add, astype, broadcast_to, clip, concatenate, d
                             stack, sub, sum, tanh, transpose, where)
 
 from .core.random import manual_seed  # noqa: E402
-from . import nn, optim, data, train, viz  # noqa: E402
+from . import nn, optim, data, train, viz, audio  # noqa: E402
 from .viz import draw, explain, to_sympy  # noqa: E402
 from .io import save, load, CheckpointError  # noqa: E402
 from .kernels import set_num_threads, get_num_threads  # noqa: E402

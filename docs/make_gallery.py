@@ -28,9 +28,7 @@ def micrograd_example():
 
 def demo_cnn():
     al.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                          nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                          nn.Linear(2560, 64), nn.ReLU(), nn.Linear(64, 10))
+    model = al.audio.AudioCNN(n_classes=10)
     x = al.tensor(np.random.default_rng(0).standard_normal((8, 1, 40, 32)).astype(np.float32),
                   name="log-mel batch")
     return model, x
@@ -149,9 +147,10 @@ def main(argv=None):
     put("spectrogram.png", plots.spectrogram(S, title="log-mel spectrogram (synthetic)"))
     cm = np.diag(rng.integers(40, 50, 10)) + rng.integers(0, 4, (10, 10))
     put("confusion_matrix.png", plots.confusion_matrix(cm, [str(i) for i in range(10)]))
-    put("filters.png", plots.filters(model[0].weight.data))
+    put("filters.png", plots.filters(model.features[0].weight.data))
+    model.eval()
     with al.no_grad():
-        fmap = model[1](model[0](xb)).data[0]
+        fmap = model.features[2](model.features[1](model.features[0](xb))).data[0]
     put("feature_maps.png", plots.feature_maps(fmap, "conv1 + relu feature maps"))
 
     # 14. summary table and the chain rule in words (text, into the gallery page)

@@ -54,6 +54,18 @@ def _attr(layer, p):
     return next(k for k, v in layer._parameters.items() if v is p)
 
 
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_layer_keeps_float32_in_output_and_gradients(name):
+    make, shape = LAYERS[name]
+    layer = _seeded(make)
+    x = al.tensor(np.random.default_rng(1).uniform(-2, 2, shape).astype(np.float32), requires_grad=True)
+    out = layer(x)
+    assert out.dtype == np.float32, out.dtype
+    out.sum().backward()
+    assert x.grad.dtype == np.float32
+    assert all(p.dtype == np.float32 and p.grad.dtype == np.float32 for p in layer.parameters())
+
+
 LOSSES = {
     "cross_entropy": lambda x: F.cross_entropy(x, np.array([0, 2, 1])),
     "cross_entropy_smoothed": lambda x: F.cross_entropy(x, np.array([0, 2, 1]), label_smoothing=0.2),

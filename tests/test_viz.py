@@ -98,6 +98,26 @@ def test_layer_view_of_a_cnn_fits_a_page_and_op_view_renders(no_dot):
     assert op_svg.count('class="node"') > len(nodes)
 
 
+def test_the_audio_cnn_drawn_by_layer_fits_a_page_and_by_op_renders(no_dot):
+    al.manual_seed(0)
+    model = al.audio.AudioCNN(n_classes=10)
+    x = al.tensor(np.random.default_rng(1).standard_normal((4, 1, 40, 32)).astype(np.float32), name="log-mel")
+    loss = nn.functional.cross_entropy(model(x), np.array([0, 1, 2, 3]))
+    loss.backward()
+    layer = al.draw(loss, detail="layer", mode="backward")
+    nodes = re.findall(r"^\s+(v\d+|o\d+|g\d+) \[", layer.source, flags=re.M)
+    assert len(nodes) <= 40, len(nodes)
+    svg = layer.pipe("svg").decode()
+    assert "BatchNorm2d" in svg_text(svg) and "GlobalAvgPool2d" in svg_text(svg)
+    op_svg = al.draw(loss, detail="op").pipe("svg").decode()
+    assert op_svg.count('class="node"') > 100
+    # a layer's gradient is the sum over every use of its output (BatchNorm uses it twice):
+    # the edge into each layer carries exactly the gradient norm shown on that layer
+    node_norms = set(re.findall(r"grad norm ([\d.e-]+)", layer.source))
+    edge_norms = set(re.findall(r"\), norm ([\d.e-]+)", layer.source))
+    assert node_norms - {"1.0000"} <= edge_norms, node_norms - edge_norms
+
+
 def test_large_graphs_default_to_layer_view_with_a_note():
     net = nn.Sequential(*[nn.Linear(4, 4) for _ in range(60)])
     out = net(al.tensor(np.ones((1, 4)))).sum()

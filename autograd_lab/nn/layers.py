@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.errors import ShapeError
+from ..core.state import state
 from ..ops import functions as fn
 from . import functional as F
 from . import init
@@ -139,8 +140,8 @@ class _BatchNorm(Module):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         if affine:
-            self.weight = Parameter(np.ones(num_features))
-            self.bias = Parameter(np.zeros(num_features))
+            self.weight = Parameter(np.ones(num_features, state.default_dtype))
+            self.bias = Parameter(init.zeros((num_features,)))
         else:
             self.weight = self.bias = None
         self.register_buffer("running_mean", np.zeros(num_features, np.float32))

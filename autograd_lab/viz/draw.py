@@ -407,11 +407,15 @@ class _Builder:
         r, g, b = (light + (dark - light) * t).astype(int)
         return f', color="#{r:02x}{g:02x}{b:02x}", penwidth={0.8 + 3.7 * t:.2f}'
 
+    def _edge_key(self, node, position):
+        return ("layer",) + position if isinstance(node, str) else (node, position)
+
     def edge_label(self, node, position):
-        if self.flow is None or (node, position) not in self.flow.edges:
+        key = self._edge_key(node, position)
+        if self.flow is None or key not in self.flow.edges:
             return ""
-        local, share = self.flow.edges[(node, position)]
-        upstream = self.flow.grads.get(node)
+        local, share = self.flow.edges[key]
+        upstream = None if isinstance(node, str) else self.flow.grads.get(node)
         if local is not None:
             up = float(np.asarray(upstream).sum())
             text = f"{_fmt(local)} × {_fmt(up)} = {_fmt(float(np.asarray(share).sum()))}"
@@ -425,7 +429,8 @@ class _Builder:
         if self.mode == "backward":
             extra = ", dir=back"
             if node is not None:
-                _, share = self.flow.edges.get((node, position), (None, None)) if self.flow else (None, None)
+                key = self._edge_key(node, position)
+                _, share = self.flow.edges.get(key, (None, None)) if self.flow else (None, None)
                 extra += self.edge_label(node, position) + self.edge_style(_norm(share), span)
         return f"  {src} -> {dst} [{extra.lstrip(', ')}];"
 
@@ -490,8 +495,9 @@ class _Builder:
                 fields.append(f"grad norm {_fmt(_norm(self.flow.grads[out]))}")
             lines.append(f'  {gid[path]} [id="{gid[path]}", shape=record, {self._node_attrs(kind)}, '
                          f'label="{_record(fields)}"];')
-        span = self._magnitudes()
-        drawn_edges = set()
+        # A layer may use its input in several ops (BatchNorm: the mean and x - mean): the
+        # edge between two layers carries the sum of all those contributions.
+        between = {}                      # (src, dst) -> list of (node, position)
         for node in self.nodes:
             if node in absorbed:
                 continue
@@ -505,10 +511,22 @@ class _Builder:
                     continue
                 src = rep(x)
                 dst = rep(node) if node in member else f"o{self.ids[node]}"
-                if src == dst or (src, dst) in drawn_edges:
-                    continue
-                drawn_edges.add((src, dst))
-                lines.append(self.edge(src, dst, node, position, span))
+                if src != dst:
+                    between.setdefault((src, dst), []).append((node, position))
+        if self.flow is not None:
+            for (src, dst), uses in between.items():
+                shares = [self.flow.edges[u][1] for u in uses if u in self.flow.edges]
+                if len(uses) > 1 and shares:
+                    total = shares[0]
+                    for share in shares[1:]:
+                        total = total + share
+                    self.flow.edges[("layer", src, dst)] = (None, total)
+        span = self._magnitudes()
+        for (src, dst), uses in between.items():
+            if self.flow is not None and ("layer", src, dst) in self.flow.edges:
+                lines.append(self.edge(src, dst, "layer", (src, dst), span))
+            else:
+                lines.append(self.edge(src, dst, uses[0][0], uses[0][1], span))
         return lines
 
     def legend(self):

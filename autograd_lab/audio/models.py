@@ -1,0 +1,60 @@
+"""Small ready-made classifiers for log-mel spectrograms (N, 1, n_mels, frames)."""
+from __future__ import annotations
+
+from .. import nn
+from ..core.errors import ShapeError
+
+
+class AudioCNN(nn.Module):
+    """Three conv blocks (3x3 conv, batch norm, ReLU, 2x2 max pool), in the spirit of
+    BENCHMARKS.md W3, then an average over frequency and time, so any clip length fits,
+    and a small dense head.
+
+    >>> import autograd_lab as al, numpy as np
+    >>> model = al.audio.AudioCNN(n_classes=10)
+    >>> model(al.tensor(np.zeros((2, 1, 40, 50), np.float32))).shape
+    (2, 10)
+    """
+
+    def __init__(self, n_classes=10, channels=(16, 32, 64), hidden=64, dropout=0.2):
+        super().__init__()
+        blocks, c_in = [], 1
+        for c_out in channels:
+            blocks += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(),
+                       nn.MaxPool2d(2)]
+            c_in = c_out
+        self.features = nn.Sequential(*blocks)
+        self.pool = nn.GlobalAvgPool2d()
+        self.head = nn.Sequential(nn.Linear(c_in, hidden), nn.ReLU(), nn.Dropout(dropout),
+                                  nn.Linear(hidden, n_classes))
+        self.min_size = 2 ** len(channels)
+
+    def forward(self, x):
+        if x.ndim != 4 or x.shape[1] != 1:
+            raise ShapeError(f"AudioCNN: expected log-mel input (N, 1, n_mels, frames), got {x.shape}")
+        if min(x.shape[2:]) < self.min_size:
+            raise ShapeError(f"AudioCNN: needs at least {self.min_size} mel bands and frames, "
+                             f"got {x.shape[2]} x {x.shape[3]}")
+        return self.head(self.pool(self.features(x)))
+
+
+class AudioMLP(nn.Module):
+    """A dense network on the mean and standard deviation of each mel band over time
+    (so any clip length fits): 2 * n_mels -> hidden -> hidden -> n_classes."""
+
+    def __init__(self, n_mels=40, n_classes=10, hidden=128, dropout=0.2):
+        super().__init__()
+        self.n_mels = n_mels
+        self.net = nn.Sequential(nn.Linear(2 * n_mels, hidden), nn.ReLU(), nn.Dropout(dropout),
+                                 nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, n_classes))
+
+    def forward(self, x):
+        from .. import ops  # noqa: F401
+        from ..ops import functions as fn
+        if x.ndim != 4 or x.shape[1:3] != (1, self.n_mels):
+            raise ShapeError(f"AudioMLP: expected (N, 1, {self.n_mels}, frames), got {x.shape}")
+        bands = fn.reshape(x, (x.shape[0], self.n_mels, x.shape[3]))
+        mean = fn.mean(bands, axis=2)
+        centered = bands - fn.reshape(mean, mean.shape + (1,))
+        std = fn.sqrt(fn.mean(centered * centered, axis=2) + 1e-5)
+        return self.net(fn.concatenate([mean, std], axis=1))
