@@ -101,7 +101,7 @@ def _scoped(fn):
     """Record a loss's nodes under its own name, so layer drawings show it as one node."""
     import functools
 
-    from ..core.state import state
+    from ..core.state import module_scope, state
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -109,13 +109,8 @@ def _scoped(fn):
             return fn(*args, **kwargs)          # called from another loss: one scope
         parent = state.scope
         path = fn.__name__ if parent is None else f"{parent[0]}.{fn.__name__}"
-        old, state.scope = state.scope, (path, fn.__name__, "loss")
-        state.refresh()
-        try:
+        with module_scope(path, fn.__name__, "loss"):
             return fn(*args, **kwargs)
-        finally:
-            state.scope = old
-            state.refresh()
     return wrapper
 
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..core.errors import ShapeError
 from ..core.node import Tensor
-from ..core.state import state
+from ..core.state import module_scope, state
 
 
 def Parameter(data, name=None) -> Tensor:
@@ -180,14 +180,8 @@ class Module:
         parent = state.scope
         name = self.__dict__.get("_scope_name") or type(self).__name__
         path = name if parent is None else f"{parent[0]}.{name}"
-        old = state.scope
-        state.scope = (path, type(self).__name__, self)
-        state.refresh()
-        try:
+        with module_scope(path, type(self).__name__, self):
             return self.forward(*args, **kwargs)
-        finally:
-            state.scope = old
-            state.refresh()
 
     # ---- printing ---------------------------------------------------------------------
     def extra_repr(self) -> str:
