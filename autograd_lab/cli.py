@@ -1,14 +1,159 @@
-"""The `autograd-lab` command (also `python -m autograd_lab`)."""
+"""The `autograd-lab` command (also `python -m autograd_lab`).
+
+  autograd-lab demo                        train a CNN on synthetic sounds, write every picture
+  autograd-lab train --data PATH|synthetic train a classifier on a folder of recordings
+  autograd-lab evaluate --checkpoint C --data PATH
+  autograd-lab predict --checkpoint C FILE...
+  autograd-lab tour                        the engine in five steps (micrograd's example, ...)
+
+Bad arguments and bad data end with one line on stderr and exit status 2.
+"""
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+import warnings
 
 import numpy as np
 
+SYNTHETIC = "synthetic"
+
+
+class UsageError(Exception):
+    """A problem with what the user asked for, reported as one line."""
+
+
+# ---- datasets from the command line ---------------------------------------------------
+def detect_format(path) -> str:
+    """"fsdd" if the folder holds FSDD's digit_speaker_index.wav names, else "folder"."""
+    from .audio.datasets import find_fsdd_recordings
+    return "fsdd" if find_fsdd_recordings(path) else "folder"
+
+
+def open_datasets(args, split):
+    """(train set, test set) for `train`; (set, None) for evaluate, by --split."""
+    from .audio import datasets
+    if args.data == SYNTHETIC:
+        n = args.n_per_class
+        if split == "train":
+            return (datasets.SyntheticSounds(n, "train", seed=args.seed),
+                    datasets.SyntheticSounds(max(n // 3, 5), "test", seed=args.seed))
+        return datasets.SyntheticSounds(max(n // 3, 5), "test", seed=args.seed), None
+    if not os.path.exists(args.data):
+        raise UsageError(f"--data: no such folder: {args.data}")
+    if not os.path.isdir(args.data):
+        raise UsageError(f"--data: {args.data} is a file; give a folder of recordings")
+    fmt = args.format or detect_format(args.data)
+    if fmt == "fsdd":
+        if split == "train":
+            speakers = _speaker_split(args, datasets.FSDD(args.data, "all"))
+            if speakers:
+                kept, held = speakers
+                return (datasets.FSDD(args.data, "all", speakers=kept),
+                        datasets.FSDD(args.data, "all", speakers=[held]))
+            return datasets.FSDD(args.data, "train"), datasets.FSDD(args.data, "test")
+        return datasets.FSDD(args.data, split), None
+    folder = datasets.AudioFolder(args.data)
+    if split == "all":
+        return folder, None
+    train_idx, test_idx = folder.kfold(args.folds, seed=args.seed)[args.fold]
+    if split == "test":
+        return folder.subset(test_idx), None
+    return folder.subset(train_idx), folder.subset(test_idx)
+
+
+def _speaker_split(args, everything):
+    held = getattr(args, "test_speaker", None)
+    if not held:
+        return None
+    if held not in everything.all_speakers:
+        raise UsageError(f"--test-speaker: {held!r} is not among {everything.all_speakers}")
+    return [s for s in everything.all_speakers if s != held], held
+
+
+# ---- commands -------------------------------------------------------------------------
+def train(args) -> int:
+    from .audio import FeatureConfig, train_classifier
+    from . import kernels
+    if args.threads:
+        kernels.set_num_threads(args.threads)
+    train_set, test_set = open_datasets(args, "train")
+    config = FeatureConfig(sr=args.sr, duration=args.duration, n_fft=args.n_fft,
+                           hop_length=args.hop_length, n_mels=args.n_mels)
+    print(f"train: {train_set.describe()}; test: {test_set.describe()}")
+    metrics = train_classifier(train_set, test_set, model=args.model, config=config, epochs=args.epochs,
+                               batch_size=args.batch_size, lr=args.lr, seed=args.seed, out=args.out,
+                               augment=not args.no_augment, use_cache=not args.no_cache,
+                               strict=args.strict, progress=not args.quiet,
+                               log=(lambda *_: None) if args.quiet else print)
+    _report(metrics, args.out)
+    return 0
+
+
+def _report(metrics, out):
+    test = metrics.get("test")
+    print(f"best epoch {metrics['best_epoch']} of {metrics['epochs_run']}, {metrics['seconds']:.0f} s")
+    if test:
+        print(f"test accuracy: {test['accuracy']:.3f} ({test['n']} clips)")
+    print(f"written to {os.path.abspath(out)}:")
+    for path in ["metrics.json", "model.npz"] + [os.path.basename(p) for p in metrics["pictures"]]:
+        print(f"  {os.path.join(os.path.abspath(out), path)}")
+
+
+def evaluate(args) -> int:
+    from .audio import AudioClassifier, extract_features
+    classifier = AudioClassifier.load(args.checkpoint)
+    dataset, _ = open_datasets(args, args.split)
+    missing = sorted(set(dataset.classes) - set(classifier.classes))
+    if missing:
+        raise UsageError(f"{args.data}: classes {missing} are unknown to the checkpoint "
+                         f"(it knows {classifier.classes})")
+    X, y, _ = extract_features(dataset, classifier.config, use_cache=not args.no_cache,
+                               strict=args.strict, progress=False)
+    # the dataset's class numbers -> the checkpoint's
+    y = np.asarray([classifier.classes.index(dataset.classes[k]) for k in y])
+    result = classifier.evaluate(X, y)
+    print(f"accuracy: {result['accuracy']:.3f}   ({result['n']} clips, {dataset.describe()})")
+    print("per-class recall:")
+    for name, recall in result["recall"].items():
+        print(f"  {name:>20}  {'-' if recall is None else f'{recall:.3f}'}")
+    print("confusion matrix (rows: true class, columns: predicted):")
+    width = max(len(str(v)) for row in result["confusion"] for v in row) + 1
+    for name, row in zip(classifier.classes, result["confusion"]):
+        print(f"  {name:>20} " + "".join(f"{v:>{width}}" for v in row))
+    return 0
+
+
+def predict(args) -> int:
+    from .audio import AudioClassifier, AudioFileError
+    classifier = AudioClassifier.load(args.checkpoint)
+    failed = 0
+    for path in args.files:
+        try:
+            label, probabilities = classifier.predict_file(path)
+        except AudioFileError as exc:
+            print(f"{path}: error: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        top = ", ".join(f"{name} {p:.3f}" for name, p in list(probabilities.items())[:args.top])
+        print(f"{path}: {label}   ({top})")
+    return 2 if failed else 0
+
 
 def demo(args) -> int:
+    """Train the CNN on synthetic sound events and write every picture."""
+    args.data, args.format, args.model = SYNTHETIC, None, "cnn"
+    args.test_speaker = None
+    print("autograd-lab demo: a CNN learns to tell nine kinds of sound events apart\n"
+          f"(synthetic clips made in code: {args.n_per_class} per class for training)\n")
+    code = train(args)
+    print("\nopen the pictures above; `autograd-lab predict --checkpoint "
+          f"{os.path.join(args.out, 'model.npz')} FILE.wav` labels your own recordings")
+    return code
+
+
+def tour(args) -> int:
     """A tour of the engine: micrograd's example, a trained network, a second derivative."""
     import autograd_lab as al
 
@@ -56,7 +201,6 @@ def demo(args) -> int:
     print(f"   engine {float(d2x.data):.10f}   formula -2 tanh(x)(1 - tanh(x)^2) = {-2 * t * (1 - t * t):.10f}")
     print(f"   the gradient's graph has {len(al.topological_order(dx))} nodes")
 
-    import os
     out = os.path.abspath(args.out)
     os.makedirs(out, exist_ok=True)
     print(f"\n4. pictures of example 1, in {out}:")
@@ -71,21 +215,112 @@ def demo(args) -> int:
     return 0
 
 
+# ---- arguments ------------------------------------------------------------------------
+def _positive(kind):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return value
+    return parse
+
+
+def _training_options(p, epochs, n_per_class, out):
+    p.add_argument("--epochs", type=_positive(int), default=epochs)
+    p.add_argument("--batch-size", type=_positive(int), default=64)
+    p.add_argument("--lr", type=_positive(float), default=3e-3, help="learning rate (AdamW)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=out, help="folder for the checkpoint, metrics and pictures")
+    p.add_argument("--n-per-class", type=_positive(int), default=n_per_class,
+                   help="clips per class for --data synthetic")
+    p.add_argument("--threads", type=_positive(int), default=None, help="worker threads for the kernels")
+    p.add_argument("--no-augment", action="store_true", help="train without time shifts and masks")
+    _feature_options(p)
+    _data_options(p)
+
+
+def _feature_options(p):
+    g = p.add_argument_group("features (log-mel)")
+    g.add_argument("--sr", type=_positive(int), default=8000, help="resample every clip to this rate")
+    g.add_argument("--duration", type=_positive(float), default=1.0, help="pad or crop clips to this many seconds")
+    g.add_argument("--n-fft", type=_positive(int), default=256)
+    g.add_argument("--hop-length", type=_positive(int), default=128)
+    g.add_argument("--n-mels", type=_positive(int), default=40)
+
+
+def _data_options(p):
+    p.add_argument("--format", choices=("fsdd", "folder"), default=None,
+                   help="how --data is organised (detected when omitted)")
+    p.add_argument("--folds", type=_positive(int), default=5, help="k-fold split of a class folder")
+    p.add_argument("--fold", type=int, default=0, help="which fold is the test set")
+    p.add_argument("--strict", action="store_true", help="fail on an unreadable file instead of skipping it")
+    p.add_argument("--no-cache", action="store_true", help="recompute features instead of using the cache")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="autograd-lab", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    p = commands.add_parser("demo", help="run the main demo")
+    parser = argparse.ArgumentParser(prog="autograd-lab", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n\n", 1)[1])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = commands.add_parser("train", help="train a classifier on recordings")
+    p.add_argument("--data", required=True, help="a folder of recordings, or 'synthetic'")
+    p.add_argument("--model", choices=("cnn", "mlp"), default="cnn")
+    p.add_argument("--test-speaker", default=None,
+                   help="FSDD: test on this speaker, train on the others (instead of the official split)")
+    _training_options(p, epochs=30, n_per_class=60, out=os.path.join("out", "train"))
+    p.set_defaults(run=train)
+
+    p = commands.add_parser("evaluate", help="accuracy and confusion matrix of a checkpoint on data")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--data", required=True, help="a folder of recordings, or 'synthetic'")
+    p.add_argument("--split", choices=("test", "all"), default="test",
+                   help="the test split, or every file found")
+    p.add_argument("--seed", type=int, default=0, help="the split's seed (folders, synthetic)")
+    p.add_argument("--n-per-class", type=_positive(int), default=60)
+    _data_options(p)
+    p.set_defaults(run=evaluate)
+
+    p = commands.add_parser("predict", help="label sound files with a trained checkpoint")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--top", type=_positive(int), default=3, help="how many probabilities to show")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.set_defaults(run=predict)
+
+    p = commands.add_parser("demo", help="the main demo: a CNN on synthetic sounds, with every picture")
+    _training_options(p, epochs=20, n_per_class=150, out=os.path.join("out", "demo"))
+    p.set_defaults(run=demo)
+
+    p = commands.add_parser("tour", help="the engine in five steps, with drawings")
     p.add_argument("--steps", type=int, default=500, help="gradient-descent steps")
     p.add_argument("--lr", type=float, default=0.5, help="learning rate")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=os.path.join("out", "demo"), help="folder for the pictures")
-    p.set_defaults(run=demo)
+    p.add_argument("--out", default=os.path.join("out", "tour"), help="folder for the pictures")
+    p.set_defaults(run=tour)
     return parser
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.run(args)
+    from .audio import AudioFileError, DatasetError
+    from .io import CheckpointError
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "fold", 0) and not 0 <= args.fold < args.folds:
+        parser.error(f"--fold must be in 0..{args.folds - 1}")
+    # one line per skipped file, naming it (not Python's file:line warning format)
+    warnings.showwarning = lambda message, *a, **k: print(f"warning: {message}", file=sys.stderr)
+    try:
+        return args.run(args)
+    except (UsageError, AudioFileError, DatasetError, CheckpointError, FileNotFoundError) as exc:
+        print(f"autograd-lab {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"autograd-lab {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -73,6 +73,9 @@ def load(path, with_metadata=False):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"load: no checkpoint at {path}")
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"load: {path} is truncated or corrupt, or not a checkpoint at all "
+                              "(no .npz archive in it)")
     try:
         with np.load(path, allow_pickle=False) as archive:
             if _META not in archive.files:

@@ -52,13 +52,14 @@ def _evaluate(model, loss_fn, loader, metrics):
 
 def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs=10, metrics=None,
         checkpoint=None, patience=None, min_delta=0.0, scheduler=None, progress=True,
-        log=print) -> History:
+        log=print, checkpoint_metadata=None) -> History:
     """Train `model` for `epochs`; returns the History.
 
     metrics     {name: fn(outputs, targets) -> float} on numpy arrays (default: accuracy)
     checkpoint  path: the model's state_dict is saved there (atomically) whenever the
                 monitored loss (validation loss if there is validation data, else
-                training loss) improves
+                training loss) improves, with `checkpoint_metadata` (a JSON-able dict)
+                stored beside the epoch
     patience    stop after this many epochs without an improvement larger than min_delta
     Ctrl-C stops training after the current batch; the best checkpoint stays intact.
     """
@@ -102,7 +103,8 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs=10, met
             if monitored < history.best_value - min_delta:
                 history.best_value, history.best_epoch, waited = monitored, epoch, 0
                 if checkpoint is not None:
-                    io.save(model.state_dict(), checkpoint, metadata={"epoch": epoch, "monitored": monitored})
+                    io.save(model.state_dict(), checkpoint,
+                            metadata={**(checkpoint_metadata or {}), "epoch": epoch, "monitored": monitored})
             else:
                 waited += 1
             if log is not None and progress:

@@ -1,2 +1,12 @@
-"""Audio: ready-made models for log-mel spectrogram input (file I/O and features to come)."""
+"""Audio: sound files, spectrogram features (librosa's names and defaults), datasets
+and ready-made models for log-mel input."""
+from .io import AUDIO_EXTENSIONS, AudioFileError, MissingAudioFileError, info, load, resample, save  # noqa: F401
 from .models import AudioCNN, AudioMLP  # noqa: F401
+from .features import (amplitude_to_db, fft_frequencies, get_window, hz_to_mel,  # noqa: F401
+                       log_melspectrogram, mel_filters, mel_frequencies, mel_to_hz, melspectrogram,
+                       mfcc, power_to_db, spectrogram, stft, stft_power)
+from .prepare import (Augment, FeatureConfig, default_cache_dir, extract_features,  # noqa: F401
+                      fix_length, normalize_loudness)
+from . import datasets  # noqa: F401
+from .datasets import FSDD, AudioFolder, DatasetError, SyntheticSounds  # noqa: F401
+from .classifier import AudioClassifier, train_classifier  # noqa: F401

@@ -39,22 +39,31 @@ class AudioCNN(nn.Module):
 
 
 class AudioMLP(nn.Module):
-    """A dense network on the mean and standard deviation of each mel band over time
-    (so any clip length fits): 2 * n_mels -> hidden -> hidden -> n_classes."""
+    """A dense network on a coarse log-mel image: the frames are averaged into `segments`
+    equal stretches of time (any clip length fits), giving n_mels x segments inputs,
+    then hidden -> hidden -> n_classes with ReLU and dropout.
 
-    def __init__(self, n_mels=40, n_classes=10, hidden=128, dropout=0.2):
+    >>> import autograd_lab as al, numpy as np
+    >>> model = al.audio.AudioMLP(n_mels=40, n_classes=10)
+    >>> model(al.tensor(np.zeros((2, 1, 40, 63), np.float32))).shape
+    (2, 10)
+    """
+
+    def __init__(self, n_mels=40, n_classes=10, segments=8, hidden=256, dropout=0.3):
         super().__init__()
-        self.n_mels = n_mels
-        self.net = nn.Sequential(nn.Linear(2 * n_mels, hidden), nn.ReLU(), nn.Dropout(dropout),
-                                 nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, n_classes))
+        self.n_mels, self.segments = n_mels, segments
+        self.net = nn.Sequential(nn.Linear(n_mels * segments, hidden), nn.ReLU(), nn.Dropout(dropout),
+                                 nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(dropout),
+                                 nn.Linear(hidden, n_classes))
 
     def forward(self, x):
-        from .. import ops  # noqa: F401
         from ..ops import functions as fn
         if x.ndim != 4 or x.shape[1:3] != (1, self.n_mels):
             raise ShapeError(f"AudioMLP: expected (N, 1, {self.n_mels}, frames), got {x.shape}")
-        bands = fn.reshape(x, (x.shape[0], self.n_mels, x.shape[3]))
-        mean = fn.mean(bands, axis=2)
-        centered = bands - fn.reshape(mean, mean.shape + (1,))
-        std = fn.sqrt(fn.mean(centered * centered, axis=2) + 1e-5)
-        return self.net(fn.concatenate([mean, std], axis=1))
+        n, frames = x.shape[0], x.shape[3]
+        if frames < self.segments:
+            raise ShapeError(f"AudioMLP: needs at least {self.segments} frames, got {frames}")
+        width = frames // self.segments            # trailing frames that do not fill a stretch are dropped
+        x = fn.getitem(x, (slice(None), 0, slice(None), slice(0, width * self.segments)))
+        coarse = fn.mean(fn.reshape(x, (n, self.n_mels, self.segments, width)), axis=3)
+        return self.net(fn.reshape(coarse, (n, self.n_mels * self.segments)))
