@@ -263,7 +263,8 @@ def _engine_melspectrogram(y, sr, n_fft, hop_length, win_length, window, center,
                            fmin, fmax, htk, norm):
     from ..core.node import Tensor
     S = stft_power(y, n_fft, hop_length, win_length, window, center, power)
-    basis = mel_filters(sr, n_fft, n_mels, fmin, fmax, htk, norm, dtype=y.dtype)
+    # float32 weights, as the numpy path (and librosa) use, so the two paths agree
+    basis = mel_filters(sr, n_fft, n_mels, fmin, fmax, htk, norm).astype(y.dtype)
     return Tensor(basis) @ S
 
 

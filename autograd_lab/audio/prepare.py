@@ -190,8 +190,9 @@ class Augment:
         self.rng = np.random.default_rng(seed)
 
     @staticmethod
-    def _shift(x, k):
-        out = np.zeros_like(x)
+    def _shift(x, k, fill=0):
+        """x moved by k samples along the last axis, `fill` coming in at the edge."""
+        out = np.full_like(x, fill)
         if k > 0:
             out[..., k:] = x[..., :-k]
         elif k < 0:
@@ -221,8 +222,7 @@ class Augment:
         limit = int(self.max_shift * n_frames)
         for i, clip in enumerate(batch):
             floor = clip.min()
-            shifted = self._shift(clip - floor, int(self.rng.integers(-limit, limit + 1)) if limit else 0)
-            clip = shifted + floor
+            clip = self._shift(clip, int(self.rng.integers(-limit, limit + 1)) if limit else 0, floor)
             for _ in range(self.time_masks):
                 width = int(self.rng.integers(0, self.time_mask + 1))
                 start = int(self.rng.integers(0, max(n_frames - width, 0) + 1))
