@@ -229,13 +229,12 @@ def write_pictures(out, classifier, history, confusion, X, y, title="test"):
     if isinstance(first, nn.Conv2d):
         fig = plots.filters(first.weight.data, title="first-layer filters (3x3, frequency up)")
     else:
-        fig, ax = plots._axes(None, (8, 3))
-        w = first.weight.data                         # (hidden units, inputs)
-        limit = np.abs(w).max() or 1.0
-        ax.imshow(w, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
-        ax.set_xlabel("input feature")
-        ax.set_ylabel("hidden unit")
-        ax.set_title("first-layer weights")
+        # AudioMLP: each hidden unit's weights over the coarse (mel band x time stretch) input
+        model = classifier.model
+        w = first.weight.data.reshape(-1, 1, model.n_mels, model.segments)
+        strongest = np.argsort(-np.abs(w).reshape(len(w), -1).sum(axis=1))[:16]
+        fig = plots.filters(w[strongest], title="first-layer weights of the 16 strongest hidden units "
+                                                "(mel band up, time right)")
     paths.append(plots.save(fig, os.path.join(out, "filters.png")))
 
     classifier.model.eval()

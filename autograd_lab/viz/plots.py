@@ -158,7 +158,7 @@ def filters(weights, title="first-layer filters", max_filters=32):
     for k, ax in enumerate(np.atleast_1d(axes).ravel()):
         ax.axis("off")
         if k < n:
-            ax.imshow(w[k], cmap="RdBu_r", vmin=-limit, vmax=limit, origin="lower")
+            ax.imshow(w[k], cmap="RdBu_r", vmin=-limit, vmax=limit, origin="lower", aspect="auto")
             ax.set_title(str(k), fontsize=7)
     fig.suptitle(title, fontsize=10)
     return fig
