@@ -11,7 +11,7 @@ TUTORIALS = sorted(glob.glob(os.path.join(ROOT, "tutorials", "[0-9][0-9]_*.py"))
 
 
 def test_there_are_tutorials():
-    assert len(TUTORIALS) >= 4
+    assert len(TUTORIALS) >= 11
 
 
 @pytest.mark.parametrize("script", TUTORIALS, ids=os.path.basename)
