@@ -96,13 +96,15 @@ saved(plots.save(fig, os.path.join(args.out, "08_waveform_to_log_mel.png")))
 hz = np.linspace(0, sr / 2, 200)
 mfcc = al.audio.mfcc(y=y, sr=sr, n_fft=n_fft, hop_length=hop, n_mels=n_mels, n_mfcc=13)
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.5), layout="constrained")
-axes[0].plot(hz, al.audio.hz_to_mel(hz), label="Slaney (librosa's default)")
-axes[0].plot(hz, al.audio.hz_to_mel(hz, htk=True), "--", label="HTK")
-axes[0].set_xlabel("frequency (Hz)"); axes[0].set_ylabel("mel"); axes[0].legend()
-axes[0].set_title("the mel scale")
-im = axes[1].imshow(mfcc, origin="lower", aspect="auto", cmap="coolwarm",
-                    extent=[0, mfcc.shape[1] * hop / sr, 0, mfcc.shape[0]])
-axes[1].set_xlabel("time (s)"); axes[1].set_ylabel("coefficient"); axes[1].set_title("13 MFCCs")
+for htk, style, label in ((False, "-", "Slaney (librosa's default)"), (True, "--", "HTK")):
+    mels = al.audio.hz_to_mel(hz, htk=htk)
+    axes[0].plot(hz, mels / mels[-1], style, label=label)      # the two scales use different units
+axes[0].set_xlabel("frequency (Hz)"); axes[0].set_ylabel(f"mel, as a share of mel({sr // 2} Hz)")
+axes[0].legend(); axes[0].set_title("the mel scale: equal steps in pitch")
+im = axes[1].imshow(mfcc[1:], origin="lower", aspect="auto", cmap="coolwarm",
+                    extent=[0, mfcc.shape[1] * hop / sr, 0.5, mfcc.shape[0] - 0.5])
+axes[1].set_xlabel("time (s)"); axes[1].set_ylabel("coefficient")
+axes[1].set_title("MFCCs 1-12 (coefficient 0, the overall level, left out)")
 fig.colorbar(im, ax=axes[1])
 saved(plots.save(fig, os.path.join(args.out, "08_mel_scale_mfcc.png")))
 print(f"MFCC: {mfcc.shape}")
