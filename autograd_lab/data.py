@@ -44,6 +44,13 @@ class DataLoader:
 
 
 def train_test_split(X, y, test_fraction=0.25, seed=0):
+    """Shuffle with `seed` and split -> (X_train, X_test, y_train, y_test).
+
+    >>> import autograd_lab as al, numpy as np
+    >>> X_train, X_test, y_train, y_test = al.data.train_test_split(np.arange(8.0), np.arange(8))
+    >>> len(X_train), len(X_test)
+    (6, 2)
+    """
     order = np.random.default_rng(seed).permutation(len(X))
     cut = int(round(len(X) * (1 - test_fraction)))
     return X[order[:cut]], X[order[cut:]], y[order[:cut]], y[order[cut:]]
@@ -56,7 +63,13 @@ def _finish(X, y, noise, rng):
 
 
 def make_moons(n=200, noise=0.1, seed=0):
-    """Two interleaving half circles."""
+    """Two interleaving half circles.
+
+    >>> import autograd_lab as al
+    >>> X, y = al.data.make_moons(100, seed=0)
+    >>> X.shape, X.dtype, sorted(set(y.tolist()))
+    ((100, 2), dtype('float32'), [0, 1])
+    """
     rng = np.random.default_rng(seed)
     n_out = n // 2
     t_out, t_in = np.linspace(0, np.pi, n_out), np.linspace(0, np.pi, n - n_out)

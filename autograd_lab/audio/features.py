@@ -28,7 +28,12 @@ _LOGSTEP = np.log(6.4) / 27.0
 
 
 def hz_to_mel(frequencies, htk=False):
-    """Hz -> mels (HTK: 2595 log10(1 + f/700); else Slaney's linear-then-log scale)."""
+    """Hz -> mels (HTK: 2595 log10(1 + f/700); else Slaney's linear-then-log scale).
+
+    >>> import autograd_lab as al
+    >>> al.audio.hz_to_mel([500.0, 1000.0]).round(2).tolist(), float(al.audio.hz_to_mel(1000.0, htk=True).round(1))
+    ([7.5, 15.0], 1000.0)
+    """
     f = np.asanyarray(frequencies, dtype=float)
     if htk:
         return 2595.0 * np.log10(1.0 + f / 700.0)
@@ -63,6 +68,11 @@ def mel_filters(sr, n_fft, n_mels=128, fmin=0.0, fmax=None, htk=False, norm="sla
     norm="slaney" divides each triangle by its width in Hz (constant energy per band);
     a number p normalises each row to unit p-norm; None leaves peaks at 1. This is
     librosa.filters.mel.
+
+    >>> import autograd_lab as al
+    >>> fb = al.audio.mel_filters(sr=8000, n_fft=256, n_mels=40)
+    >>> fb.shape, fb.dtype, bool((fb >= 0).all())
+    ((40, 129), dtype('float32'), True)
     """
     fmax = sr / 2.0 if fmax is None else float(fmax)
     if not 0 <= fmin < fmax:
@@ -132,6 +142,11 @@ def stft(y, n_fft=2048, hop_length=None, win_length=None, window="hann", center=
 
     center=True pads n_fft // 2 samples on each side (zeros by default, pad_mode as in
     numpy.pad), so frame t is centred on sample t * hop_length.
+
+    >>> import autograd_lab as al, numpy as np
+    >>> D = al.audio.stft(np.zeros(8000, np.float32), n_fft=256, hop_length=128)
+    >>> D.shape, D.dtype
+    ((129, 63), dtype('complex64'))
     """
     y = np.asarray(y)
     if y.dtype.kind != "f":
@@ -181,6 +196,10 @@ def power_to_db(S, ref=1.0, amin=1e-10, top_db=80.0):
 
     `ref` may be a number or a function of S (np.max: 0 dB at the loudest bin).
     A Tensor S gives a Tensor (the floors act as constants in the gradient).
+
+    >>> import autograd_lab as al, numpy as np
+    >>> al.audio.power_to_db(np.array([1.0, 0.1, 1e-12])).round(1).tolist()
+    [0.0, -10.0, -80.0]
     """
     if amin <= 0:
         raise ValueError(f"power_to_db: amin must be positive, got {amin}")
@@ -209,6 +228,11 @@ def mfcc(y=None, sr=22050, S=None, n_mfcc=20, dct_type=2, norm="ortho", lifter=0
 
     S, if given, is a log-mel spectrogram in dB; otherwise it is
     power_to_db(melspectrogram(y, sr, **kwargs)). lifter > 0 applies sinusoidal liftering.
+
+    >>> import autograd_lab as al, numpy as np
+    >>> y = np.random.default_rng(0).standard_normal(8000).astype(np.float32)
+    >>> al.audio.mfcc(y=y, sr=8000, n_mfcc=13, n_fft=256, hop_length=128, n_mels=40).shape
+    (13, 63)
     """
     from scipy.fft import dct
     if S is None:

@@ -24,6 +24,11 @@ def normalize_loudness(y, target_db=-20.0, eps=1e-8):
 
     The peak is then limited to 1 (scaled down as a whole, not clipped), so the result
     stays in [-1, 1].
+
+    >>> import autograd_lab as al, numpy as np
+    >>> y = al.audio.normalize_loudness(np.full(100, 0.5, np.float32), target_db=-20)
+    >>> round(float(20 * np.log10(np.sqrt(np.mean(y ** 2)))), 3)
+    -20.0
     """
     y = np.asarray(y)
     rms = float(np.sqrt(np.mean(np.square(y, dtype=np.float64)))) if y.size else 0.0
@@ -41,6 +46,10 @@ def fix_length(y, size, mode="center"):
 
     mode "center" keeps the middle of a long clip and centres a short one;
     "start" keeps the beginning and pads at the end.
+
+    >>> import autograd_lab as al, numpy as np
+    >>> al.audio.fix_length(np.arange(1.0, 6.0), 3).tolist(), al.audio.fix_length(np.ones(2), 4).tolist()
+    ([2.0, 3.0, 4.0], [0.0, 1.0, 1.0, 0.0])
     """
     y = np.asarray(y)
     n = y.shape[-1]
@@ -60,6 +69,11 @@ class FeatureConfig:
 
     Resample to `sr`, normalise the RMS level to `loudness_db` dBFS, pad or crop to
     `duration` seconds, then power_to_db(melspectrogram(...)) with these parameters.
+
+    >>> import autograd_lab as al, numpy as np
+    >>> config = al.audio.FeatureConfig(sr=8000, duration=1.0, n_mels=40)
+    >>> config.features(np.zeros(22050, np.float32), sr=22050).shape     # any rate and length in
+    (1, 40, 63)
     """
     sr: int = 8000
     duration: float = 1.0

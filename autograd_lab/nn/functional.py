@@ -68,7 +68,13 @@ def _pool_args(name, x, kernel_size, stride, padding):
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0):
-    """Maximum over each window (stride defaults to the kernel size)."""
+    """Maximum over each window (stride defaults to the kernel size).
+
+    >>> import autograd_lab as al, numpy as np
+    >>> x = al.tensor(np.arange(16.0).reshape(1, 1, 4, 4))
+    >>> al.nn.functional.max_pool2d(x, 2).data[0, 0].tolist()
+    [[5.0, 7.0], [13.0, 15.0]]
+    """
     x, params = _pool_args("max_pool2d", x, kernel_size, stride, padding)
     return S.max_pool2d(x, **params)
 
@@ -88,7 +94,12 @@ def global_avg_pool2d(x):
 
 
 def linear(x, weight, bias=None):
-    """x @ weight.T + bias, with weight (out_features, in_features) as in PyTorch."""
+    """x @ weight.T + bias, with weight (out_features, in_features) as in PyTorch.
+
+    >>> import autograd_lab as al, numpy as np
+    >>> al.nn.functional.linear(al.tensor(np.ones((2, 3))), al.tensor(np.ones((4, 3)))).shape
+    (2, 4)
+    """
     x, weight = as_node(x), as_node(weight)
     if weight.ndim != 2 or x.shape[-1:] != weight.shape[1:]:
         raise ShapeError(f"linear: input {x.shape} does not fit weight {weight.shape} "
@@ -188,6 +199,10 @@ def binary_cross_entropy_with_logits(logits, y):
     """binary_cross_entropy(sigmoid(logits), y), computed stably for any logit.
 
     Uses max(x, 0) - x*y + log(1 + exp(-|x|)): no exp of a positive number.
+
+    >>> import autograd_lab as al, numpy as np
+    >>> round(al.nn.functional.binary_cross_entropy_with_logits(al.tensor([0.0]), np.array([1.0])).item(), 4)   # log 2
+    0.6931
     """
     x = as_node(logits)
     y = _target_like(y, x, "binary_cross_entropy_with_logits")
@@ -196,7 +211,12 @@ def binary_cross_entropy_with_logits(logits, y):
 
 @_scoped
 def mse_loss(prediction, target):
-    """Mean of the squared differences."""
+    """Mean of the squared differences.
+
+    >>> import autograd_lab as al, numpy as np
+    >>> al.nn.functional.mse_loss(al.tensor([1.0, 3.0]), np.array([1.0, 1.0])).item()
+    2.0
+    """
     prediction = as_node(prediction)
     target = _target_like(target, prediction, "mse_loss")
     diff = prediction - target

@@ -50,7 +50,12 @@ def clip(x, low=None, high=None):
 
 
 def where(cond, x, y):
-    """Elementwise `x if cond else y`; the gradient flows to the chosen side."""
+    """Elementwise `x if cond else y`; the gradient flows to the chosen side.
+
+    >>> import autograd_lab as al, numpy as np
+    >>> al.where(np.array([True, False]), al.tensor([1.0, 2.0]), al.tensor([10.0, 20.0]))
+    tensor([ 1., 20.], op=where)
+    """
     cond = cond.data if isinstance(cond, Node) else np.asarray(cond)
     return P.where(Tensor(cond.astype(bool, copy=False)), x, y)
 
@@ -68,7 +73,12 @@ def sum(x, axis=None, keepdims=False):                             # noqa: A001
 
 
 def mean(x, axis=None, keepdims=False):
-    """Mean over `axis`: sum divided by the number of elements reduced."""
+    """Mean over `axis`: sum divided by the number of elements reduced.
+
+    >>> import autograd_lab as al
+    >>> al.mean(al.tensor([[1.0, 2.0], [3.0, 6.0]]), axis=1)
+    tensor([1.5, 4.5], op=div)
+    """
     x = as_node(x)
     total = sum(x, axis, keepdims)
     count = x.size // builtins.max(total.size, 1) if x.size else 0
@@ -112,7 +122,12 @@ def logsumexp(x, axis=-1, keepdims=False):
 
 
 def softmax(x, axis=-1):
-    """exp(x) / sum(exp(x)) over `axis`, stable for large logits."""
+    """exp(x) / sum(exp(x)) over `axis`, stable for large logits.
+
+    >>> import autograd_lab as al
+    >>> al.softmax(al.tensor([0.0, 0.0, 1000.0])).data.round(3).tolist()     # no overflow
+    [0.0, 0.0, 1.0]
+    """
     x = as_node(x)
     e = exp(x - _shift(x, axis))
     return e / sum(e, axis=axis, keepdims=True)
@@ -127,7 +142,12 @@ def log_softmax(x, axis=-1):
 
 # ---- shapes -------------------------------------------------------------------
 def reshape(x, *shape):
-    """Same data in a new shape (one dimension may be -1)."""
+    """Same data in a new shape (one dimension may be -1).
+
+    >>> import autograd_lab as al, numpy as np
+    >>> al.reshape(al.tensor(np.arange(6.0)), (2, 3)).shape
+    (2, 3)
+    """
     x = as_node(x)
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = shape[0]
@@ -166,7 +186,12 @@ def astype(x, dtype):
 
 
 def concatenate(tensors, axis=0):
-    """Join tensors along an existing axis."""
+    """Join tensors along an existing axis.
+
+    >>> import autograd_lab as al
+    >>> al.concatenate([al.tensor([1.0]), al.tensor([2.0, 3.0])])
+    tensor([1., 2., 3.], op=concatenate)
+    """
     nodes = [as_node(t) for t in tensors]
     if not nodes:
         raise ValueError("concatenate: need at least one tensor")
