@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from .. import nn
 from ..core.errors import ShapeError
+from ..ops import functions as fn
 
 
 class AudioCNN(nn.Module):
@@ -57,7 +58,6 @@ class AudioMLP(nn.Module):
                                  nn.Linear(hidden, n_classes))
 
     def forward(self, x):
-        from ..ops import functions as fn
         if x.ndim != 4 or x.shape[1:3] != (1, self.n_mels):
             raise ShapeError(f"AudioMLP: expected (N, 1, {self.n_mels}, frames), got {x.shape}")
         n, frames = x.shape[0], x.shape[3]
