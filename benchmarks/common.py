@@ -15,10 +15,25 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMB
     os.environ.setdefault(_var, THREADS)
 
 
+WARMUP_SECONDS = 0.3
+
+
 def median_time(fn, repeats=20, warmup=3) -> float:
-    """Median wall time of fn() in seconds."""
-    for _ in range(warmup):
+    """Median wall time of fn() in seconds, in the steady state of a training loop.
+
+    Warms up for at least `warmup` calls and WARMUP_SECONDS, whichever is longer.
+    Two effects of this shared VM need that long (both measured, both apply to
+    every library alike): after a multi-threaded call, OpenBLAS's and PyTorch's
+    idle threads keep spinning for up to ~0.1 s and slow whatever runs next
+    (2x on a conv kernel); and after the process has been idle, waking a thread
+    is slow for the first ~60 ms (a 2-thread matrix product took 300 µs instead
+    of 180 µs), until the hypervisor adapts.
+    """
+    start = time.perf_counter()
+    done = 0
+    while done < warmup or time.perf_counter() - start < WARMUP_SECONDS:
         fn()
+        done += 1
     times = []
     for _ in range(repeats):
         start = time.perf_counter()

@@ -132,6 +132,47 @@ def test_kernels_split_across_workers_give_the_same_result():
         al.set_num_threads(before)
 
 
+@pytest.mark.parametrize("shape", [(64, 1280, 128),    # splits the inner dimension
+                                   (128, 64, 1280),    # splits the columns
+                                   (300, 200, 290),    # splits the rows
+                                   (3, 4, 5)])         # too small to split
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matmul_kernel_matches_numpy_for_every_split(shape, dtype):
+    from autograd_lab.kernels.matmul import matmul
+    M, K_, N = shape
+    rng = np.random.default_rng(4)
+    a, b = rng.standard_normal((M, K_)).astype(dtype), rng.standard_normal((K_, N)).astype(dtype)
+    before = al.get_num_threads()
+    try:
+        for threads in (1, 2, 3):
+            al.set_num_threads(threads)
+            out = matmul(a, b)
+            assert out.dtype == dtype and out.shape == (M, N)
+            np.testing.assert_allclose(out, a.astype(np.float64) @ b, rtol=1e-4 if dtype == np.float32 else 1e-10,
+                                       atol=1e-3 if dtype == np.float32 else 1e-10)
+        # transposed views (linear layers multiply by weight.T) and numpy's own errors
+        np.testing.assert_allclose(matmul(b.T, a.T), (a @ b).T, rtol=1e-4, atol=1e-3)
+        with pytest.raises(ValueError):
+            matmul(a, a if M != K_ else a[:, :1].T)
+    finally:
+        al.set_num_threads(before)
+
+
+def test_blas_runs_single_threaded_inside_and_is_restored_after():
+    from autograd_lab.kernels import blas
+    from threadpoolctl import threadpool_limits
+    if blas.num_threads() is None:
+        pytest.skip("numpy's BLAS does not report its thread count")
+    with threadpool_limits(limits=2, user_api="blas"):
+        assert blas.num_threads() == 2
+        with blas.single_threaded():
+            assert blas.num_threads() == 1
+            with blas.single_threaded():        # nested: still one, and unchanged on exit
+                assert blas.num_threads() == 1
+            assert blas.num_threads() == 1
+        assert blas.num_threads() == 2
+
+
 def test_conv_and_pool_argument_errors():
     F = al.nn.functional
     x = al.tensor(np.ones((1, 3, 5, 5)))

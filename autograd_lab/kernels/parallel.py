@@ -11,15 +11,15 @@ cache. One pool, no spinning, no memory traffic for a full im2col matrix.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+from .blas import single_threaded
+
 _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
 _threads = int(os.environ.get("AUTOGRAD_LAB_NUM_THREADS", 0)) or min(os.cpu_count() or 1, 2)
-_controller = None
 
 
 def get_num_threads() -> int:
@@ -43,15 +43,6 @@ def _executor() -> ThreadPoolExecutor:
         return _pool
 
 
-def _blas_single_thread():
-    """BLAS limited to one thread while our workers call it concurrently."""
-    global _controller
-    if _controller is None:
-        from threadpoolctl import ThreadpoolController
-        _controller = ThreadpoolController()
-    return _controller.limit(limits=1, user_api="blas")
-
-
 def chunk_size(n_items: int, bytes_per_item: int, target_bytes: int = 1 << 20) -> int:
     """Items per chunk so that one chunk's scratch buffers stay near `target_bytes`."""
     return max(1, min(n_items, target_bytes // max(bytes_per_item, 1)))
@@ -64,8 +55,11 @@ def run_chunks(n_items: int, chunk: int, work) -> list:
     """
     ranges = [(lo, min(lo + chunk, n_items)) for lo in range(0, n_items, chunk)]
     workers = min(_threads, len(ranges))
-    if workers <= 1:
-        return [work(ranges)]
-    with _blas_single_thread() if _threads > 1 else contextlib.nullcontext():
-        futures = [_executor().submit(work, ranges[i::workers]) for i in range(workers)]
-        return [f.result() for f in futures]
+    with single_threaded():      # BLAS inside a chunk: one thread (kernels.blas says why)
+        if workers <= 1:
+            return [work(ranges)]
+        # The calling thread takes the first share itself: one thread fewer to wake
+        # (a hand-off to a sleeping worker costs tens of µs).
+        futures = [_executor().submit(work, ranges[i::workers]) for i in range(1, workers)]
+        first = work(ranges[0::workers])
+        return [first] + [f.result() for f in futures]

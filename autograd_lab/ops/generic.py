@@ -18,6 +18,7 @@ import numpy as np
 
 from ..core.node import Node
 from ..core.op import OPS
+from ..kernels import matmul as KM
 
 
 def _op(name):
@@ -91,7 +92,7 @@ def swap_last(x):
 def matmul(a, b):
     if isinstance(a, Node) or isinstance(b, Node):
         return _op("matmul")(a, b)
-    return np.matmul(a, b)
+    return KM.matmul(a, b)
 
 
 def getitem(x, index):

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..core.op import primitive
 from ..kernels import elementwise as KE
+from ..kernels import matmul as KM
 from . import generic as F
 from . import samples as S
 
@@ -169,7 +170,7 @@ astype = primitive("astype", lambda x, dtype: x.astype(dtype),
 
 # ---- linear algebra -----------------------------------------------------------
 # Inputs have ndim >= 2 (functions.matmul lifts vectors); batch dims broadcast.
-matmul = primitive("matmul", np.matmul,
+matmul = primitive("matmul", KM.matmul,
                    lambda g, out, a, b: F.matmul(g, F.swap_last(b)),
                    lambda g, out, a, b: F.matmul(F.swap_last(a), g),
                    symbol="@", samples=S.matmul_sample)

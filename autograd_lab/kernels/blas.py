@@ -1,0 +1,78 @@
+"""numpy's BLAS runs on one thread inside autograd_lab; our worker pool does the splitting.
+
+Why: after a multi-threaded call, OpenBLAS's threads keep spinning for a while
+(its THREAD_TIMEOUT, about 0.1 s) before they sleep. On a 2-core machine they
+then hold a core that our own workers (kernels.parallel) need. Measured on the
+W3 CNN step: 23.5 ms when the linear layers' products ran on 2-thread BLAS,
+16.8 ms with BLAS on one thread; the conv kernels alone ran up to 2x slower
+right after a multi-threaded product.
+
+So every product autograd_lab computes runs inside `single_threaded()`, and
+large ones are split across our pool (kernels.matmul). The count is switched
+through the BLAS library's own function, about 0.4 µs a switch (threadpoolctl's
+`limit` context costs ~11 µs, which adds up over the ~20 products of a step).
+The user's own numpy code keeps its BLAS threads: the count is restored on exit.
+"""
+from __future__ import annotations
+
+import ctypes
+
+_get_threads = None    # () -> int
+_set_threads = None    # (int) -> None
+_resolved = False
+
+
+def _resolve():
+    """Find the BLAS numpy loaded and its get/set thread-count functions."""
+    global _get_threads, _set_threads, _resolved
+    _resolved = True
+    try:
+        from threadpoolctl import ThreadpoolController
+        libraries = [lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"]
+    except Exception:       # no threadpoolctl, or it cannot inspect this process: leave BLAS alone
+        return
+    if not libraries:
+        return
+    lib = libraries[0]
+    if lib.internal_api == "openblas":
+        try:     # the library's own functions, with whatever prefix/suffix this build uses
+            get, put = lib._get_symbol("openblas_get_num_threads"), lib._get_symbol("openblas_set_num_threads")
+        except Exception:
+            get = put = None
+        if get is not None and put is not None:
+            get.restype, put.argtypes = ctypes.c_int, [ctypes.c_int]
+            _get_threads, _set_threads = get, put
+            return
+    # Other libraries (MKL, BLIS, Accelerate): threadpoolctl's slower, general path.
+    _get_threads, _set_threads = lib.get_num_threads, lib.set_num_threads
+
+
+class single_threaded:
+    """BLAS on one thread inside a `with` block; nestable, restores the count on exit.
+
+    >>> from autograd_lab.kernels import blas
+    >>> with blas.single_threaded():
+    ...     blas.num_threads() in (1, None)
+    True
+    """
+    __slots__ = ("previous",)
+
+    def __enter__(self):
+        if not _resolved:
+            _resolve()
+        self.previous = _get_threads() if _get_threads is not None else 1
+        if self.previous != 1:
+            _set_threads(1)
+        return self
+
+    def __exit__(self, *exc):
+        if self.previous != 1:
+            _set_threads(self.previous)
+        return False
+
+
+def num_threads():
+    """BLAS's current thread count, or None when it cannot be read."""
+    if not _resolved:
+        _resolve()
+    return None if _get_threads is None else int(_get_threads())
