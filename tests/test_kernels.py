@@ -47,6 +47,9 @@ def test_conv2d_kernels_match_the_reference(case):
                                K.conv2d_grad_input_reference(g, w, x.shape, **params), **TOL[dtype])
     np.testing.assert_allclose(K.conv2d_grad_weight(x, g, w.shape, **params),
                                K.conv2d_grad_weight_reference(x, g, w.shape, **params), **TOL[dtype])
+    bias_grad = K.conv2d_grad_bias(g)
+    assert bias_grad.dtype == dtype
+    np.testing.assert_allclose(bias_grad, g.sum(axis=(0, 2, 3)), **TOL[dtype])
 
 
 @st.composite
@@ -76,6 +79,20 @@ def test_pool_kernels_match_the_reference(case):
     # avg_pool2d_backward is the transpose of avg_pool2d: <g, A x> == <A^T g, x>
     back = KP.avg_pool2d_backward(g, x.shape, **params)
     np.testing.assert_allclose(np.vdot(g, avg), np.vdot(back, x), rtol=1e-4 if dtype == np.float32 else 1e-10)
+
+
+@given(st.integers(1, 9), st.integers(2, 11), st.integers(2, 11), st.sampled_from([np.float32, np.float64]),
+       st.integers(0, 2**31))
+def test_two_by_two_max_pool_fast_path_matches_the_reference(n, H, W, dtype, seed):
+    # odd H or W: the last row/column is dropped, as in the general kernel; rounding
+    # to a few values makes ties common, and the first maximum must win
+    x = np.round(np.random.default_rng(seed).standard_normal((n, 3, H, W)) * 2).astype(dtype)
+    params = dict(kernel=(2, 2), stride=(2, 2), padding=(0, 0))
+    out, argmax = KP.max_pool2d_forward(x, **params)
+    np.testing.assert_array_equal(out, KP.max_pool2d_reference(x, **params))
+    g = np.arange(out.size, dtype=dtype).reshape(out.shape) + 1
+    np.testing.assert_array_equal(KP.max_pool2d_backward(g, argmax, x.shape),
+                                  KP.max_pool2d_grad_reference(x, g, **params))
 
 
 def test_max_pool_ties_pick_the_first_and_nan_propagates():
@@ -123,7 +140,7 @@ def test_kernels_split_across_workers_give_the_same_result():
             al.set_num_threads(threads)
             y = K.conv2d_forward(x, w, None, **params)
             results.append((y, K.conv2d_grad_input(y, w, x.shape, **params),
-                            K.conv2d_grad_weight(x, y, w.shape, **params),
+                            K.conv2d_grad_weight(x, y, w.shape, **params), K.conv2d_grad_bias(y),
                             KP.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0))[1]))
         for other in results[1:]:
             for a, b in zip(results[0], other):
@@ -191,7 +208,7 @@ def test_kernels_without_jit():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__,
-         "-k", "match_the_reference or ties", "--hypothesis-profile=nojit"],
+         "-k", "match_the_reference or matches_the_reference or ties", "--hypothesis-profile=nojit"],
         cwd=root, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert " passed" in result.stdout

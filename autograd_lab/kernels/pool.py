@@ -30,8 +30,8 @@ def _window_offsets(KH, KW, W):
 def _make_max_pool(propagate_nan):
     """The max-pool kernel. Testing every element for NaN made it 3.7x slower
     (measured), so that test is compiled in only for inputs known to hold NaN."""
-    def max_pool(x, KH, KW, sh, sw, ph, pw, out, argmax):
-        _max_pool_body(x, KH, KW, sh, sw, ph, pw, out, argmax, propagate_nan)
+    def max_pool(x, KH, KW, sh, sw, ph, pw, out, argmax, first_index):
+        _max_pool_body(x, KH, KW, sh, sw, ph, pw, out, argmax, first_index, propagate_nan)
     return max_pool
 
 
@@ -43,7 +43,8 @@ def _has_nan(x):
     return found
 
 
-def _max_pool_body(x, KH, KW, sh, sw, ph, pw, out, argmax, propagate_nan):
+def _max_pool_body(x, KH, KW, sh, sw, ph, pw, out, argmax, first_index, propagate_nan):
+    """argmax: flat indices into x, counted from `first_index` (the chunk's place in the batch)."""
     N, C, H, W = x.shape
     OH, OW = out.shape[2], out.shape[3]
     offsets = _window_offsets(KH, KW, W)
@@ -77,12 +78,53 @@ def _max_pool_body(x, KH, KW, sh, sw, ph, pw, out, argmax, propagate_nan):
                                     best = v
                                     best_at = base + ih * W + iw
                     out[n, c, oh, ow] = best
-                    argmax[n, c, oh, ow] = best_at
+                    argmax[n, c, oh, ow] = first_index + best_at
+
+
+def _max_pool_2x2(x, out, argmax, first_index):
+    """The common case, 2x2 windows with stride 2 and no padding, written out:
+    LLVM turns the comparisons into selects and vectorises the row loop. ~4x
+    faster than the general loop on W3's first pool (measured). No NaN test
+    here (folding one in stops the vectorisation): inputs with NaN take the
+    general kernel."""
+    N, C, H, W = x.shape
+    OH, OW = out.shape[2], out.shape[3]
+    for n in range(N):
+        for c in range(C):
+            base = first_index + (n * C + c) * H * W
+            for oh in range(OH):
+                top = x[n, c, 2 * oh]
+                bottom = x[n, c, 2 * oh + 1]
+                row_out = out[n, c, oh]
+                row_arg = argmax[n, c, oh]
+                start = base + 2 * oh * W
+                for ow in range(OW):
+                    # ties go to the first maximum in reading order, as in the general kernel
+                    best, at = top[2 * ow], 2 * ow
+                    v = top[2 * ow + 1]
+                    if v > best:
+                        best, at = v, 2 * ow + 1
+                    v = bottom[2 * ow]
+                    if v > best:
+                        best, at = v, W + 2 * ow
+                    v = bottom[2 * ow + 1]
+                    if v > best:
+                        best, at = v, W + 2 * ow + 1
+                    row_out[ow] = best
+                    row_arg[ow] = start + at
 
 
 def _scatter_add_flat(values, index, out):
     for i in range(values.size):       # serial: overlapping windows may share an index
         out[index[i]] += values[i]
+
+
+def _scatter_into(values, index, first_index, out):
+    """out = 0, then values added at index - first_index (zeroed here, while in cache)."""
+    for i in range(out.size):
+        out[i] = 0
+    for i in range(values.size):
+        out[index[i] - first_index] += values[i]
 
 
 def _avg_pool(x, KH, KW, sh, sw, ph, pw, out):
@@ -139,7 +181,9 @@ _max_pool_body = jit(_max_pool_body)
 has_nan_kernel = jit(_has_nan)
 max_pool_kernel = jit(_make_max_pool(False))
 max_pool_nan_kernel = jit(_make_max_pool(True))
+max_pool_2x2_kernel = jit(_max_pool_2x2)
 scatter_add_flat_kernel = jit(_scatter_add_flat)
+scatter_into_kernel = jit(_scatter_into)
 avg_pool_kernel = jit(_avg_pool)
 avg_pool_backward_kernel = jit(_avg_pool_backward)
 
@@ -165,12 +209,18 @@ def max_pool2d_forward(x, kernel, stride, padding):
     argmax = np.empty(out.shape, dtype=np.int64)
     image_size = x[0].size
 
+    two_by_two = tuple(kernel) == (2, 2) and tuple(stride) == (2, 2) and tuple(padding) == (0, 0)
+
     def fn(lo, hi):
         chunk = x[lo:hi]
-        pool = max_pool_nan_kernel if has_nan_kernel(chunk) else max_pool_kernel
-        pool(chunk, kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[1],
-             out[lo:hi], argmax[lo:hi])
-        argmax[lo:hi] += lo * image_size        # the kernel counts from its chunk's start
+        if has_nan_kernel(chunk):
+            max_pool_nan_kernel(chunk, kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[1],
+                                out[lo:hi], argmax[lo:hi], lo * image_size)
+        elif two_by_two:
+            max_pool_2x2_kernel(chunk, out[lo:hi], argmax[lo:hi], lo * image_size)
+        else:
+            max_pool_kernel(chunk, kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[1],
+                            out[lo:hi], argmax[lo:hi], lo * image_size)
 
     _by_image(fn, x.shape[0], x[0].nbytes)
     return out, argmax
@@ -183,13 +233,13 @@ def max_pool2d_backward(g, argmax, x_shape):
     can be scattered by different threads without collisions.
     """
     g = np.ascontiguousarray(g)
-    dx = np.zeros(x_shape, dtype=g.dtype)
+    dx = np.empty(x_shape, dtype=g.dtype)
     flat = dx.reshape(-1)
     image_size = dx[0].size
 
     def fn(lo, hi):
-        part = flat[lo * image_size:hi * image_size]
-        scatter_add_flat_kernel(g[lo:hi].reshape(-1), argmax[lo:hi].reshape(-1) - lo * image_size, part)
+        scatter_into_kernel(g[lo:hi].reshape(-1), argmax[lo:hi].reshape(-1), lo * image_size,
+                            flat[lo * image_size:hi * image_size])
 
     _by_image(fn, x_shape[0], dx[0].nbytes)
     return dx

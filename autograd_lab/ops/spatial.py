@@ -122,7 +122,7 @@ conv2d = primitive(
     lambda g, out, x, w, b=None, *, stride, padding, dilation:
         _grad_weight(x, g, w.shape, stride, padding, dilation),
     lambda g, out, x, w, b=None, *, stride, padding, dilation:
-        F.sum(g, (0, 2, 3)),
+        F.sum(g, (0, 2, 3)) if isinstance(g, Node) else K.conv2d_grad_bias(g),
     samples=_conv_sample, doc="NCHW input, OIHW weights, optional bias (O,).")
 
 conv2d_grad_input = primitive(
