@@ -119,7 +119,7 @@ def test_the_audio_cnn_drawn_by_layer_fits_a_page_and_by_op_renders(no_dot):
 
 
 def test_large_graphs_default_to_layer_view_with_a_note():
-    net = nn.Sequential(*[nn.Linear(4, 4) for _ in range(60)])
+    net = nn.Sequential(*[nn.Linear(4, 4) for _ in range(110)])   # 3 nodes each: op, weight, bias
     out = net(al.tensor(np.ones((1, 4)))).sum()
     drawing = al.draw(out)
     assert drawing.note and "drawn by layer" in drawing.note and drawing.node_count > 300

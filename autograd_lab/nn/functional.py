@@ -11,6 +11,7 @@ from ..core.errors import ShapeError
 from ..core.node import Node
 from ..core.random import generator
 from ..ops import functions as fn
+from ..ops import primitives as P
 from ..ops import spatial as S
 from ..ops.functions import as_node
 
@@ -104,8 +105,13 @@ def linear(x, weight, bias=None):
     if weight.ndim != 2 or x.shape[-1:] != weight.shape[1:]:
         raise ShapeError(f"linear: input {x.shape} does not fit weight {weight.shape} "
                          f"(in_features {weight.shape[-1]})")
-    out = fn.matmul(x, fn.transpose(weight))
-    return out if bias is None else out + bias
+    if bias is None:
+        return P.linear(x, weight)
+    bias = as_node(bias)
+    if bias.shape != weight.shape[:1]:
+        raise ShapeError(f"linear: bias {bias.shape} does not fit weight {weight.shape} "
+                         f"(needs ({weight.shape[0]},))")
+    return P.linear(x, weight, bias)
 
 
 def _scoped(fn):

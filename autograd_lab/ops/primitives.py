@@ -174,3 +174,30 @@ matmul = primitive("matmul", KM.matmul,
                    lambda g, out, a, b: F.matmul(g, F.swap_last(b)),
                    lambda g, out, a, b: F.matmul(F.swap_last(a), g),
                    symbol="@", samples=S.matmul_sample)
+
+
+# linear is one op, not transpose + matmul + add: fewer nodes to record and walk,
+# and its weight gradient g.T @ x comes out in the weight's own (row-major)
+# layout, where (x.T @ g).T is a transposed view that made the optimizer's
+# update a strided pass (measured: 350 µs against 50 µs for W2's first layer).
+def _linear_forward(x, w, b=None):
+    out = KM.matmul(x.reshape(-1, x.shape[-1]), w.T)
+    if b is not None:
+        if out.dtype == np.result_type(out, b):
+            out += b
+        else:
+            out = out + b
+    return out.reshape(x.shape[:-1] + (w.shape[0],))
+
+
+def _rows(a, width):
+    """a as a 2-D array of rows of `width` (batch dimensions flattened)."""
+    return F.reshape(a, (-1, width))
+
+
+linear = primitive(
+    "linear", _linear_forward,
+    lambda g, out, x, w, b=None: F.reshape(F.matmul(_rows(g, w.shape[0]), w), x.shape),
+    lambda g, out, x, w, b=None: F.matmul(F.swap_last(_rows(g, w.shape[0])), _rows(x, w.shape[1])),
+    lambda g, out, x, w, b=None: F.sum(_rows(g, w.shape[0]), 0),
+    samples=S.linear_sample, doc="x @ w.T + b for x (..., in), w (out, in), b (out,).")

@@ -97,5 +97,13 @@ def matmul_sample(gen):
     return (gen.array(tuple(batch_a) + (m, k)), gen.array(tuple(batch_b) + (k, n))), {}
 
 
+def linear_sample(gen):
+    batch = tuple(gen.integers(1, 3) for _ in range(gen.integers(0, 3)))   # x: (in,), (n, in) or (m, n, in)
+    n_in, n_out = gen.integers(1, 4), gen.integers(1, 4)
+    x = gen.array(batch + (n_in,))
+    w = gen.array((n_out, n_in))
+    return ((x, w, gen.array((n_out,))) if gen.boolean() else (x, w)), {}
+
+
 def astype_sample(gen):
     return (gen.array(gen.shape()),), {"dtype": np.dtype(np.float64)}
