@@ -135,9 +135,7 @@ def softmax(x, axis=-1):
 
 def log_softmax(x, axis=-1):
     """x - logsumexp(x): log-probabilities, stable and precise for large logits."""
-    x = as_node(x)
-    z = x - _shift(x, axis)
-    return z - log(sum(exp(z), axis=axis, keepdims=True))
+    return P.log_softmax(as_node(x), axis=int(axis))
 
 
 # ---- shapes -------------------------------------------------------------------

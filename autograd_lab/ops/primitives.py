@@ -201,3 +201,18 @@ linear = primitive(
     lambda g, out, x, w, b=None: F.matmul(F.swap_last(_rows(g, w.shape[0])), _rows(x, w.shape[1])),
     lambda g, out, x, w, b=None: F.sum(_rows(g, w.shape[0]), 0),
     samples=S.linear_sample, doc="x @ w.T + b for x (..., in), w (out, in), b (out,).")
+
+
+# log_softmax as one op with the closed-form rule g - softmax * sum(g): a
+# classifier's loss is then 4 recorded ops instead of 9 (W2 spends as long on
+# the bookkeeping of a (64, 10) loss as on its arithmetic).
+def _log_softmax_forward(x, axis):
+    shift = np.max(x, axis=axis, keepdims=True)
+    z = x - np.where(np.isfinite(shift), shift, 0)      # exp(z) <= 1: nothing overflows
+    return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
+
+
+log_softmax = primitive(
+    "log_softmax", _log_softmax_forward,
+    lambda g, out, x, axis: g - F.exp(out) * F.sum(g, axis, keepdims=True),
+    samples=S.log_softmax_sample, doc="x - logsumexp(x) along `axis`, stable for logits of any size.")

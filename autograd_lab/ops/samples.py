@@ -105,5 +105,11 @@ def linear_sample(gen):
     return ((x, w, gen.array((n_out,))) if gen.boolean() else (x, w)), {}
 
 
+def log_softmax_sample(gen):
+    shape = gen.shape(min_dims=1)
+    # large logits too: the forward subtracts the maximum, so nothing overflows
+    return (gen.array(shape, -2.0, 2.0) * gen.choice([1.0, 300.0]),), {"axis": gen.integers(-len(shape), len(shape) - 1)}
+
+
 def astype_sample(gen):
     return (gen.array(gen.shape()),), {"dtype": np.dtype(np.float64)}
