@@ -21,6 +21,8 @@ def flops(node) -> int:
     ins = node.inputs
     if op.name == "matmul":
         return 2 * out * int(ins[0].shape[-1])
+    if op.name == "linear":        # x @ w.T, plus one add per output for the bias
+        return 2 * out * int(ins[1].shape[1]) + (out if len(ins) > 2 else 0)
     if op.name in ("conv2d", "conv2d_grad_input", "conv2d_grad_weight"):
         w_shape = ins[1].shape if op.name != "conv2d_grad_weight" else node.params["w_shape"]
         g_size = out if op.name == "conv2d" else int(np.size(ins[1 if op.name == "conv2d_grad_weight" else 0].data))
