@@ -16,6 +16,11 @@ from .blas import single_threaded
 # Below this many multiply-adds a product takes < ~50 µs on one thread, about
 # what handing halves to two workers costs: not worth splitting.
 SPLIT_MIN_MULTIPLY_ADDS = 1 << 20
+# OpenBLAS computes a product with fewer than 4 * 65536 multiply-adds on the
+# calling thread whatever its thread count (GEMM_MULTITHREAD_THRESHOLD), so
+# small products skip the thread-count switch: a few µs each, which added up to
+# 12% of a small MLP's step (W6 b).
+SMALL_MULTIPLY_ADDS = 1 << 16
 
 
 def matmul(a, b):
@@ -27,9 +32,12 @@ def matmul(a, b):
     array([[1., 2.],
            [3., 4.]])
     """
+    multiply_adds = a.size * (b.shape[-1] if b.ndim else 1)
+    if multiply_adds < SMALL_MULTIPLY_ADDS:
+        return np.matmul(a, b)      # OpenBLAS runs these on the calling thread anyway
     threads = parallel.get_num_threads()
     if (threads < 2 or a.ndim != 2 or b.ndim != 2 or a.dtype != b.dtype or a.dtype.kind != "f"
-            or a.shape[0] * a.shape[1] * b.shape[1] < SPLIT_MIN_MULTIPLY_ADDS):
+            or multiply_adds < SPLIT_MIN_MULTIPLY_ADDS):
         with single_threaded():
             return np.matmul(a, b)
     if a.shape[1] != b.shape[0]:
