@@ -98,14 +98,8 @@ def min(x, axis=None, keepdims=False):                             # noqa: A001
 
 
 def _shift(x, axis):
-    """The largest element along `axis`, as a constant (non-finite maxima become 0).
-
-    logsumexp, softmax and log_softmax do not change when a constant is
-    subtracted from every logit, so subtracting the maximum costs no gradient and
-    keeps exp() from overflowing and the differences from losing precision.
-    """
-    shift = np.max(x.data, axis=axis, keepdims=True)
-    return np.where(np.isfinite(shift), shift, 0).astype(x.dtype)
+    """The largest element of node x along `axis`, as a constant (primitives.max_shift)."""
+    return P.max_shift(x.data, axis)
 
 
 def logsumexp(x, axis=-1, keepdims=False):

@@ -206,9 +206,19 @@ linear = primitive(
 # log_softmax as one op with the closed-form rule g - softmax * sum(g): a
 # classifier's loss is then 4 recorded ops instead of 9 (W2 spends as long on
 # the bookkeeping of a (64, 10) loss as on its arithmetic).
-def _log_softmax_forward(x, axis):
+def max_shift(x, axis):
+    """The largest element of array x along `axis` (kept), non-finite maxima as 0.
+
+    Subtracting it from every logit changes neither logsumexp-style results nor
+    their gradients, keeps exp() from overflowing and the differences exact.
+    """
+    x = np.asarray(x)
     shift = np.max(x, axis=axis, keepdims=True)
-    z = x - np.where(np.isfinite(shift), shift, 0)      # exp(z) <= 1: nothing overflows
+    return np.where(np.isfinite(shift), shift, 0).astype(x.dtype)
+
+
+def _log_softmax_forward(x, axis):
+    z = x - max_shift(x, axis)      # exp(z) <= 1: nothing overflows
     return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
 
 

@@ -42,6 +42,12 @@ def _grad_weight(x, g, w_shape, stride, padding, dilation):
     return K.conv2d_grad_weight(x, g, w_shape, stride, padding, dilation)
 
 
+def _grad_bias(g):
+    if isinstance(g, Node):
+        return F.sum(g, (0, 2, 3))
+    return K.conv2d_grad_bias(g)
+
+
 def _avg_pool(x, kernel, stride, padding):
     if isinstance(x, Node):
         return avg_pool2d(x, kernel=kernel, stride=stride, padding=padding)
@@ -122,7 +128,7 @@ conv2d = primitive(
     lambda g, out, x, w, b=None, *, stride, padding, dilation:
         _grad_weight(x, g, w.shape, stride, padding, dilation),
     lambda g, out, x, w, b=None, *, stride, padding, dilation:
-        F.sum(g, (0, 2, 3)) if isinstance(g, Node) else K.conv2d_grad_bias(g),
+        _grad_bias(g),
     samples=_conv_sample, doc="NCHW input, OIHW weights, optional bias (O,).")
 
 conv2d_grad_input = primitive(
