@@ -114,13 +114,10 @@ def _max_pool_2x2(x, out, argmax, first_index):
                     row_arg[ow] = start + at
 
 
-def _scatter_add_flat(values, index, out):
-    for i in range(values.size):       # serial: overlapping windows may share an index
-        out[index[i]] += values[i]
-
-
 def _scatter_into(values, index, first_index, out):
-    """out = 0, then values added at index - first_index (zeroed here, while in cache)."""
+    """out = 0, then values added at index - first_index (zeroed here, while in cache).
+
+    Serial: overlapping windows may share an index."""
     for i in range(out.size):
         out[i] = 0
     for i in range(values.size):
@@ -182,7 +179,6 @@ has_nan_kernel = jit(_has_nan)
 max_pool_kernel = jit(_make_max_pool(False))
 max_pool_nan_kernel = jit(_make_max_pool(True))
 max_pool_2x2_kernel = jit(_max_pool_2x2)
-scatter_add_flat_kernel = jit(_scatter_add_flat)
 scatter_into_kernel = jit(_scatter_into)
 avg_pool_kernel = jit(_avg_pool)
 avg_pool_backward_kernel = jit(_avg_pool_backward)
@@ -247,8 +243,8 @@ def max_pool2d_backward(g, argmax, x_shape):
 
 def scatter_add_flat(values, index, size):
     """zeros(size) with values added at the flat indices."""
-    out = np.zeros(size, dtype=values.dtype)
-    scatter_add_flat_kernel(np.ascontiguousarray(values).ravel(), np.ascontiguousarray(index).ravel(), out)
+    out = np.empty(size, dtype=values.dtype)
+    scatter_into_kernel(np.ascontiguousarray(values).ravel(), np.ascontiguousarray(index).ravel(), 0, out)
     return out
 
 
