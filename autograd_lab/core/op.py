@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+from .engine import call
+
 OPS: dict[str, "Op"] = {}
 
 
@@ -29,7 +31,6 @@ class Op:
                  "differentiable", "second_order", "saves", "symbol", "doc", "__weakref__")
 
     def __call__(self, *args, **params):
-        from .engine import call
         return call(self, args, params)
 
     def vjp(self, i: int) -> Callable | None:

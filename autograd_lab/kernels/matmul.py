@@ -59,7 +59,7 @@ def matmul(a, b):
             if split == "rows":
                 np.matmul(a[lo:hi], b, out=out[lo:hi])
             elif split == "columns":
-                out[:, lo:hi] = a @ b[:, lo:hi]
+                np.matmul(a, b[:, lo:hi], out=out[:, lo:hi])
             elif partial is None:
                 partial = a[:, lo:hi] @ b[lo:hi]
             else:

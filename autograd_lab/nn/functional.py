@@ -5,11 +5,14 @@ Arguments are checked here, so a wrong shape is reported in the caller's terms
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..core.errors import ShapeError
 from ..core.node import Node
 from ..core.random import generator
+from ..core.state import module_scope, state
 from ..ops import functions as fn
 from ..ops import primitives as P
 from ..ops import spatial as S
@@ -116,10 +119,6 @@ def linear(x, weight, bias=None):
 
 def _scoped(fn):
     """Record a loss's nodes under its own name, so layer drawings show it as one node."""
-    import functools
-
-    from ..core.state import module_scope, state
-
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         if state.scope is not None and state.scope[2] == "loss":
@@ -157,21 +156,40 @@ def nll_loss(log_probs, target):
 def cross_entropy(logits, target, label_smoothing=0.0):
     """Softmax cross-entropy from raw scores (batch, classes) and class indices (batch,).
 
-    Stable for logits of any magnitude (log_softmax subtracts the maximum). With
-    label_smoothing e, the target puts 1-e on the class and e spread evenly.
+    One op of the engine (`cross_entropy`), with the gradient (softmax - target) / batch.
+    Stable for logits of any magnitude (log_softmax subtracts the maximum). `target`
+    may also be probabilities of the logits' shape (soft labels, e.g. from mixup).
+    With label_smoothing e, the target puts 1-e on the class and e spread evenly.
 
     >>> import autograd_lab as al, numpy as np
     >>> logits = al.tensor([[2.0, 0.0], [0.0, 1000.0]], requires_grad=True)
     >>> round(al.nn.functional.cross_entropy(logits, np.array([0, 1])).item(), 4)
     0.0635
+    >>> round(al.nn.functional.cross_entropy(logits, np.array([[0.5, 0.5], [0.0, 1.0]])).item(), 4)
+    0.5635
     """
     if not 0 <= label_smoothing < 1:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1), got {label_smoothing}")
-    log_probs = fn.log_softmax(as_node(logits), axis=-1)
-    loss = nll_loss(log_probs, target)
+    logits = as_node(logits)
+    if logits.ndim != 2:
+        raise ShapeError(f"cross_entropy: needs (batch, classes) logits, got {logits.shape}")
+    n_rows, n_classes = logits.shape
+    dtype = logits.dtype if logits.dtype.kind == "f" else state.default_dtype
+    raw = target.data if isinstance(target, Node) else target
+    if np.ndim(raw) == 2:           # probabilities per class
+        q = np.asarray(raw)
+        if q.shape != logits.shape or q.dtype.kind != "f":
+            raise ShapeError(f"cross_entropy: target probabilities must be floats of the logits' shape "
+                             f"{logits.shape}, got shape {q.shape} dtype {q.dtype}")
+        q = q.astype(dtype)        # a copy: smoothing below must not change the caller's array
+        q *= 1 - label_smoothing
+    else:
+        indices = _class_indices(target, n_rows, n_classes, "cross_entropy")
+        q = np.zeros((n_rows, n_classes), dtype)
+        q[np.arange(n_rows), indices] = 1 - label_smoothing
     if label_smoothing:
-        loss = (1 - label_smoothing) * loss - label_smoothing * fn.mean(log_probs)
-    return loss
+        q += label_smoothing / n_classes
+    return P.cross_entropy(logits, q)
 
 
 def _target_like(target, x, name):

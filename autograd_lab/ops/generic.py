@@ -149,6 +149,12 @@ def where(cond, a, b):
     return np.where(cond, a, b)
 
 
+def log_softmax(x, axis):
+    if isinstance(x, Node):
+        return _op("log_softmax")(x, axis=axis)
+    return _op("log_softmax").forward(x, axis=axis)
+
+
 def exp(x):
     if isinstance(x, Node):
         return _op("exp")(x)

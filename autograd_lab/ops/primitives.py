@@ -14,6 +14,7 @@ import operator
 
 import numpy as np
 
+from ..core.node import Node
 from ..core.op import primitive
 from ..kernels import elementwise as KE
 from ..kernels import matmul as KM
@@ -213,16 +214,47 @@ def max_shift(x, axis):
     their gradients, keeps exp() from overflowing and the differences exact.
     """
     x = np.asarray(x)
-    shift = np.max(x, axis=axis, keepdims=True)
-    return np.where(np.isfinite(shift), shift, 0).astype(x.dtype)
+    shift = x.max(axis=axis, keepdims=True)    # the method: 2 µs less than np.max on small arrays
+    if not np.isfinite(shift).all():
+        shift = np.where(np.isfinite(shift), shift, 0).astype(x.dtype)
+    return shift
 
 
 def _log_softmax_forward(x, axis):
     z = x - max_shift(x, axis)      # exp(z) <= 1: nothing overflows
-    return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
+    return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
 
 
 log_softmax = primitive(
     "log_softmax", _log_softmax_forward,
     lambda g, out, x, axis: g - F.exp(out) * F.sum(g, axis, keepdims=True),
     samples=S.log_softmax_sample, doc="x - logsumexp(x) along `axis`, stable for logits of any size.")
+
+
+# Cross-entropy as one op, from logits (batch, classes) and target probabilities q
+# of the same shape (one-hot rows for class labels; nn.functional builds them):
+# loss = -sum(q * log_softmax(x)) / batch. A classifier's loss is then one
+# recorded node with the textbook gradient (softmax(x) - q) / batch, where
+# log_softmax + pick + mean + neg took 5 nodes and 170 µs of W2's step.
+def _cross_entropy_forward(x, q):
+    log_probs = _log_softmax_forward(x, -1)
+    total = np.sum(q * log_probs)
+    if not np.isfinite(total):     # 0 * log(0) (a -inf logit off the target) counts as 0
+        with np.errstate(invalid="ignore"):
+            total = np.sum(np.where(q != 0, q * log_probs, 0))
+    loss = np.asarray(-total / x.shape[0], dtype=log_probs.dtype)
+    return loss, log_probs         # the log-probabilities are saved for the backward pass
+
+
+def _log_probs(x, saved):
+    # recorded backward passes (create_graph) recompute them as a node, so that
+    # their own gradient is right; plain ones reuse the forward's
+    return F.log_softmax(x, -1) if isinstance(x, Node) else saved
+
+
+cross_entropy = primitive(
+    "cross_entropy", _cross_entropy_forward,
+    lambda g, out, x, q, saved: g * (F.exp(_log_probs(x, saved)) - q) / x.shape[0],
+    lambda g, out, x, q, saved: -g * _log_probs(x, saved) / x.shape[0],
+    saves=True, samples=S.cross_entropy_sample,
+    doc="-sum(q * log_softmax(x)) / batch for logits x (batch, classes) and target probabilities q.")

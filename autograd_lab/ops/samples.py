@@ -111,5 +111,12 @@ def log_softmax_sample(gen):
     return (gen.array(shape, -2.0, 2.0) * gen.choice([1.0, 300.0]),), {"axis": gen.integers(-len(shape), len(shape) - 1)}
 
 
+def cross_entropy_sample(gen):
+    rows, classes = gen.integers(1, 4), gen.integers(1, 5)
+    logits = gen.array((rows, classes), -2.0, 2.0) * gen.choice([1.0, 300.0])
+    q = gen.array((rows, classes), 0.1, 1.0)       # soft targets: positive rows summing to 1
+    return (logits, q / q.sum(axis=1, keepdims=True)), {}
+
+
 def astype_sample(gen):
     return (gen.array(gen.shape()),), {"dtype": np.dtype(np.float64)}
