@@ -322,3 +322,39 @@ def test_graph_access_and_networkx_export():
     assert set(big.nodes[product]["value"]) == {"min", "max", "mean", "std", "norm"}
     assert big.nodes[product]["value"]["max"] == 198.0
     assert G.number_of_nodes() == len(order)
+
+
+def test_each_leaf_owns_its_gradient_array():
+    # Fresh results are adopted without a copy; anything shared must be copied:
+    # add hands one array to both inputs, reshape returns a view, the seed is the user's.
+    a, b, c = (al.tensor(np.ones((2, 3)), requires_grad=True) for _ in range(3))
+    seed = np.full((2, 3), 2.0)
+    (a + b + c.reshape(6).reshape(2, 3)).backward(seed)
+    grads = [a.grad, b.grad, c.grad, seed]
+    for i, first in enumerate(grads):
+        for second in grads[i + 1:]:
+            assert not np.shares_memory(first, second)
+    a.grad += 1                    # a user may change one in place
+    assert b.grad.tolist() == c.grad.tolist() == seed.tolist() == [[2.0] * 3] * 2
+    leaf = al.tensor(np.ones(3), requires_grad=True)
+    leaf.backward(seed[0])         # the root itself is the leaf: its seed is the user's array
+    assert not np.shares_memory(leaf.grad, seed) and leaf.grad.flags.writeable
+
+
+def test_a_fresh_weight_gradient_is_adopted_not_copied():
+    # W2's first weight gradient is 655 kB; copying it cost 30 µs of a 750 µs step
+    w = al.tensor(np.ones((128, 1280), np.float32), requires_grad=True)
+    x = al.tensor(np.ones((64, 1280), np.float32))
+    copies = []
+    original = np.array
+
+    def counting_array(obj, *args, **kwargs):
+        if isinstance(obj, np.ndarray) and obj.shape == (128, 1280):
+            copies.append(obj)
+        return original(obj, *args, **kwargs)
+    np.array = counting_array
+    try:
+        al.nn.functional.linear(x, w).sum().backward()
+    finally:
+        np.array = original
+    assert copies == [] and w.grad.tolist()[0][:2] == [64.0, 64.0]

@@ -66,6 +66,7 @@ class _Helper(threading.Thread):
                 self.result, self.error = job(), None
             except BaseException as error:   # handed back to the caller, raised there
                 self.result, self.error = None, error
+            job = None               # nor keep the job's arrays alive until the next one
             done += 1
             self.finished.release()
             self.box[1] = done
@@ -79,7 +80,8 @@ class _Helper(threading.Thread):
         if spin.AVAILABLE:
             spin.wait_for_change(self.box, 1, self.box[0] - 1, SPINS)
         self.finished.acquire()
-        return self.result, self.error
+        outcome, self.result, self.error = (self.result, self.error), None, None
+        return outcome
 
     def stop(self):
         self.start_job(None)
