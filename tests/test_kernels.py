@@ -214,16 +214,18 @@ def test_kernels_without_jit():
     assert " passed" in result.stdout
 
 
-def test_relu_kernels_on_large_arrays_match_numpy():
+def test_relu_kernels_on_mid_sized_and_large_arrays_match_numpy():
     from autograd_lab.kernels import elementwise as KE
     rng = np.random.default_rng(5)
-    for dtype in (np.float32, np.float64):
-        x = rng.standard_normal(KE.PARALLEL_MIN * 3 + 17).astype(dtype)
-        x[:5] = [0.0, -0.0, np.nan, np.inf, -np.inf]
-        g = rng.standard_normal(x.shape).astype(dtype)
-        np.testing.assert_array_equal(KE.relu(x), np.maximum(x, 0))
-        np.testing.assert_array_equal(KE.relu_backward(g, x), g * (x > 0))
-        assert KE.relu(x).dtype == dtype
+    # one serial pass (a 64 x 128 activation), and the split across the workers
+    for shape in [(KE.SERIAL_MIN + 3,), (64, 128), (KE.PARALLEL_MIN * 3 + 17,)]:
+        for dtype in (np.float32, np.float64):
+            x = rng.standard_normal(shape).astype(dtype)
+            x.reshape(-1)[:5] = [0.0, -0.0, np.nan, np.inf, -np.inf]
+            g = rng.standard_normal(x.shape).astype(dtype)
+            np.testing.assert_array_equal(KE.relu(x), np.maximum(x, 0))
+            np.testing.assert_array_equal(KE.relu_backward(g, x), g * (x > 0))
+            assert KE.relu(x).dtype == dtype and KE.relu(x).shape == shape
 
 
 def test_max_pool_backward_kernel_matches_the_scatter():
@@ -250,3 +252,49 @@ def test_allocator_keeps_freed_blocks_for_reuse():
         np.ones(8 * 1024 * 1024 // 8)       # reuses the kept block: no fresh pages
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
     assert faults < 20 * 2048 // 4, faults  # fresh pages would cost 2,048 faults each time
+
+
+def test_worker_pool_returns_every_share_raises_errors_and_runs_nested_calls_serially():
+    import threading
+    from autograd_lab.kernels import parallel, spin
+    before = al.get_num_threads()
+    try:
+        for threads in (1, 2, 3):
+            al.set_num_threads(threads)
+            for polling in (True, False):            # polled hand-offs, and plain locks only
+                spin_was, spin.AVAILABLE = spin.AVAILABLE, spin.AVAILABLE and polling
+                try:
+                    for _ in range(50):              # many hand-offs in a row
+                        shares = parallel.run_chunks(10, 3, lambda ranges: list(ranges))
+                        assert sorted(r for share in shares for r in share) == [(0, 3), (3, 6), (6, 9), (9, 10)]
+                        assert len(shares) == min(threads, 4) and shares[0][0] == (0, 3)
+
+                    def failing(ranges):
+                        if (3, 6) in ranges:         # the second chunk: a helper's when there is one
+                            raise KeyError("share 2")
+                        return ranges
+                    with pytest.raises(KeyError, match="share 2"):
+                        parallel.run_chunks(10, 3, failing)
+                    # a call from inside a share finds the helpers busy and runs on its own thread
+                    inner = parallel.run_chunks(4, 1, lambda ranges: parallel.run_chunks(
+                        4, 1, lambda inner_ranges: threading.get_ident()))
+                    assert all(len(set(ids)) == 1 for ids in inner)
+                    assert parallel.run_chunks(10, 3, lambda ranges: len(ranges)) != []
+                finally:
+                    spin.AVAILABLE = spin_was
+    finally:
+        al.set_num_threads(before)
+
+
+def test_polling_wait_sees_a_change_made_by_another_thread():
+    import threading
+    from autograd_lab.kernels import spin
+    if not spin.AVAILABLE:
+        pytest.skip("polling needs compiled code on a POSIX system")
+    box = np.zeros(3, np.int64)
+    assert not spin.wait_for_change(box, 1, 0, 100)       # nothing changes: gives up
+    assert spin.wait_for_change(box, 1, 5, 1)             # already different
+    timer = threading.Timer(0.01, lambda: box.__setitem__(2, 7))
+    timer.start()
+    assert spin.wait_for_change(box, 2, 0, 10_000_000)    # sees the other thread's store
+    timer.join()

@@ -2,7 +2,8 @@
 
 numpy's `g * (x > 0)` makes a temporary mask and a second pass; on the
 activations of a CNN (millions of elements) that traffic dominates. Small
-arrays (below PARALLEL_MIN elements) stay with numpy, which is faster there.
+arrays (below SERIAL_MIN elements) stay with numpy, which is faster there, and
+mid-sized ones run on the calling thread.
 """
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from . import jit
 from .parallel import run_chunks
 
 PARALLEL_MIN = 1 << 16
+# From this size one compiled pass on the calling thread beats numpy's two
+# (64 x 128 relu backward: 2.2 µs against 5.2 µs); below it, numpy's lower call cost wins.
+SERIAL_MIN = 1 << 10
 
 
 def _relu(x, out):
@@ -35,10 +39,13 @@ def _flat_chunks(n):
 
 def relu(x):
     """max(x, 0), elementwise; NaN propagates, as with np.maximum (and torch.relu)."""
-    if x.size < PARALLEL_MIN or x.dtype.kind != "f":
+    if x.size < SERIAL_MIN or x.dtype.kind != "f":
         return np.maximum(x, 0)
     src = np.ascontiguousarray(x).reshape(-1)
     out = np.empty_like(src)
+    if src.size < PARALLEL_MIN:
+        relu_kernel(src, out)
+        return out.reshape(x.shape)
 
     def work(ranges):
         for lo, hi in ranges:
@@ -49,11 +56,14 @@ def relu(x):
 
 def relu_backward(g, x):
     """g where x > 0, else 0 (relu'(0) = 0)."""
-    if x.size < PARALLEL_MIN or g.shape != x.shape or g.dtype != x.dtype:
+    if x.size < SERIAL_MIN or g.shape != x.shape or g.dtype != x.dtype or x.dtype.kind != "f":
         return g * (x > 0)
     gf = np.ascontiguousarray(g).reshape(-1)
     xf = np.ascontiguousarray(x).reshape(-1)
     out = np.empty_like(gf)
+    if gf.size < PARALLEL_MIN:
+        relu_backward_kernel(gf, xf, out)
+        return out.reshape(x.shape)
 
     def work(ranges):
         for lo, hi in ranges:
