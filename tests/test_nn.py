@@ -4,6 +4,7 @@ import pytest
 
 import autograd_lab as al
 from autograd_lab import nn
+from autograd_lab.core.errors import ShapeError
 from autograd_lab.nn import functional as F
 
 
@@ -262,3 +263,28 @@ def test_optimizers_update_scalar_values_too():
     opt.step()
     opt.zero_grad()
     assert v.data == 1.0 and isinstance(v.data, float) and v.grad == 0.0
+
+
+def test_cross_entropy_takes_class_indices_or_target_probabilities():
+    rng = np.random.default_rng(3)
+    logits = rng.standard_normal((5, 4))
+    labels = np.array([0, 3, 1, 1, 2])
+    one_hot = np.eye(4)[labels]
+    by_index = F.cross_entropy(al.tensor(logits), labels).item()
+    assert F.cross_entropy(al.tensor(logits), one_hot).item() == pytest.approx(by_index, rel=1e-12)
+    # label smoothing is the same as cross-entropy against the smoothed distribution
+    smoothed = one_hot * 0.9 + 0.1 / 4
+    assert F.cross_entropy(al.tensor(logits), labels, label_smoothing=0.1).item() == pytest.approx(
+        F.cross_entropy(al.tensor(logits), smoothed).item(), rel=1e-12)
+    log_probs = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+    assert by_index == pytest.approx(-log_probs[np.arange(5), labels].mean(), rel=1e-12)
+    x = al.tensor(logits, requires_grad=True)
+    F.cross_entropy(x, one_hot).backward()        # the textbook gradient
+    np.testing.assert_allclose(x.grad, (np.exp(log_probs) - one_hot) / 5, rtol=1e-12)
+    assert smoothed.tolist() == (one_hot * 0.9 + 0.025).tolist()    # the caller's array is not changed
+    with pytest.raises(ShapeError, match=r"cross_entropy: target probabilities .*\(5, 4\).*\(5, 3\)"):
+        F.cross_entropy(al.tensor(logits), np.ones((5, 3)) / 3)
+    with pytest.raises(ShapeError, match=r"cross_entropy: target must be 5 integer class indices"):
+        F.cross_entropy(al.tensor(logits), labels[:4])
+    with pytest.raises(ShapeError, match=r"cross_entropy: needs \(batch, classes\) logits"):
+        F.cross_entropy(al.tensor(logits[0]), labels[:1])
