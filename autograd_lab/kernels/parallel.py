@@ -7,7 +7,8 @@ layer, every Numba loop ran 3-10x slower when interleaved with matrix
 products than alone. So a kernel call is split into chunks of the batch; each
 worker thread takes its share of chunks and runs serial Numba kernels (which
 release the GIL) and single-threaded BLAS on buffers small enough to stay in
-cache. One pool, no spinning, no memory traffic for a full im2col matrix.
+cache. One pool, whose threads poll for a few ms before they sleep (kernels.spin),
+and no memory traffic for a full im2col matrix.
 
 Why not concurrent.futures: a hand-off through ThreadPoolExecutor (a Future,
 a queue, a condition variable) cost 36 µs per call here, against 14 µs for a
