@@ -53,6 +53,56 @@ def test_conv2d_kernels_match_the_reference(case):
 
 
 @st.composite
+def direct_conv_cases(draw):
+    """3x3, stride 1, dilation 1, few input channels: the direct kernels' geometry."""
+    p = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    H = max(1, 3 - 2 * p[0]) + draw(st.integers(0, 6))
+    W = max(1, 3 - 2 * p[1]) + draw(st.integers(0, 6))
+    N, O = draw(st.integers(1, 3)), draw(st.integers(1, 4))
+    C = draw(st.integers(1, K.DIRECT_FORWARD_MAX_CHANNELS))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**31)))
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((O, C, 3, 3)).astype(dtype)
+    b = rng.standard_normal(O).astype(dtype)
+    return x, w, b, dict(stride=(1, 1), padding=p, dilation=(1, 1)), dtype, rng
+
+
+@given(direct_conv_cases())
+def test_direct_conv_kernels_match_the_reference(case):
+    x, w, b, params, dtype, rng = case
+    assert K._direct(w.shape, params["stride"], params["dilation"], K.DIRECT_FORWARD_MAX_CHANNELS)
+    y = K.conv2d_forward(x, w, b, **params)
+    ref = K.conv2d_reference(x, w, b, **params)
+    assert y.dtype == dtype and y.shape == ref.shape
+    np.testing.assert_allclose(y, ref, **TOL[dtype])
+    g = rng.standard_normal(y.shape).astype(dtype)
+    gw = K.conv2d_grad_weight(x, g, w.shape, **params)
+    assert gw.dtype == dtype
+    np.testing.assert_allclose(gw, K.conv2d_grad_weight_reference(x, g, w.shape, **params), **TOL[dtype])
+
+
+def test_direct_conv_keeps_nan_and_inf_where_they_belong():
+    """The direct kernels compute two dropped columns per row; those must not leak."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 1, 6, 5))
+    x[0, 0, 2, 0] = np.inf        # also read by the dropped columns of the row above
+    x[1, 0, 3, 4] = np.nan
+    w = rng.standard_normal((3, 1, 3, 3))
+    params = dict(stride=(1, 1), padding=(1, 1), dilation=(1, 1))
+    y = K.conv2d_forward(x, w, None, **params)
+    ref = K.conv2d_reference(x, w, None, **params)
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(ref))
+    np.testing.assert_allclose(y[np.isfinite(ref)], ref[np.isfinite(ref)], rtol=1e-10)
+    x[1, 0, 3, 4] = 0.0           # the weight gradient, with the inf alone:
+    g = rng.standard_normal(y.shape)
+    gw = K.conv2d_grad_weight(x, g, w.shape, **params)
+    ref = K.conv2d_grad_weight_reference(x, g, w.shape, **params)
+    assert np.isinf(ref).any() and np.isfinite(ref).any()
+    np.testing.assert_allclose(gw, ref, rtol=1e-10)     # inf where the reference has it, NaN nowhere
+
+
+@st.composite
 def pool_cases(draw):
     k = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
     s = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))

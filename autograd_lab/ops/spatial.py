@@ -72,10 +72,13 @@ def _scatter_to(g, argmax, x_shape):
 
 # ---- samplers: small random geometries, every output at least 1x1 ---------------------------
 def _geometry(gen):
-    k = (gen.integers(1, 3), gen.integers(1, 3))
-    d = (gen.integers(1, 2), gen.integers(1, 2))
+    if gen.boolean():    # half the samples take the direct 3x3 kernels' path (kernels.conv)
+        k, d, s = (3, 3), (1, 1), (1, 1)
+    else:
+        k = (gen.integers(1, 3), gen.integers(1, 3))
+        d = (gen.integers(1, 2), gen.integers(1, 2))
+        s = (gen.integers(1, 2), gen.integers(1, 2))
     p = (gen.integers(0, 2), gen.integers(0, 2))
-    s = (gen.integers(1, 2), gen.integers(1, 2))
     hw = tuple(max(1, d[i] * (k[i] - 1) + 1 - 2 * p[i]) + gen.integers(0, 3) for i in range(2))
     return k, s, p, d, hw
 
