@@ -6,6 +6,10 @@ over every output position, so building them copies contiguous runs of the
 input; then W(O, C*KH*KW) @ cols gives the chunk's outputs. A chunk's buffers
 stay in cache, and the full im2col matrix (11.8 MB for W3's second layer) is
 never written to memory: the weight gradient rebuilds the columns chunk by chunk.
+
+A 3x3, stride-1 convolution of an input with few channels (W3's first layer has
+one) runs direct instead (`_direct3x3`), since a product with an inner dimension
+of 9*C is too short for BLAS to run fast.
 """
 from __future__ import annotations
 
