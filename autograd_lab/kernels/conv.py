@@ -244,9 +244,9 @@ _valid_range = jit(_valid_range)
 _valid_rows = jit(_valid_rows)
 im2col_kernel = jit(_im2col)
 _pad_image = jit(_pad_image)
-# contract: multiply-adds fused (one rounding instead of two); reassoc: the row
-# sums may be split across vector lanes, as BLAS splits them. Nothing assumes
-# finite values, so NaN and inf propagate as in the im2col path.
+# Both: contract, multiply-adds fused (one rounding instead of two). The weight
+# gradient also: reassoc, so its dot products may be split across vector lanes,
+# as BLAS splits them. Neither assumes finite values: NaN and inf propagate.
 direct3x3_kernel = numba.njit(cache=True, nogil=True, fastmath={"contract"})(_direct3x3)
 direct3x3_grad_weight_kernel = numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})(
     _direct3x3_grad_weight)
