@@ -225,6 +225,61 @@ def test_matmul_kernel_matches_numpy_for_every_split(shape, dtype):
         al.set_num_threads(before)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gemm_product_matches_numpy_compiled_and_as_python(dtype):
+    import numba
+    from autograd_lab.kernels import gemm
+
+    @numba.njit(nogil=True)
+    def compiled(address, ilp64, a, b, c, beta):
+        gemm.product(address, ilp64, a, b, c, beta)
+
+    address, ilp64 = gemm.blas_function(dtype)
+    callers = [gemm.product] + ([compiled] if address else [])
+    if sys.platform == "linux" and not numba.config.DISABLE_JIT:
+        assert address, "numpy's OpenBLAS should export cblas_?gemm here"
+    rng = np.random.default_rng(5)
+    for M, K_, N in [(1, 1, 1), (3, 5, 7), (32, 144, 640), (1, 9, 4), (5, 1, 3), (4, 3, 1), (0, 3, 2), (3, 0, 2)]:
+        for a_t in (False, True):          # C order, or the transpose of a C-order array
+            for b_t in (False, True):
+                a = rng.standard_normal((K_, M) if a_t else (M, K_)).astype(dtype)
+                b = rng.standard_normal((N, K_) if b_t else (K_, N)).astype(dtype)
+                a, b = (a.T if a_t else a), (b.T if b_t else b)
+                for beta in (0.0, 1.0, 0.5):
+                    start = rng.standard_normal((M, N)).astype(dtype)
+                    for call in callers:
+                        c = start.copy()
+                        call(address, ilp64, a, b, c, beta)
+                        np.testing.assert_allclose(c, a.astype(np.float64) @ b + beta * start,
+                                                   rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-5)
+    if address:      # the output needs rows of unit stride
+        with pytest.raises(ValueError, match="unit-stride"):
+            compiled(address, ilp64, np.ones((3, 2), dtype), np.ones((2, 3), dtype), np.ones((3, 6), dtype)[:, ::2], 0.0)
+
+
+def test_conv_chunk_loops_give_the_same_result_when_run_as_python(monkeypatch):
+    """Without a BLAS to call from compiled code (e.g. numpy on Accelerate), the loops run as Python."""
+    from autograd_lab.kernels import gemm
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((5, 6, 7, 9)).astype(np.float32)
+    w = rng.standard_normal((4, 6, 3, 3)).astype(np.float32)
+    g = rng.standard_normal((5, 4, 7, 9)).astype(np.float32)
+    params = dict(stride=(1, 1), padding=(1, 1), dilation=(1, 1))
+
+    def passes():
+        return (K.conv2d_forward(x, w, None, **params), K.conv2d_grad_input(g, w, x.shape, **params),
+                K.conv2d_grad_weight(x, g, w.shape, **params))
+
+    compiled = passes()
+    monkeypatch.setattr(K, "blas_function", lambda dtype: (0, True))
+    for ours, python, reference in zip(compiled, passes(),
+                                       (K.conv2d_reference(x, w, None, **params),
+                                        K.conv2d_grad_input_reference(g, w, x.shape, **params),
+                                        K.conv2d_grad_weight_reference(x, g, w.shape, **params))):
+        np.testing.assert_allclose(python, reference, rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(ours, python, rtol=1e-5, atol=1e-4)
+
+
 def test_blas_runs_single_threaded_inside_and_is_restored_after():
     from autograd_lab.kernels import blas
     from threadpoolctl import threadpool_limits
