@@ -217,8 +217,11 @@ def test_matmul_kernel_matches_numpy_for_every_split(shape, dtype):
             assert out.dtype == dtype and out.shape == (M, N)
             np.testing.assert_allclose(out, a.astype(np.float64) @ b, rtol=1e-4 if dtype == np.float32 else 1e-10,
                                        atol=1e-3 if dtype == np.float32 else 1e-10)
-        # transposed views (linear layers multiply by weight.T) and numpy's own errors
+        # transposed views (linear layers multiply by weight.T), views BLAS cannot read as they
+        # are (every other row and column), and numpy's own errors
         np.testing.assert_allclose(matmul(b.T, a.T), (a @ b).T, rtol=1e-4, atol=1e-3)
+        wide = np.repeat(np.repeat(a, 2, axis=0), 2, axis=1)
+        np.testing.assert_allclose(matmul(wide[::2, ::2], b), a @ b, rtol=1e-4, atol=1e-3)
         with pytest.raises(ValueError):
             matmul(a, a if M != K_ else a[:, :1].T)
     finally:

@@ -8,7 +8,9 @@ products than alone. So a kernel call is split into chunks of the batch; each
 worker thread takes its share of chunks and runs serial Numba kernels (which
 release the GIL) and single-threaded BLAS on buffers small enough to stay in
 cache. One pool, whose threads poll for a few ms before they sleep (kernels.spin),
-and no memory traffic for a full im2col matrix.
+and no memory traffic for a full im2col matrix. Besides Python jobs, a worker
+runs matrix products posted to its mailbox by compiled code (kernels.matmul),
+without taking the GIL.
 
 Why not concurrent.futures: a hand-off through ThreadPoolExecutor (a Future,
 a queue, a condition variable) cost 36 µs per call here, against 14 µs for a
@@ -25,9 +27,11 @@ import numpy as np
 
 from . import spin
 from .blas import single_threaded
+from .gemm import blas_function, run_described
 
 _threads = int(os.environ.get("AUTOGRAD_LAB_NUM_THREADS", 0)) or min(os.cpu_count() or 1, 2)
 _helpers: list = []                # worker threads besides the caller, started on first use
+_boxes = None                      # their mailboxes (kernels.spin), one row each
 _pool_lock = threading.Lock()      # held while a call uses the helpers; a second caller runs serially
 
 
@@ -38,28 +42,39 @@ SPINS = 10_000
 
 
 class _Helper(threading.Thread):
-    """A worker thread that waits for one job at a time and hands back its result.
+    """A worker thread that runs one job at a time: a Python callable, or a matrix product.
 
-    Hand-offs go two ways at once: a lock (`wake`, `finished`) that the other side
-    sleeps on, and a counter in `box` (jobs posted, jobs finished) that it polls
-    first for a while (kernels.spin says why).
+    Jobs are posted through its mailbox (`box`, kernels.spin): while the worker
+    polls, it runs a product on its own without the GIL, and notices a Python
+    job at once; after a few ms without work it sleeps on `wake`, which a poster
+    releases only when the mailbox says SLEEPING. The caller of a Python job
+    polls for its end and then sleeps on `finished`.
     """
 
-    def __init__(self):
+    def __init__(self, box):
         super().__init__(daemon=True, name="autograd_lab-worker")
         self.wake = threading.Lock()
         self.wake.acquire()
         self.finished = threading.Lock()
         self.finished.acquire()
-        self.box = np.zeros(2, np.int64)    # [jobs posted, jobs finished]
+        self.box = box
         self.job = self.result = self.error = None
 
     def run(self):
-        done = 0
+        box, done = self.box, 0
         while True:
             if spin.AVAILABLE:
-                spin.wait_for_change(self.box, 0, done, SPINS)
-            self.wake.acquire()              # one release per job: immediate if the poll saw it
+                done = spin.serve(box, done, SPINS)
+            if box[spin.POSTED] == done:         # nothing new: sleep until something is posted
+                if spin.prepare_to_sleep(box, done):
+                    self.wake.acquire()
+                    spin.set_state(box, spin.POLLING)
+                continue
+            if box[spin.KIND] == spin.PRODUCT_JOB:     # posted while this thread was not polling
+                run_described(box[spin.DESCRIPTION:])
+                done += 1
+                spin.finish(box, done)
+                continue
             job, self.job = self.job, None
             if job is None:          # told to stop
                 return
@@ -70,16 +85,26 @@ class _Helper(threading.Thread):
             job = None               # nor keep the job's arrays alive until the next one
             done += 1
             self.finished.release()
-            self.box[1] = done
+            spin.finish(box, done)
+
+    def _post(self):
+        if spin.post(self.box) == spin.SLEEPING:
+            self.wake_up()
+
+    def wake_up(self):
+        try:
+            self.wake.release()
+        except RuntimeError:     # already released: the worker will find its job anyway
+            pass
 
     def start_job(self, job):
         self.job = job
-        self.wake.release()
-        self.box[0] += 1
+        self.box[spin.KIND] = spin.PYTHON_JOB
+        self._post()
 
     def wait(self):
         if spin.AVAILABLE:
-            spin.wait_for_change(self.box, 1, self.box[0] - 1, SPINS)
+            spin.wait_for_change(self.box, spin.FINISHED, self.box[spin.POSTED] - 1, SPINS)
         self.finished.acquire()
         outcome, self.result, self.error = (self.result, self.error), None, None
         return outcome
@@ -121,6 +146,50 @@ def chunk_size(n_items: int, bytes_per_item: int, target_bytes: int = 1 << 20) -
     return max(1, min(n_items, target_bytes // max(bytes_per_item, 1)))
 
 
+def _start_helpers():
+    """Start the helpers (under _pool_lock), their mailboxes the rows of one array."""
+    global _boxes
+    if len(_helpers) < _threads - 1:
+        _stop_helpers()
+        _boxes = np.stack([spin.new_box() for _ in range(_threads - 1)])
+        _helpers.extend(_Helper(box) for box in _boxes)
+        for helper in _helpers:
+            helper.start()
+
+
+def products_available(dtype) -> bool:
+    """Whether the workers can run products of `dtype` posted from compiled code (`borrowed_mailboxes`)."""
+    return spin.AVAILABLE and _threads > 1 and blas_function(dtype)[0] != 0
+
+
+class borrowed_mailboxes:
+    """The helpers' mailboxes, (threads - 1, slots), for compiled code that posts products to them
+    itself (kernels.matmul); None when the helpers are busy (a call from inside a share).
+
+    The code that posts gets back which helpers were asleep: `wake(asleep)` wakes them.
+    """
+    __slots__ = ("locked",)
+
+    def __enter__(self):
+        self.locked = _pool_lock.acquire(blocking=False)
+        if not self.locked:
+            return None
+        _start_helpers()
+        return _boxes
+
+    def __exit__(self, *exc):
+        if self.locked:
+            _pool_lock.release()
+        return False
+
+
+def wake(asleep: int) -> None:
+    """Wake helper i for each bit i set in `asleep`."""
+    for i, helper in enumerate(_helpers):
+        if asleep >> i & 1:
+            helper.wake_up()
+
+
 def run_chunks(n_items: int, chunk: int, work) -> list:
     """Split range(n_items) into chunks; `work(ranges)` runs in each worker on its share.
 
@@ -134,9 +203,7 @@ def run_chunks(n_items: int, chunk: int, work) -> list:
         if workers <= 1 or not _pool_lock.acquire(blocking=False):
             return [work(ranges)]
         try:
-            while len(_helpers) < _threads - 1:
-                _helpers.append(_Helper())
-                _helpers[-1].start()
+            _start_helpers()
             helpers = _helpers[:workers - 1]
             for i, helper in enumerate(helpers, start=1):
                 helper.start_job(lambda share=ranges[i::workers]: work(share))
