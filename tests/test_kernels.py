@@ -406,3 +406,37 @@ def test_polling_wait_sees_a_change_made_by_another_thread():
     timer.start()
     assert spin.wait_for_change(box, 2, 0, 10_000_000)    # sees the other thread's store
     timer.join()
+
+
+def test_split_products_reach_workers_that_poll_sleep_or_are_about_to():
+    """A product posted to a worker's mailbox is run whether the worker is polling, asleep,
+    or between the two (the handshake in kernels.spin); a lost wake-up would hang here."""
+    import threading
+    import time
+    from autograd_lab.kernels import parallel
+    from autograd_lab.kernels.matmul import matmul
+    before, spins_before = al.get_num_threads(), parallel.SPINS
+    al.set_num_threads(2)
+    if not parallel.products_available(np.float32):
+        al.set_num_threads(before)
+        pytest.skip("needs compiled code calling numpy's OpenBLAS")
+    rng = np.random.default_rng(7)
+    a = rng.standard_normal((64, 1280)).astype(np.float32)
+    b = rng.standard_normal((1280, 128)).astype(np.float32)
+    expected = a.astype(np.float64) @ b
+    outcomes = []
+
+    def products():
+        for i in range(60):
+            parallel.SPINS = (1, 50, 10_000)[i % 3]    # workers that give up polling soon, or not
+            time.sleep((0, 0.0005, 0.003)[i % 3])      # ... and have, or are about to, or have not
+            outcomes.append(np.abs(matmul(a, b) - expected).max())
+
+    runner = threading.Thread(target=products, daemon=True)
+    runner.start()
+    runner.join(timeout=60)
+    parallel.SPINS = spins_before
+    # a hung product holds the worker pool: restoring the thread count would hang too
+    assert not runner.is_alive(), "a posted product was never run"
+    al.set_num_threads(before)
+    assert len(outcomes) == 60 and max(outcomes) < 1e-2
