@@ -23,11 +23,12 @@ from .gemm import blas_function, describe, product
 # Below this many multiply-adds a product takes < ~50 µs on one thread, about
 # what handing halves to two workers costs: not worth splitting.
 SPLIT_MIN_MULTIPLY_ADDS = 1 << 20
-# OpenBLAS computes a product with fewer than 4 * 65536 multiply-adds on the
-# calling thread whatever its thread count (GEMM_MULTITHREAD_THRESHOLD), so
-# small products skip the thread-count switch: a few µs each, which added up to
-# 12% of a small MLP's step (W6 b).
-SMALL_MULTIPLY_ADDS = 1 << 16
+# OpenBLAS computes a product of up to 4 * 65536 multiply-adds on the calling
+# thread whatever its thread count (GEMM_MULTITHREAD_THRESHOLD; measured: 64x64
+# by 64x64 takes 8.0 µs with 1 or 2 threads), so small products skip the
+# thread-count switch: a few µs each, which added up to 12% of a small MLP's
+# step (W6 b), and W2's three products with 10 columns.
+SMALL_MULTIPLY_ADDS = 4 * 65536
 
 ROWS, COLUMNS, INNER = 0, 1, 2      # how a large product is split across the threads
 
@@ -42,7 +43,7 @@ def matmul(a, b):
            [3., 4.]])
     """
     multiply_adds = a.size * (b.shape[-1] if b.ndim else 1)
-    if multiply_adds < SMALL_MULTIPLY_ADDS:
+    if multiply_adds <= SMALL_MULTIPLY_ADDS:
         return np.matmul(a, b)      # OpenBLAS runs these on the calling thread anyway
     threads = parallel.get_num_threads()
     if (threads < 2 or a.ndim != 2 or b.ndim != 2 or a.dtype != b.dtype or a.dtype.kind != "f"
