@@ -313,14 +313,18 @@ channel_sums_kernel = numba.njit(cache=True, nogil=True, fastmath={"reassoc"})(_
 # it never waits for the GIL between the pieces of a chunk. Buffers are flat and
 # reshaped per chunk: a view of the first n*P columns of a 2-D buffer would not be
 # contiguous, and the kernels' loops vectorise only over contiguous rows.
+def _first(buffer, rows, columns):
+    """The first rows*columns elements of a flat buffer, as a contiguous (rows, columns) array."""
+    return buffer[:rows * columns].reshape(rows, columns)
+
+
 def _forward_chunks(starts, stops, x, weights, bias, args, cols, rows, out, address, ilp64):
     """out[lo:hi] = conv(x[lo:hi]) + bias for each chunk [lo, hi): im2col, product, back to images."""
     O, taps = weights.shape
     P = args[-2] * args[-1]
     for i in range(starts.size):
         lo, hi = starts[i], stops[i]
-        columns = cols[:taps * (hi - lo) * P].reshape(taps, (hi - lo) * P)
-        products = rows[:O * (hi - lo) * P].reshape(O, (hi - lo) * P)
+        columns, products = _first(cols, taps, (hi - lo) * P), _first(rows, O, (hi - lo) * P)
         im2col_kernel(x[lo:hi], *args, columns)
         product(address, ilp64, weights, columns, products, 0.0)
         rows_to_images_kernel(products, bias, hi - lo, out[lo:hi])
@@ -332,8 +336,7 @@ def _grad_weight_chunks(starts, stops, x, g, args, cols, rows, total, address, i
     P = args[-2] * args[-1]
     for i in range(starts.size):
         lo, hi = starts[i], stops[i]
-        columns = cols[:taps * (hi - lo) * P].reshape(taps, (hi - lo) * P)
-        g_rows = rows[:O * (hi - lo) * P].reshape(O, (hi - lo) * P)
+        columns, g_rows = _first(cols, taps, (hi - lo) * P), _first(rows, O, (hi - lo) * P)
         im2col_kernel(x[lo:hi], *args, columns)
         images_to_rows_kernel(g[lo:hi], g_rows)
         product(address, ilp64, g_rows, columns.T, total, 1.0)
@@ -345,14 +348,14 @@ def _grad_input_chunks(starts, stops, g, weights_t, args, rows, dcols, dx, addre
     P = args[-2] * args[-1]
     for i in range(starts.size):
         lo, hi = starts[i], stops[i]
-        g_rows = rows[:O * (hi - lo) * P].reshape(O, (hi - lo) * P)
-        columns = dcols[:taps * (hi - lo) * P].reshape(taps, (hi - lo) * P)
+        columns, g_rows = _first(dcols, taps, (hi - lo) * P), _first(rows, O, (hi - lo) * P)
         images_to_rows_kernel(g[lo:hi], g_rows)
         product(address, ilp64, weights_t, g_rows, columns, 0.0)
         _zero(dx[lo:hi].reshape(-1))   # zeroed here, in cache, rather than all at once up front
         col2im_kernel(columns, *args, dx[lo:hi])
 
 
+_first = jit(_first)
 forward_chunks = jit(_forward_chunks)
 grad_weight_chunks = jit(_grad_weight_chunks)
 grad_input_chunks = jit(_grad_input_chunks)

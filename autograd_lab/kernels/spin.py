@@ -42,13 +42,19 @@ from .gemm import DESCRIPTION_SLOTS, run_described
 AVAILABLE = not numba.config.DISABLE_JIT and sys.platform != "win32"
 
 
-@intrinsic
-def _load_acquire(typingctx, array, index):
-    """array[index], read with an atomic acquire load."""
-    def codegen(context, builder, signature, args):
-        data = context.make_array(signature.args[0])(context, builder, args[0]).data
-        return builder.load_atomic(builder.gep(data, [args[1]]), "acquire", 8)
-    return array.dtype(array, index), codegen
+def _atomic_load(ordering):
+    @intrinsic
+    def load(typingctx, array, index):
+        """array[index], read with an atomic load of the given ordering."""
+        def codegen(context, builder, signature, args):
+            data = context.make_array(signature.args[0])(context, builder, args[0]).data
+            return builder.load_atomic(builder.gep(data, [args[1]]), ordering, 8)
+        return array.dtype(array, index), codegen
+    return load
+
+
+# acquire: what the writer published before its store is visible after this load
+_load_acquire, _load_sequential = _atomic_load("acquire"), _atomic_load("seq_cst")
 
 
 @intrinsic
@@ -59,15 +65,6 @@ def _yield_cpu(typingctx):
         builder.call(fn, [])
         return context.get_dummy_value()
     return types.void(), codegen
-
-
-@intrinsic
-def _load_sequential(typingctx, array, index):
-    """array[index], read with a sequentially consistent atomic load."""
-    def codegen(context, builder, signature, args):
-        data = context.make_array(signature.args[0])(context, builder, args[0]).data
-        return builder.load_atomic(builder.gep(data, [args[1]]), "seq_cst", 8)
-    return array.dtype(array, index), codegen
 
 
 def _read_modify_write(operation):
