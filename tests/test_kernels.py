@@ -260,6 +260,19 @@ def test_gemm_product_matches_numpy_compiled_and_as_python(dtype):
             compiled(address, ilp64, np.ones((3, 2), dtype), np.ones((2, 3), dtype), np.ones((3, 6), dtype)[:, ::2], 0.0)
 
 
+def test_blas_controls_numpys_own_library_when_others_are_loaded():
+    """SciPy brings a second OpenBLAS: the thread count and the compiled products must use numpy's."""
+    import os
+    from autograd_lab.kernels import blas
+    from threadpoolctl import ThreadpoolController
+    pytest.importorskip("scipy.linalg")        # loads SciPy's copy, when SciPy is installed
+    paths = [lib.filepath for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"]
+    numpy_dir = os.path.dirname(os.path.abspath(np.__file__))
+    if not any(os.path.abspath(path).startswith(numpy_dir) for path in paths):
+        pytest.skip("this numpy does not ship its own BLAS")
+    assert os.path.abspath(blas.numpy_library().filepath).startswith(numpy_dir)
+
+
 def test_conv_chunk_loops_give_the_same_result_when_run_as_python(monkeypatch):
     """Without a BLAS to call from compiled code (e.g. numpy on Accelerate), the loops run as Python."""
     from autograd_lab.kernels import gemm

@@ -16,24 +16,39 @@ The user's own numpy code keeps its BLAS threads: the count is restored on exit.
 from __future__ import annotations
 
 import ctypes
+import os
+
+import numpy as np
 
 _get_threads = None    # () -> int
 _set_threads = None    # (int) -> None
 _resolved = False
 
 
+def numpy_library():
+    """threadpoolctl's controller for the BLAS numpy itself uses, or None.
+
+    Other libraries may load BLAS copies of their own (SciPy ships a second
+    OpenBLAS, PyTorch MKL): numpy's wheels keep theirs inside the numpy install
+    (numpy.libs, numpy/.dylibs), so that one is preferred; failing that, the first found.
+    """
+    try:
+        from threadpoolctl import ThreadpoolController
+        libraries = [lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"]
+    except Exception:       # no threadpoolctl, or it cannot inspect this process
+        return None
+    numpy_dir = os.path.dirname(os.path.abspath(np.__file__))
+    ours = [lib for lib in libraries if os.path.abspath(lib.filepath).startswith(numpy_dir)]
+    return (ours or libraries or [None])[0]
+
+
 def _resolve():
     """Find the BLAS numpy loaded and its get/set thread-count functions."""
     global _get_threads, _set_threads, _resolved
     _resolved = True
-    try:
-        from threadpoolctl import ThreadpoolController
-        libraries = [lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"]
-    except Exception:       # no threadpoolctl, or it cannot inspect this process: leave BLAS alone
+    lib = numpy_library()
+    if lib is None:          # leave BLAS alone
         return
-    if not libraries:
-        return
-    lib = libraries[0]
     if lib.internal_api == "openblas":
         try:     # the library's own functions, with whatever prefix/suffix this build uses
             get, put = lib._get_symbol("openblas_get_num_threads"), lib._get_symbol("openblas_set_num_threads")

@@ -43,15 +43,11 @@ def _find():
     _found = {}
     if numba.config.DISABLE_JIT:
         return
-    try:
-        from threadpoolctl import ThreadpoolController
-        paths = [lib.filepath for lib in ThreadpoolController().lib_controllers
-                 if lib.user_api == "blas" and lib.internal_api == "openblas"]
-    except Exception:        # threadpoolctl cannot inspect this process: use numpy
+    from .blas import numpy_library      # the copy whose thread count kernels.blas sets
+    lib = numpy_library()
+    if lib is None or lib.internal_api != "openblas":
         return
-    if not paths:
-        return
-    library = ctypes.CDLL(paths[0])     # already loaded by numpy: this is the same copy
+    library = ctypes.CDLL(lib.filepath)     # already loaded by numpy: this is the same copy
     for dtype, candidates in _SYMBOLS.items():
         for name, bits in candidates:
             function = getattr(library, name, None)
