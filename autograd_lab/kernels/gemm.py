@@ -7,7 +7,7 @@ forward: 1.83 ms as Python loops over compiled pieces, 1.66 ms as one compiled
 loop per worker that calls BLAS itself.
 
 Numba cannot call numpy's BLAS (`np.dot` in nopython mode needs SciPy), so
-`gemm` calls the `cblas_?gemm` function of the BLAS library numpy loaded, by
+`product` calls the `cblas_?gemm` function of the BLAS library numpy loaded, by
 address. The address is an argument, not a constant: a constant would be baked
 into the on-disk cache and be wrong in the next process.
 
@@ -52,8 +52,18 @@ def _find():
         for name, bits in candidates:
             function = getattr(library, name, None)
             if function is not None:
+                if bits == 32 and _built_with_64_bit_integers(library):   # no suffix says so
+                    bits = 64
                 _found[dtype] = (ctypes.cast(function, ctypes.c_void_p).value, bits)
                 break
+
+
+def _built_with_64_bit_integers(library):
+    config = getattr(library, "openblas_get_config", None)
+    if config is None:
+        return False
+    config.restype = ctypes.c_char_p
+    return b"USE64BITINT" in (config() or b"")
 
 
 def blas_function(dtype):
