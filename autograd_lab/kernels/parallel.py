@@ -65,7 +65,7 @@ class _Helper(threading.Thread):
         while True:
             if spin.AVAILABLE:
                 done = spin.serve(box, done, SPINS)
-            if box[spin.POSTED] == done:         # nothing new: sleep until something is posted
+            if spin.posted(box) == done:         # nothing new: sleep until something is posted
                 if spin.prepare_to_sleep(box, done):
                     self.wake.acquire()
                     spin.set_state(box, spin.POLLING)

@@ -127,6 +127,11 @@ def _prepare_to_sleep(box, done):
     return True
 
 
+def _posted(box):
+    """Jobs posted so far; read with acquire, so the job's kind and description are visible."""
+    return _load_acquire(box, POSTED)
+
+
 def _set_state(box, state):
     _exchange(box, STATE, state)
 
@@ -173,6 +178,9 @@ if numba.config.DISABLE_JIT:
             return False
         return True
 
+    def posted(box):
+        return box[POSTED]
+
     def set_state(box, state):
         box[STATE] = state
 
@@ -180,6 +188,6 @@ if numba.config.DISABLE_JIT:
         box[FINISHED] = done
     serve = wait_until_finished = None
 else:
-    post, prepare_to_sleep, set_state, finish, serve, wait_until_finished = (
+    post, posted, prepare_to_sleep, set_state, finish, serve, wait_until_finished = (
         numba.njit(cache=True, nogil=True)(f)
-        for f in (_post, _prepare_to_sleep, _set_state, _finish, _serve, _wait_until_finished))
+        for f in (_post, _posted, _prepare_to_sleep, _set_state, _finish, _serve, _wait_until_finished))
