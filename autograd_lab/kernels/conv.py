@@ -408,17 +408,15 @@ def _direct_scratch(x_shape, padding, dtype):
 
 def conv2d_forward(x, w, b, stride, padding, dilation):
     """y = conv(x, w) + b, NCHW."""
-    x = np.ascontiguousarray(x)
-    N, O, taps, P, chunk, args = _geometry(x.shape, w.shape, stride, padding, dilation)
+    x = np.asarray(x)
     dtype = np.result_type(x, w)
+    x = np.ascontiguousarray(x, dtype=dtype)
+    N, O, taps, P, chunk, args = _geometry(x.shape, w.shape, stride, padding, dilation)
     bias = np.zeros(O, dtype) if b is None else np.ascontiguousarray(b, dtype=dtype)
     if _direct(w.shape, stride, dilation, DIRECT_FORWARD_MAX_CHANNELS):
-        return _direct_forward(x.astype(dtype, copy=False), np.ascontiguousarray(w, dtype=dtype), bias,
-                               padding, args[-2], args[-1])
+        return _direct_forward(x, np.ascontiguousarray(w, dtype=dtype), bias, padding, args[-2], args[-1])
     weights = np.ascontiguousarray(w.reshape(O, taps), dtype=dtype)
     out = np.empty((N, O, P), dtype)
-
-    x = x.astype(dtype, copy=False)
 
     def work(ranges):
         cols, rows = np.empty(taps * chunk * P, dtype), np.empty(O * chunk * P, dtype)
@@ -456,16 +454,15 @@ def _direct_grad_weight(x, g, w_shape, padding):
 
 def conv2d_grad_weight(x, g, w_shape, stride, padding, dilation):
     """d<g, conv(x, w)>/dw."""
-    x = np.ascontiguousarray(x)
-    N, O, taps, P, chunk, args = _geometry(x.shape, w_shape, stride, padding, dilation)
+    x = np.asarray(x)
     dtype = np.result_type(x, g)
+    x = np.ascontiguousarray(x, dtype=dtype)
+    N, O, taps, P, chunk, args = _geometry(x.shape, w_shape, stride, padding, dilation)
     # The direct kernel also multiplies the dropped columns (where g is 0) by
     # neighbouring inputs: 0 * inf would put a NaN where the true gradient has none.
     if _direct(w_shape, stride, dilation, DIRECT_GRAD_WEIGHT_MAX_CHANNELS) and np.isfinite(x).all():
-        return _direct_grad_weight(x.astype(dtype, copy=False), np.ascontiguousarray(g, dtype=dtype),
-                                   tuple(w_shape), padding)
+        return _direct_grad_weight(x, np.ascontiguousarray(g, dtype=dtype), tuple(w_shape), padding)
     g = np.ascontiguousarray(g, dtype=dtype).reshape(N, O, P)
-    x = x.astype(dtype, copy=False)
 
     def work(ranges):
         cols, rows = np.empty(taps * chunk * P, dtype), np.empty(O * chunk * P, dtype)

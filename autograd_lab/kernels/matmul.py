@@ -61,30 +61,22 @@ def matmul(a, b):
     split = repeated.index(min(repeated))                    # ROWS, COLUMNS or INNER
     size = (M, N, K)[split]
     block = -(-size // threads)
+    parts = -(-size // block)
+    out = np.empty((M, N), a.dtype)
+    partials = np.empty((parts - 1 if split == INNER else 0, M, N), a.dtype)
     if parallel.products_available(a.dtype) and _blas_ready(a) and _blas_ready(b):
-        return _split_without_gil(a, b, split, size, block)
-    out = np.empty((M, N), a.dtype) if split != INNER else None
-
-    def work(ranges):
-        partial = None
-        for lo, hi in ranges:
-            if split == ROWS:
-                np.matmul(a[lo:hi], b, out=out[lo:hi])
-            elif split == COLUMNS:
-                np.matmul(a, b[:, lo:hi], out=out[:, lo:hi])
-            elif partial is None:
-                partial = a[:, lo:hi] @ b[lo:hi]
-            else:
-                partial += a[:, lo:hi] @ b[lo:hi]
-        return partial
-
-    parts = parallel.run_chunks(size, block, work)
-    if split != INNER:
+        _split_without_gil(a, b, out, partials, split, block, parts)
         return out
-    total = parts[0]
-    for part in parts[1:]:
-        total += part
-    return total
+    pieces = [_part(a, b, out, partials, split, block, i) for i in range(parts)]
+
+    def work(ranges):         # Python jobs of the worker pool, one piece each
+        for i, _ in ranges:
+            np.matmul(*pieces[i][:2], out=pieces[i][2])
+
+    parallel.run_chunks(parts, 1, work)
+    for partial in partials:
+        out += partial
+    return out
 
 
 def _blas_ready(x):
@@ -109,7 +101,7 @@ def _part(a, b, out, partials, split, block, i):
 def _post_parts(boxes, address, ilp64, a, b, out, partials, split, block, parts):
     """Post parts 1.. to the helpers' mailboxes; returns a bit per helper found asleep."""
     for i in range(1, parts):      # all described (and checked) before any is posted
-        a_i, b_i, c_i = _part(a, b, out, partials, split, block, i)
+        a_i, b_i, c_i = part_views(a, b, out, partials, split, block, i)
         describe(boxes[i - 1, spin.DESCRIPTION:], address, ilp64, a_i, b_i, c_i)
         boxes[i - 1, spin.KIND] = spin.PRODUCT_JOB
     asleep = 0
@@ -121,7 +113,7 @@ def _post_parts(boxes, address, ilp64, a, b, out, partials, split, block, parts)
 
 def _finish_parts(boxes, address, ilp64, a, b, out, partials, split, block, parts):
     """Part 0 on this thread, then wait for the helpers and add the partial products."""
-    a_0, b_0, c_0 = _part(a, b, out, partials, split, block, 0)
+    a_0, b_0, c_0 = part_views(a, b, out, partials, split, block, 0)
     product(address, ilp64, a_0, b_0, c_0, 0.0)
     for i in range(1, parts):
         spin.wait_until_finished(boxes[i - 1], boxes[i - 1, spin.POSTED])
@@ -133,24 +125,19 @@ def _finish_parts(boxes, address, ilp64, a, b, out, partials, split, block, part
                 flat[j] += partial[j]
 
 
-_part = jit(_part)
+part_views = jit(_part)
 _post_parts = jit(_post_parts)
 _finish_parts = jit(_finish_parts)
 
 
-def _split_without_gil(a, b, split, size, block):
-    """The split product, each part one BLAS call, the helpers' posted by compiled code
-    and run by them without the GIL (kernels.spin): a Python hand-off costs ~30 µs
+def _split_without_gil(a, b, out, partials, split, block, parts):
+    """out = a @ b, each part one BLAS call, the helpers' posted by compiled code and
+    run by them without the GIL (kernels.spin): a Python hand-off costs ~30 µs
     inside a train step, against 2 compiled calls here."""
-    M, N = a.shape[0], b.shape[1]
-    parts = -(-size // block)
-    out = np.empty((M, N), a.dtype)
-    partials = np.empty((parts - 1 if split == INNER else 0, M, N), a.dtype)
     address, ilp64 = blas_function(a.dtype)
     with single_threaded(), parallel.borrowed_mailboxes() as boxes:
         if boxes is None:          # the helpers are busy: all on this thread
             np.matmul(a, b, out=out)
-            return out
+            return
         parallel.wake(_post_parts(boxes, address, ilp64, a, b, out, partials, split, block, parts))
         _finish_parts(boxes, address, ilp64, a, b, out, partials, split, block, parts)
-    return out

@@ -91,6 +91,28 @@ def _store_release(typingctx, array, index, value):
     return types.void(array, index, array.dtype), codegen
 
 
+if numba.config.DISABLE_JIT:
+    # Plain Python stand-ins: under the GIL every read and write is already ordered.
+    # There is no polling then (AVAILABLE is False), so products are never posted.
+    def _load_acquire(array, index):
+        return array[index]
+
+    _load_sequential = _load_acquire
+
+    def _fetch_add(array, index, value):
+        old = array[index]
+        array[index] += value
+        return old
+
+    def _exchange(array, index, value):
+        old = array[index]
+        array[index] = value
+        return old
+
+    def _store_release(array, index, value):
+        array[index] = value
+
+
 @numba.njit(cache=True, nogil=True)
 def wait_for_change(box, slot, old, spins):
     """Poll box[slot] until it differs from `old` (True) or `spins` polls pass (False)."""
@@ -164,30 +186,6 @@ def _wait_until_finished(box, count):
         _yield_cpu()
 
 
-if numba.config.DISABLE_JIT:
-    # Python under the GIL is sequentially consistent already; there is no `serve`
-    # (AVAILABLE is False), so products are never posted.
-    def post(box):
-        box[POSTED] += 1
-        return box[STATE]
-
-    def prepare_to_sleep(box, done):
-        box[STATE] = SLEEPING
-        if box[POSTED] != done:
-            box[STATE] = POLLING
-            return False
-        return True
-
-    def posted(box):
-        return box[POSTED]
-
-    def set_state(box, state):
-        box[STATE] = state
-
-    def finish(box, done):
-        box[FINISHED] = done
-    serve = wait_until_finished = None
-else:
-    post, posted, prepare_to_sleep, set_state, finish, serve, wait_until_finished = (
-        numba.njit(cache=True, nogil=True)(f)
-        for f in (_post, _posted, _prepare_to_sleep, _set_state, _finish, _serve, _wait_until_finished))
+post, posted, prepare_to_sleep, set_state, finish, serve, wait_until_finished = (
+    numba.njit(cache=True, nogil=True)(f)
+    for f in (_post, _posted, _prepare_to_sleep, _set_state, _finish, _serve, _wait_until_finished))
