@@ -453,3 +453,40 @@ def test_split_products_reach_workers_that_poll_sleep_or_are_about_to():
     assert not runner.is_alive(), "a posted product was never run"
     al.set_num_threads(before)
     assert len(outcomes) == 60 and max(outcomes) < 1e-2
+
+
+@st.composite
+def cross_entropy_cases(draw):
+    rows, classes = draw(st.integers(1, 9)), draw(st.integers(1, 12))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**31)))
+    x = (rng.standard_normal((rows, classes)) * draw(st.sampled_from([1.0, 30.0, 400.0]))).astype(dtype)
+    if draw(st.booleans()):          # special values: -inf logits (masked classes), +inf, NaN
+        x.reshape(-1)[rng.integers(0, x.size)] = draw(st.sampled_from([-np.inf, np.inf, np.nan]))
+    q = rng.random((rows, classes)).astype(dtype) * (rng.random((rows, classes)) < 0.6)
+    return x, q, dtype
+
+
+@given(cross_entropy_cases())
+def test_softmax_cross_entropy_kernel_matches_the_reference(case):
+    from autograd_lab.kernels import softmax as KS
+    x, q, dtype = case
+    loss, log_probs = KS.cross_entropy(x, q)
+    ref_loss, ref_log_probs = KS.cross_entropy_reference(x, q)
+    assert loss.dtype == dtype and log_probs.dtype == dtype and loss.shape == ()
+    # log-probabilities near 0 come out of a float64 sum here, of a float32 one in numpy
+    np.testing.assert_allclose(log_probs, ref_log_probs, **TOL[dtype])
+    np.testing.assert_allclose(loss, ref_loss, **TOL[dtype])
+
+
+def test_one_hot_kernel_builds_rows_and_names_a_bad_index():
+    from autograd_lab.kernels import softmax as KS
+    for indices in (np.array([2, 0, 2, 1]), np.array([2, 0, 2, 1], np.uint8)):
+        out = KS.one_hot(indices, 3, 0.9, np.float32)
+        expected = np.zeros((4, 3), np.float32)
+        expected[np.arange(4), indices] = 0.9
+        assert out.dtype == np.float32
+        np.testing.assert_array_equal(out, expected)
+    for bad, position in ((np.array([0, 3, 1]), 1), (np.array([1, 2, -1]), 2)):
+        with pytest.raises(IndexError, match=f"index {bad[position]} at position {position} is outside"):
+            KS.one_hot(bad, 3, 1.0, np.float64)

@@ -13,6 +13,7 @@ from ..core.errors import ShapeError
 from ..core.node import Node
 from ..core.random import generator
 from ..core.state import module_scope, state
+from ..kernels import softmax as KS
 from ..ops import functions as fn
 from ..ops import primitives as P
 from ..ops import spatial as S
@@ -130,15 +131,33 @@ def _scoped(fn):
     return wrapper
 
 
-def _class_indices(target, n_rows, n_classes, name):
+def _index_array(target, n_rows, name):
     target = np.asarray(target.data if isinstance(target, Node) else target)
     if target.shape != (n_rows,) or target.dtype.kind not in "iu":
         raise ShapeError(f"{name}: target must be {n_rows} integer class indices, got "
                          f"shape {target.shape} dtype {target.dtype}")
-    if n_rows and (target.min() < 0 or target.max() >= n_classes):
-        raise ValueError(f"{name}: class indices must lie in [0, {n_classes}), got "
-                         f"{target.min()}..{target.max()}")
     return target
+
+
+def _out_of_range(name, target, n_classes):
+    return ValueError(f"{name}: class indices must lie in [0, {n_classes}), got "
+                      f"{target.min()}..{target.max()}")
+
+
+def _class_indices(target, n_rows, n_classes, name):
+    target = _index_array(target, n_rows, name)
+    if n_rows and (target.min() < 0 or target.max() >= n_classes):
+        raise _out_of_range(name, target, n_classes)
+    return target
+
+
+def _one_hot(target, n_rows, n_classes, value, dtype, name):
+    """Rows of zeros with `value` at each target class, checked in the same compiled pass."""
+    target = _index_array(target, n_rows, name)
+    try:
+        return KS.one_hot(target, n_classes, value, dtype)
+    except IndexError:
+        raise _out_of_range(name, target, n_classes) from None
 
 
 @_scoped
@@ -184,9 +203,7 @@ def cross_entropy(logits, target, label_smoothing=0.0):
         q = q.astype(dtype)        # a copy: smoothing below must not change the caller's array
         q *= 1 - label_smoothing
     else:
-        indices = _class_indices(target, n_rows, n_classes, "cross_entropy")
-        q = np.zeros((n_rows, n_classes), dtype)
-        q[np.arange(n_rows), indices] = 1 - label_smoothing
+        q = _one_hot(target, n_rows, n_classes, 1 - label_smoothing, dtype, "cross_entropy")
     if label_smoothing:
         q += label_smoothing / n_classes
     return P.cross_entropy(logits, q)

@@ -18,6 +18,7 @@ from ..core.node import Node
 from ..core.op import primitive
 from ..kernels import elementwise as KE
 from ..kernels import matmul as KM
+from ..kernels import softmax as KS
 from . import generic as F
 from . import samples as S
 
@@ -193,12 +194,17 @@ def _linear_forward(x, w, b=None):
 
 def _rows(a, width):
     """a as a 2-D array of rows of `width` (batch dimensions flattened)."""
-    return F.reshape(a, (-1, width))
+    return a if len(a.shape) == 2 else F.reshape(a, (-1, width))
+
+
+def _linear_grad_input(g, out, x, w, b=None):
+    gx = F.matmul(_rows(g, w.shape[0]), w)
+    return gx if len(x.shape) == 2 else F.reshape(gx, x.shape)
 
 
 linear = primitive(
     "linear", _linear_forward,
-    lambda g, out, x, w, b=None: F.reshape(F.matmul(_rows(g, w.shape[0]), w), x.shape),
+    _linear_grad_input,
     lambda g, out, x, w, b=None: F.matmul(F.swap_last(_rows(g, w.shape[0])), _rows(x, w.shape[1])),
     lambda g, out, x, w, b=None: F.sum(_rows(g, w.shape[0]), 0),
     samples=S.linear_sample, doc="x @ w.T + b for x (..., in), w (out, in), b (out,).")
@@ -235,17 +241,9 @@ log_softmax = primitive(
 # of the same shape (one-hot rows for class labels; nn.functional builds them):
 # loss = -sum(q * log_softmax(x)) / batch. A classifier's loss is then one
 # recorded node with the textbook gradient (softmax(x) - q) / batch, where
-# log_softmax + pick + mean + neg took 5 nodes and 170 µs of W2's step.
-def _cross_entropy_forward(x, q):
-    log_probs = _log_softmax_forward(x, -1)
-    total = np.sum(q * log_probs)
-    if not np.isfinite(total):     # 0 * log(0) (a -inf logit off the target) counts as 0
-        with np.errstate(invalid="ignore"):
-            total = np.sum(np.where(q != 0, q * log_probs, 0))
-    loss = np.asarray(-total / x.shape[0], dtype=log_probs.dtype)
-    return loss, log_probs         # the log-probabilities are saved for the backward pass
-
-
+# log_softmax + pick + mean + neg took 5 nodes and 170 µs of W2's step. The
+# forward is one compiled pass (kernels.softmax) and returns the log-probabilities
+# too, saved for the backward pass.
 def _log_probs(x, saved):
     # recorded backward passes (create_graph) recompute them as a node, so that
     # their own gradient is right; plain ones reuse the forward's
@@ -253,7 +251,7 @@ def _log_probs(x, saved):
 
 
 cross_entropy = primitive(
-    "cross_entropy", _cross_entropy_forward,
+    "cross_entropy", KS.cross_entropy,
     lambda g, out, x, q, saved: g * (F.exp(_log_probs(x, saved)) - q) / x.shape[0],
     lambda g, out, x, q, saved: -g * _log_probs(x, saved) / x.shape[0],
     saves=True, samples=S.cross_entropy_sample,
