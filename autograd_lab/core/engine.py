@@ -35,6 +35,11 @@ _RELEASED = object()
 # ---------------------------------------------------------------------------
 def call(op, args, params):
     """Lift Python numbers / arrays among `args` to constant nodes, then `apply`."""
+    for a in args:
+        if a.__class__ is not Tensor:
+            break
+    else:                  # all Tensors already, the common case: nothing to lift or check
+        return apply(op, args, params or _NO_PARAMS)
     like = None
     for a in args:
         if isinstance(a, Node):
@@ -231,7 +236,7 @@ def _seed(root, grad, create_graph):
 
 
 def _backprop(roots, seeds, *, retain_graph, create_graph, accumulate, capture=None):
-    from ..ops.generic import sum_to
+    sum_to = _sum_to()
     order = topological_order(roots, requires_grad_only=True)
     grads = {}
     for root, seed in zip(roots, seeds):
@@ -250,13 +255,15 @@ def _backprop(roots, seeds, *, retain_graph, create_graph, accumulate, capture=N
                 continue
             if capture is not None and node in capture:
                 captured[node] = g
+            op = node.op
             if accumulate:
                 cur = node._grad
                 if cur.__class__ is float and g.__class__ is float:
                     node._grad = cur + g           # al.Value's plain pass: the hot path
+                elif cur is None and op is not None and g.__class__ is np.ndarray:
+                    node._grad = g                 # an inner Tensor's plain pass: kept as it is
                 else:
                     _accumulate(node, g, create_graph)
-            op = node.op
             if op is None:
                 continue
             if node._saved is _RELEASED:
@@ -296,6 +303,17 @@ def _backprop(roots, seeds, *, retain_graph, create_graph, accumulate, capture=N
             state.grad_enabled, state.in_backward = saved_mode
             state.refresh()
     return captured
+
+
+def _sum_to():
+    global _sum_to_function
+    if _sum_to_function is None:     # imported late: ops.generic imports this module
+        from ..ops.generic import sum_to
+        _sum_to_function = sum_to
+    return _sum_to_function
+
+
+_sum_to_function = None
 
 
 def _references(g):

@@ -125,19 +125,32 @@ def _finish_parts(boxes, address, ilp64, a, b, out, partials, split, block, part
                 flat[j] += partial[j]
 
 
+def _run_parts(boxes, address, ilp64, a, b, out, partials, split, block, parts):
+    """Post the helpers' parts; if every helper was polling, finish here too and return 0.
+    Otherwise return the sleepers' bits without waiting: the caller wakes them
+    (a Python lock) and then calls _finish_parts."""
+    asleep = _post_parts(boxes, address, ilp64, a, b, out, partials, split, block, parts)
+    if asleep == 0:
+        _finish_parts(boxes, address, ilp64, a, b, out, partials, split, block, parts)
+    return asleep
+
+
 part_views = jit(_part)
 _post_parts = jit(_post_parts)
 _finish_parts = jit(_finish_parts)
+_run_parts = jit(_run_parts)
 
 
 def _split_without_gil(a, b, out, partials, split, block, parts):
     """out = a @ b, each part one BLAS call, the helpers' posted by compiled code and
     run by them without the GIL (kernels.spin): a Python hand-off costs ~30 µs
-    inside a train step, against 2 compiled calls here."""
+    inside a train step, against one compiled call here (two when a helper sleeps)."""
     address, ilp64 = blas_function(a.dtype)
     with single_threaded(), parallel.borrowed_mailboxes() as boxes:
         if boxes is None:          # the helpers are busy: all on this thread
             np.matmul(a, b, out=out)
             return
-        parallel.wake(_post_parts(boxes, address, ilp64, a, b, out, partials, split, block, parts))
-        _finish_parts(boxes, address, ilp64, a, b, out, partials, split, block, parts)
+        asleep = _run_parts(boxes, address, ilp64, a, b, out, partials, split, block, parts)
+        if asleep:
+            parallel.wake(asleep)
+            _finish_parts(boxes, address, ilp64, a, b, out, partials, split, block, parts)
