@@ -477,6 +477,11 @@ def test_softmax_cross_entropy_kernel_matches_the_reference(case):
     # log-probabilities near 0 come out of a float64 sum here, of a float32 one in numpy
     np.testing.assert_allclose(log_probs, ref_log_probs, **TOL[dtype])
     np.testing.assert_allclose(loss, ref_loss, **TOL[dtype])
+    g = np.asarray(0.7, dtype)         # the incoming gradient of the loss
+    grad = KS.cross_entropy_grad(g, log_probs, q)
+    assert grad.dtype == dtype
+    with np.errstate(invalid="ignore", over="ignore"):
+        np.testing.assert_allclose(grad, KS.cross_entropy_grad_reference(g, log_probs, q), **TOL[dtype])
 
 
 def test_one_hot_kernel_builds_rows_and_names_a_bad_index():

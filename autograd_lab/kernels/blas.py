@@ -86,6 +86,21 @@ class single_threaded:
         return False
 
 
+def use_one_thread():
+    """`single_threaded` without the `with`: returns the count for `restore_threads`."""
+    if not _resolved:
+        _resolve()
+    previous = _get_threads() if _get_threads is not None else 1
+    if previous != 1:
+        _set_threads(1)
+    return previous
+
+
+def restore_threads(previous):
+    if previous != 1:
+        _set_threads(previous)
+
+
 def num_threads():
     """BLAS's current thread count, or None when it cannot be read."""
     if not _resolved:

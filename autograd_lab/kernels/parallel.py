@@ -158,29 +158,24 @@ def _start_helpers():
 
 
 def products_available(dtype) -> bool:
-    """Whether the workers can run products of `dtype` posted from compiled code (`borrowed_mailboxes`)."""
+    """Whether the workers can run products of `dtype` posted from compiled code (`borrow_mailboxes`)."""
     return spin.AVAILABLE and _threads > 1 and blas_function(dtype)[0] != 0
 
 
-class borrowed_mailboxes:
-    """The helpers' mailboxes, (threads - 1, slots), for compiled code that posts products to them
-    itself (kernels.matmul); None when the helpers are busy (a call from inside a share).
-
-    The code that posts gets back which helpers were asleep: `wake(asleep)` wakes them.
-    """
-    __slots__ = ("locked",)
-
-    def __enter__(self):
-        self.locked = _pool_lock.acquire(blocking=False)
-        if not self.locked:
-            return None
+def borrow_mailboxes():
+    """The helpers' mailboxes, (threads - 1, slots), for compiled code that posts products to
+    them itself (kernels.matmul), until `return_mailboxes()`; None when the helpers are
+    busy (a call from inside a share). The code that posts gets back which helpers were
+    asleep: `wake(asleep)` wakes them."""
+    if not _pool_lock.acquire(blocking=False):
+        return None
+    if len(_helpers) < _threads - 1:
         _start_helpers()
-        return _boxes
+    return _boxes
 
-    def __exit__(self, *exc):
-        if self.locked:
-            _pool_lock.release()
-        return False
+
+def return_mailboxes():
+    _pool_lock.release()
 
 
 def wake(asleep: int) -> None:

@@ -45,6 +45,14 @@ def _cross_entropy_rows(x, q, log_probs):
     return total
 
 
+def _cross_entropy_grad_rows(log_probs, q, scale, out):
+    """out = (exp(log_probs) - q) * scale: the cross-entropy's gradient for its logits."""
+    rows, classes = log_probs.shape
+    for i in range(rows):
+        for j in range(classes):
+            out[i, j] = (math.exp(log_probs[i, j]) - q[i, j]) * scale
+
+
 def _one_hot(indices, value, out):
     """out[i, indices[i]] = value on zeroed `out`; returns the position of the first index
     outside [0, classes), or -1."""
@@ -58,6 +66,7 @@ def _one_hot(indices, value, out):
 
 
 cross_entropy_rows = jit(_cross_entropy_rows)
+cross_entropy_grad_rows = jit(_cross_entropy_grad_rows)
 one_hot_rows = jit(_one_hot)
 
 
@@ -70,6 +79,15 @@ def cross_entropy(x, q):
         return np.asarray(0.0, x.dtype), log_probs
     total = cross_entropy_rows(x, q, log_probs)
     return np.asarray(-total / x.shape[0], x.dtype), log_probs
+
+
+def cross_entropy_grad(g, log_probs, q):
+    """g * (softmax - q) / batch from the forward's log-probabilities, for a scalar g."""
+    log_probs = np.ascontiguousarray(log_probs)
+    out = np.empty_like(log_probs)
+    cross_entropy_grad_rows(log_probs, np.ascontiguousarray(q, dtype=out.dtype),
+                            float(g) / log_probs.shape[0], out)
+    return out
 
 
 def one_hot(indices, classes, value, dtype):
@@ -94,6 +112,10 @@ def _log_softmax(x, axis):
     shift = np.where(np.isfinite(shift), shift, 0).astype(x.dtype)
     z = x - shift
     return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
+
+
+def cross_entropy_grad_reference(g, log_probs, q):
+    return g * (np.exp(log_probs) - q) / log_probs.shape[0]
 
 
 def cross_entropy_reference(x, q):

@@ -252,7 +252,7 @@ def _log_probs(x, saved):
 
 cross_entropy = primitive(
     "cross_entropy", KS.cross_entropy,
-    lambda g, out, x, q, saved: g * (F.exp(_log_probs(x, saved)) - q) / x.shape[0],
+    lambda g, out, x, q, saved: F.cross_entropy_grad(g, _log_probs(x, saved), q),
     lambda g, out, x, q, saved: -g * _log_probs(x, saved) / x.shape[0],
     saves=True, samples=S.cross_entropy_sample,
     doc="-sum(q * log_softmax(x)) / batch for logits x (batch, classes) and target probabilities q.")
