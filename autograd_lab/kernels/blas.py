@@ -73,21 +73,16 @@ class single_threaded:
     __slots__ = ("previous",)
 
     def __enter__(self):
-        if not _resolved:
-            _resolve()
-        self.previous = _get_threads() if _get_threads is not None else 1
-        if self.previous != 1:
-            _set_threads(1)
+        self.previous = use_one_thread()
         return self
 
     def __exit__(self, *exc):
-        if self.previous != 1:
-            _set_threads(self.previous)
+        restore_threads(self.previous)
         return False
 
 
 def use_one_thread():
-    """`single_threaded` without the `with`: returns the count for `restore_threads`."""
+    """BLAS on one thread until `restore_threads(previous)`; returns `previous`, the count before."""
     if not _resolved:
         _resolve()
     previous = _get_threads() if _get_threads is not None else 1

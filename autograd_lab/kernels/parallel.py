@@ -169,8 +169,7 @@ def borrow_mailboxes():
     asleep: `wake(asleep)` wakes them."""
     if not _pool_lock.acquire(blocking=False):
         return None
-    if len(_helpers) < _threads - 1:
-        _start_helpers()
+    _start_helpers()
     return _boxes
 
 

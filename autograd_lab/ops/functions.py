@@ -12,6 +12,7 @@ import numpy as np
 
 from ..core.errors import ShapeError
 from ..core.node import Node, Tensor
+from ..kernels import softmax as KS
 from . import generic as F
 from . import primitives as P
 
@@ -98,8 +99,8 @@ def min(x, axis=None, keepdims=False):                             # noqa: A001
 
 
 def _shift(x, axis):
-    """The largest element of node x along `axis`, as a constant (primitives.max_shift)."""
-    return P.max_shift(x.data, axis)
+    """The largest element of node x along `axis`, as a constant (kernels.softmax.max_shift)."""
+    return KS.max_shift(x.data, axis)
 
 
 def logsumexp(x, axis=-1, keepdims=False):
