@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import assume, given, strategies as st
 
 import autograd_lab as al
 from autograd_lab.kernels import conv as K
@@ -100,6 +100,98 @@ def test_direct_conv_keeps_nan_and_inf_where_they_belong():
     ref = K.conv2d_grad_weight_reference(x, g, w.shape, **params)
     assert np.isinf(ref).any() and np.isfinite(ref).any()
     np.testing.assert_allclose(gw, ref, rtol=1e-10)     # inf where the reference has it, NaN nowhere
+
+
+@st.composite
+def vector_conv_cases(draw):
+    """Stride 1, float32, outputs in fours, output rows of 16 columns (8 for some weight gradients):
+    the geometry of the vector kernels (kernels.simd), for every pass."""
+    k = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    d = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    p = tuple(draw(st.integers(0, d[i] * (k[i] - 1))) for i in range(2))
+    OH = draw(st.integers(1, 5))
+    OW = draw(st.sampled_from([8, 16, 32]))
+    H = OH + d[0] * (k[0] - 1) - 2 * p[0]
+    W = OW + d[1] * (k[1] - 1) - 2 * p[1]
+    assume(H >= 1 and W >= 1)
+    N, C, O = draw(st.integers(1, 3)), draw(st.integers(1, 9)), draw(st.sampled_from([4, 8]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**31)))
+    x = rng.standard_normal((N, C, H, W)).astype(np.float32)
+    w = rng.standard_normal((O, C) + k).astype(np.float32)
+    b = rng.standard_normal(O).astype(np.float32)
+    return x, w, b, dict(stride=(1, 1), padding=p, dilation=d), rng
+
+
+@given(vector_conv_cases())
+def test_vector_conv_kernels_match_the_reference(case):
+    x, w, b, params, rng = case
+    called = []
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("_vector_forward", "_vector_grad_input", "_vector_grad_weight"):
+            patch.setattr(K, name, lambda *a, _run=getattr(K, name), _name=name: called.append(_name) or _run(*a))
+        y = K.conv2d_forward(x, w, b, **params)
+        g = rng.standard_normal(y.shape).astype(np.float32)
+        gx = K.conv2d_grad_input(g, w, x.shape, **params)
+        gw = K.conv2d_grad_weight(x, g, w.shape, **params)
+    np.testing.assert_allclose(y, K.conv2d_reference(x, w, b, **params), **TOL[np.float32])
+    assert gx.dtype == gw.dtype == np.float32
+    np.testing.assert_allclose(gx, K.conv2d_grad_input_reference(g, w, x.shape, **params), **TOL[np.float32])
+    np.testing.assert_allclose(gw, K.conv2d_grad_weight_reference(x, g, w.shape, **params), **TOL[np.float32])
+    # the vector path ran wherever it applies (the few-channel direct kernels come first)
+    C, OW, dilation = w.shape[1], y.shape[3], params["dilation"]
+    direct_forward = K._direct(w.shape, (1, 1), dilation, K.DIRECT_FORWARD_MAX_CHANNELS)
+    direct_grad_weight = K._direct(w.shape, (1, 1), dilation, K.DIRECT_GRAD_WEIGHT_MAX_CHANNELS)
+    assert ("_vector_forward" in called) == (OW % 16 == 0 and not direct_forward)
+    assert ("_vector_grad_input" in called) == (C % 4 == 0 and x.shape[3] % 16 == 0)
+    assert ("_vector_grad_weight" in called) == (not direct_grad_weight)
+
+
+def test_vector_conv_keeps_nan_and_inf_where_the_reference_has_them():
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((2, 8, 5, 16)).astype(np.float32)
+    w = rng.standard_normal((4, 8, 3, 3)).astype(np.float32)
+    params = dict(stride=(1, 1), padding=(1, 1), dilation=(1, 1))
+    x[0, 1, 2, 0] = np.inf
+    x[1, 3, 4, 15] = np.nan
+    y = K.conv2d_forward(x, w, None, **params)
+    ref = K.conv2d_reference(x, w, None, **params)
+    assert np.isnan(ref).any() and np.isinf(ref).any()
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(ref))
+    np.testing.assert_array_equal(y[np.isinf(ref)], ref[np.isinf(ref)])
+    np.testing.assert_allclose(y[np.isfinite(ref)], ref[np.isfinite(ref)], rtol=1e-5, atol=1e-5)
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    gw = K.conv2d_grad_weight(x, g, w.shape, **params)
+    ref = K.conv2d_grad_weight_reference(x, g, w.shape, **params)
+    np.testing.assert_array_equal(np.isnan(gw), np.isnan(ref))
+    np.testing.assert_allclose(gw[~np.isnan(ref)], ref[~np.isnan(ref)], rtol=1e-5, atol=1e-5)
+    # An inf weight next to the border: the transposed convolution must not multiply it by padding
+    w[2, 4, 0, 0] = np.inf
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    gx = K.conv2d_grad_input(g, w, x.shape, **params)
+    ref = K.conv2d_grad_input_reference(g, w, x.shape, **params)
+    assert np.isinf(ref).any() and np.isfinite(ref).any()
+    np.testing.assert_array_equal(np.isnan(gx), np.isnan(ref))
+    np.testing.assert_allclose(gx[np.isfinite(ref)], ref[np.isfinite(ref)], rtol=1e-5, atol=1e-5)
+
+
+def test_simd_operations_compiled_match_their_python_meaning():
+    import numba
+    from autograd_lab.kernels import simd
+
+    def axpy_in_lanes(a, x, y, out):
+        for i in range(0, out.size, simd.LANES):
+            simd.store8(out, i, simd.fma8(simd.splat8(a, 0), simd.load8(x, i), simd.load8(y, i)))
+
+    compiled = numba.njit(axpy_in_lanes)
+    rng = np.random.default_rng(7)
+    a, x, y = (rng.standard_normal(n).astype(np.float32) for n in (1, 24, 24))
+    python, jitted = np.empty(24, np.float32), np.empty(24, np.float32)
+    axpy_in_lanes(a, x, y, python)
+    compiled(a, x, y, jitted)
+    np.testing.assert_array_equal(python, jitted)      # one rounding in both
+    np.testing.assert_allclose(python, a[0] * x.astype(np.float64) + y, rtol=1e-6)
+    with pytest.raises(IndexError, match=r"lanes \[20, 28\) outside an array of 24"):
+        simd.load8(x, 20)
 
 
 @st.composite

@@ -20,6 +20,7 @@ import numpy as np
 from . import jit
 from .gemm import blas_function, product
 from .parallel import chunk_size, run_chunks
+from .simd import fma8, load8, splat8, store8
 
 
 def output_size(size, kernel, stride, padding, dilation):
@@ -283,6 +284,122 @@ def _direct3x3_grad_weight(x, g, ph, pw, padded, plane, total):
                         acc[3 * kh + kw] += t
 
 
+
+# Direct convolution in float32 vectors (kernels.simd), stride 1: no im2col. Each
+# image is padded once; a block of 4 output channels x 16 columns of one output
+# row is 8 vector accumulators, and every tap adds two shifted 8-column loads of
+# the input times one broadcast weight per output channel. The taps run as one
+# loop over a table of offsets into the flat padded image, so any kernel size or
+# dilation is the same loop. Measured on W4's layer, one thread: 83 GFLOP/s
+# against 66 for im2col + sgemm (the products alone reach 76).
+def _vector_conv(x, weights, bias, offsets, ph, pw, padded, out):
+    """out (N, O, OH, OW) = the stride-1 convolution of x (N, C, H, W), plus bias.
+
+    weights (O/4, T, 4): tap t of four outputs side by side; offsets (T,): where tap
+    t reads in the flat padded image, relative to the output position; padded:
+    (C, H + 2ph, W + 2pw) scratch with a zero border. OW is a multiple of 16.
+    """
+    blocks, T = weights.shape[0], weights.shape[1]
+    OH, OW = out.shape[2], out.shape[3]
+    P = OH * OW
+    Wp = padded.shape[2]
+    image = padded.reshape(-1)
+    for n in range(x.shape[0]):
+        _pad_image(x[n], ph, pw, padded)
+        y = out[n].reshape(-1)
+        for ob in range(blocks):
+            w = weights[ob].reshape(-1)
+            for oh in range(OH):
+                for ow in range(0, OW, 16):
+                    a00 = splat8(bias, 4 * ob)
+                    a01 = a00
+                    a10 = splat8(bias, 4 * ob + 1)
+                    a11 = a10
+                    a20 = splat8(bias, 4 * ob + 2)
+                    a21 = a20
+                    a30 = splat8(bias, 4 * ob + 3)
+                    a31 = a30
+                    base = oh * Wp + ow
+                    for t in range(T):
+                        left = load8(image, base + offsets[t])
+                        right = load8(image, base + offsets[t] + 8)
+                        k = splat8(w, 4 * t)
+                        a00, a01 = fma8(k, left, a00), fma8(k, right, a01)
+                        k = splat8(w, 4 * t + 1)
+                        a10, a11 = fma8(k, left, a10), fma8(k, right, a11)
+                        k = splat8(w, 4 * t + 2)
+                        a20, a21 = fma8(k, left, a20), fma8(k, right, a21)
+                        k = splat8(w, 4 * t + 3)
+                        a30, a31 = fma8(k, left, a30), fma8(k, right, a31)
+                    d = 4 * ob * P + oh * OW + ow
+                    store8(y, d, a00)
+                    store8(y, d + 8, a01)
+                    store8(y, d + P, a10)
+                    store8(y, d + P + 8, a11)
+                    store8(y, d + 2 * P, a20)
+                    store8(y, d + 2 * P + 8, a21)
+                    store8(y, d + 3 * P, a30)
+                    store8(y, d + 3 * P + 8, a31)
+
+
+def _vector_conv_grad_weight(x, g, offsets, ph, pw, padded, partial):
+    """partial (O/4, C, G, 4, 3, 8) += the stride-1 weight gradient, per vector lane.
+
+    Taps go three at a time: offsets (3G,) as in `_vector_conv` but within one
+    channel (a short last group repeats a tap; its sums are dropped). 4 outputs x
+    3 taps are 12 accumulators; each step loads one 8-column piece of g per output
+    and of the input per tap. OW is a multiple of 8; the caller adds the lanes up.
+    """
+    blocks, C, groups = partial.shape[0], partial.shape[1], partial.shape[2]
+    OH, OW = g.shape[2], g.shape[3]
+    P = OH * OW
+    Hp, Wp = padded.shape[1], padded.shape[2]
+    image = padded.reshape(-1)
+    sums = partial.reshape(-1)
+    for n in range(x.shape[0]):
+        _pad_image(x[n], ph, pw, padded)
+        grad = g[n].reshape(-1)
+        for ob in range(blocks):
+            for c in range(C):
+                for group in range(groups):
+                    k = ((ob * C + c) * groups + group) * 96
+                    a00, a01, a02 = load8(sums, k), load8(sums, k + 8), load8(sums, k + 16)
+                    a10, a11, a12 = load8(sums, k + 24), load8(sums, k + 32), load8(sums, k + 40)
+                    a20, a21, a22 = load8(sums, k + 48), load8(sums, k + 56), load8(sums, k + 64)
+                    a30, a31, a32 = load8(sums, k + 72), load8(sums, k + 80), load8(sums, k + 88)
+                    t0 = c * Hp * Wp + offsets[3 * group]
+                    t1 = c * Hp * Wp + offsets[3 * group + 1]
+                    t2 = c * Hp * Wp + offsets[3 * group + 2]
+                    # columns outside, rows inside: the inner loop is long and its
+                    # seven pointers advance by fixed strides (measured 1.42 against
+                    # 1.78 ms for W4 with one flat loop over a padded copy of g)
+                    for ow in range(0, OW, 8):
+                        for oh in range(OH):
+                            q = 4 * ob * P + oh * OW + ow
+                            s = oh * Wp + ow
+                            in0, in1, in2 = load8(image, s + t0), load8(image, s + t1), load8(image, s + t2)
+                            d = load8(grad, q)
+                            a00, a01, a02 = fma8(d, in0, a00), fma8(d, in1, a01), fma8(d, in2, a02)
+                            d = load8(grad, q + P)
+                            a10, a11, a12 = fma8(d, in0, a10), fma8(d, in1, a11), fma8(d, in2, a12)
+                            d = load8(grad, q + 2 * P)
+                            a20, a21, a22 = fma8(d, in0, a20), fma8(d, in1, a21), fma8(d, in2, a22)
+                            d = load8(grad, q + 3 * P)
+                            a30, a31, a32 = fma8(d, in0, a30), fma8(d, in1, a31), fma8(d, in2, a32)
+                    store8(sums, k, a00)
+                    store8(sums, k + 8, a01)
+                    store8(sums, k + 16, a02)
+                    store8(sums, k + 24, a10)
+                    store8(sums, k + 32, a11)
+                    store8(sums, k + 40, a12)
+                    store8(sums, k + 48, a20)
+                    store8(sums, k + 56, a21)
+                    store8(sums, k + 64, a22)
+                    store8(sums, k + 72, a30)
+                    store8(sums, k + 80, a31)
+                    store8(sums, k + 88, a32)
+
+
 _copy = jit(_copy)
 _add = jit(_add)
 _valid_range = jit(_valid_range)
@@ -300,6 +417,8 @@ direct3x3_kernel = numba.njit(cache=True, nogil=True, fastmath={"contract"})(_di
 direct3x3_grad_weight_kernel = numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})(
     _direct3x3_grad_weight)
 col2im_kernel = jit(_col2im)
+vector_conv_kernel = jit(_vector_conv)
+vector_conv_grad_weight_kernel = jit(_vector_conv_grad_weight)
 rows_to_images_kernel = jit(_rows_to_images)
 images_to_rows_kernel = jit(_images_to_rows)
 # Reassociating the sum (and nothing else: NaN and inf keep their meaning) lets
@@ -406,6 +525,75 @@ def _direct_scratch(x_shape, padding, dtype):
     return np.zeros((C, H + 2 * padding[0], Wp), dtype), np.empty(OH * Wp, dtype)
 
 
+# The vector kernels hold 4 output channels x 16 (forward) or 8 (weight gradient)
+# columns per block, in float32; other shapes and float64 take im2col.
+VECTOR_OUTPUTS = 4
+
+
+def _vector(dtype, outputs, columns, width, stride):
+    return (dtype == np.float32 and outputs % VECTOR_OUTPUTS == 0 and columns % width == 0
+            and tuple(stride) == (1, 1))
+
+
+def _tap_offsets(channels, KH, KW, Hp, Wp, dilation):
+    """Where each tap (c, kh, kw) reads in a flat padded image of Hp x Wp, relative to the output."""
+    dh, dw = dilation
+    return np.array([c * Hp * Wp + kh * dh * Wp + kw * dw
+                     for c in range(channels) for kh in range(KH) for kw in range(KW)], np.int64)
+
+
+def _vector_forward(x, w, bias, padding, dilation):
+    """The forward through `vector_conv_kernel`; also the input gradient's transposed convolution."""
+    N, C, H, W = x.shape
+    O, _, KH, KW = w.shape
+    Hp, Wp = H + 2 * padding[0], W + 2 * padding[1]
+    OH, OW = Hp - dilation[0] * (KH - 1), Wp - dilation[1] * (KW - 1)
+    weights = np.ascontiguousarray(w.reshape(O // VECTOR_OUTPUTS, VECTOR_OUTPUTS, C * KH * KW).transpose(0, 2, 1))
+    offsets = _tap_offsets(C, KH, KW, Hp, Wp, dilation)
+    out = np.empty((N, O, OH, OW), x.dtype)
+
+    def work(ranges):
+        padded = np.zeros((C, Hp, Wp), x.dtype)
+        for lo, hi in ranges:
+            vector_conv_kernel(x[lo:hi], weights, bias, offsets, padding[0], padding[1], padded, out[lo:hi])
+
+    run_chunks(N, chunk_size(N, out[0].nbytes + x[0].nbytes), work)
+    return out
+
+
+def _vector_grad_input(g, w, x_shape, padding, dilation):
+    """dx = g, padded by each tap's reach less the forward's padding, convolved with w
+    flipped and with its channel axes swapped."""
+    KH, KW = w.shape[2:]
+    flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+    reach = (dilation[0] * (KH - 1) - padding[0], dilation[1] * (KW - 1) - padding[1])
+    dx = _vector_forward(g, flipped, np.zeros(x_shape[1], g.dtype), reach, dilation)
+    assert dx.shape == tuple(x_shape)
+    return dx
+
+
+def _vector_grad_weight(x, g, w_shape, padding, dilation):
+    N, C, H, W = x.shape
+    O, _, KH, KW = w_shape
+    Hp, Wp = H + 2 * padding[0], W + 2 * padding[1]
+    taps = KH * KW
+    groups = -(-taps // 3)
+    offsets = _tap_offsets(1, KH, KW, Hp, Wp, dilation)
+    offsets = np.concatenate([offsets, np.repeat(offsets[-1:], 3 * groups - taps)])
+
+    def work(ranges):
+        padded = np.zeros((C, Hp, Wp), x.dtype)
+        partial = np.zeros((O // VECTOR_OUTPUTS, C, groups, VECTOR_OUTPUTS, 3, 8), x.dtype)
+        for lo, hi in ranges:
+            vector_conv_grad_weight_kernel(x[lo:hi], g[lo:hi], offsets, padding[0], padding[1], padded, partial)
+        return partial
+
+    partial = sum(run_chunks(N, chunk_size(N, g[0].nbytes + x[0].nbytes), work))
+    # (blocks, C, groups, 4, 3, 8) -> lanes added up -> (O, C, taps)
+    sums = partial.sum(axis=-1).transpose(0, 3, 1, 2, 4).reshape(O, C, 3 * groups)
+    return np.ascontiguousarray(sums[:, :, :taps]).reshape(w_shape)
+
+
 def conv2d_forward(x, w, b, stride, padding, dilation):
     """y = conv(x, w) + b, NCHW."""
     x = np.asarray(x)
@@ -415,6 +603,8 @@ def conv2d_forward(x, w, b, stride, padding, dilation):
     bias = np.zeros(O, dtype) if b is None else np.ascontiguousarray(b, dtype=dtype)
     if _direct(w.shape, stride, dilation, DIRECT_FORWARD_MAX_CHANNELS):
         return _direct_forward(x, np.ascontiguousarray(w, dtype=dtype), bias, padding, args[-2], args[-1])
+    if _vector(dtype, O, args[-1], 16, stride):
+        return _vector_forward(x, np.ascontiguousarray(w, dtype=dtype), bias, padding, dilation)
     weights = np.ascontiguousarray(w.reshape(O, taps), dtype=dtype)
     out = np.empty((N, O, P), dtype)
 
@@ -462,6 +652,8 @@ def conv2d_grad_weight(x, g, w_shape, stride, padding, dilation):
     # neighbouring inputs: 0 * inf would put a NaN where the true gradient has none.
     if _direct(w_shape, stride, dilation, DIRECT_GRAD_WEIGHT_MAX_CHANNELS) and np.isfinite(x).all():
         return _direct_grad_weight(x, np.ascontiguousarray(g, dtype=dtype), tuple(w_shape), padding)
+    if _vector(dtype, O, args[-1], 8, stride):
+        return _vector_grad_weight(x, np.ascontiguousarray(g, dtype=dtype), tuple(w_shape), padding, dilation)
     g = np.ascontiguousarray(g, dtype=dtype).reshape(N, O, P)
 
     def work(ranges):
@@ -477,6 +669,14 @@ def conv2d_grad_input(g, w, x_shape, stride, padding, dilation):
     """d<g, conv(x, w)>/dx: the transposed convolution of g with w."""
     N, O, taps, P, chunk, args = _geometry(x_shape, w.shape, stride, padding, dilation)
     dtype = np.result_type(g, w)
+    # The transposed convolution also multiplies the border's zeros by every tap:
+    # 0 * inf would put a NaN where the true gradient has none. Padding wider than
+    # a tap's reach would need a crop; both stay on im2col.
+    reach_covers_padding = all(d * (k - 1) >= p for d, k, p in zip(dilation, w.shape[2:], padding))
+    if (_vector(dtype, x_shape[1], x_shape[3], 16, stride) and reach_covers_padding
+            and np.isfinite(w).all()):
+        return _vector_grad_input(np.ascontiguousarray(g, dtype=dtype), np.asarray(w, dtype), x_shape,
+                                  padding, dilation)
     g = np.ascontiguousarray(g, dtype=dtype).reshape(N, O, P)
     weights_t = np.ascontiguousarray(w.reshape(O, taps).T, dtype=dtype)
     dx = np.empty(x_shape, dtype)
