@@ -9,9 +9,15 @@ never written to memory: the weight gradient rebuilds the columns chunk by chunk
 Each worker runs its chunks as one compiled loop that calls BLAS itself
 (kernels.gemm), so it does not wait for the GIL between the pieces of a chunk.
 
-A 3x3, stride-1 convolution of an input with few channels (W3's first layer has
-one) runs direct instead (`_direct3x3`), since a product with an inner dimension
-of 9*C is too short for BLAS to run fast.
+Two direct paths skip im2col, each where it is faster:
+- a 3x3, stride-1 convolution of an input with few channels (W3's first layer has
+  one) runs `_direct3x3`, since a product with an inner dimension of 9*C is too
+  short for BLAS to run fast;
+- a stride-1 float32 convolution whose outputs come in fours and whose output rows
+  in 16 columns (W3's second layer, W4) runs `_vector_conv` for the forward and the
+  input gradient and `_vector_conv_grad_weight` (8 columns) for the weight gradient:
+  register-blocked kernels in explicit 8-lane vectors (kernels.simd).
+float64 (gradcheck) and every other geometry take im2col.
 """
 from __future__ import annotations
 
