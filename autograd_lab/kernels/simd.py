@@ -15,8 +15,10 @@ what runs under NUMBA_DISABLE_JIT) and, for compiled code, an LLVM intrinsic
 registered as its Numba implementation. The compiled forms do not check
 bounds: callers index inside their arrays. The Python forms do check.
 
-LLVM lowers the vectors to whatever the CPU has (two SSE registers each
-without AVX), so compiled kernels stay correct on any x86 or ARM machine.
+LLVM lowers the vectors to whatever the CPU has (two SSE or NEON registers each
+where there is no AVX), so the kernels should stay correct anywhere; they were
+measured only on AVX2 with FMA, and a CPU without FMA would run the fused
+multiply-add as a library call, slowly.
 """
 from __future__ import annotations
 
