@@ -5,6 +5,7 @@
   autograd-lab evaluate --checkpoint C --data PATH
   autograd-lab predict --checkpoint C FILE...
   autograd-lab tour                        the engine in five steps (micrograd's example, ...)
+  autograd-lab playground                  TF Playground on our engine, in the browser
 
 Bad arguments and bad data end with one line on stderr and exit status 2.
 """
@@ -215,6 +216,17 @@ def tour(args) -> int:
     return 0
 
 
+def playground(args) -> int:
+    """Serve the playground page on 127.0.0.1 until Ctrl-C or until the page is closed."""
+    import urllib.parse
+    from .playground import SettingsError, serve
+    settings = {k: v[-1] for k, v in urllib.parse.parse_qs(args.settings.lstrip("?")).items()}
+    try:
+        return serve(port=args.port, open_browser=not args.no_browser, settings=settings)
+    except SettingsError as exc:
+        raise UsageError(str(exc)) from None
+
+
 # ---- arguments ------------------------------------------------------------------------
 def _positive(kind):
     def parse(text):
@@ -301,6 +313,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=os.path.join("out", "tour"), help="folder for the pictures")
     p.set_defaults(run=tour)
+
+    p = commands.add_parser("playground", help="TF Playground on our engine, with each point's backward pass")
+    p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    p.add_argument("--no-browser", action="store_true", help="print the URL but open no browser")
+    p.add_argument("--settings", default="", metavar="QUERY",
+                   help="start from these settings, as in the page's URL, e.g. 'data=spiral&layers=8,8'")
+    p.set_defaults(run=playground)
     return parser
 
 
