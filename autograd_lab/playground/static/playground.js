@@ -369,17 +369,22 @@ function show(s) {
   drawNetwork(s);
 }
 
+let looping = false;
 async function playLoop() {
+  if (looping) return;
+  looping = true;
+  $("play").textContent = "❚❚ Pause";
   while (playing) {
     try { show(await api("/api/train", {seconds: 0.25})); }
-    catch (e) { say(e.message); setPlaying(false); }
+    catch (e) { say(e.message); playing = false; }
     await new Promise(r => setTimeout(r, 10));
   }
   await refreshTrace();
+  looping = false;
+  $("play").textContent = "▶ Play";     // only now: the last epochs have landed
 }
 function setPlaying(on) {
   playing = on;
-  $("play").textContent = on ? "❚❚ Pause" : "▶ Play";
   if (on) playLoop();
 }
 
@@ -396,7 +401,7 @@ function wire() {
   $("add-layer").onclick = () => { const l = snap.settings.layers ? snap.settings.layers.split(",").map(Number) : []; if (l.length < 6) setLayers([...l, 2]); };
   $("remove-layer").onclick = () => { const l = snap.settings.layers ? snap.settings.layers.split(",").map(Number) : []; setLayers(l.slice(0, -1)); };
   $("play").onclick = () => setPlaying(!playing);
-  $("step").onclick = async () => { if (!playing) { try { show(await api("/api/train", {epochs: 1})); await refreshTrace(); } catch (e) { say(e.message); } } };
+  $("step").onclick = async () => { if (!looping) { try { show(await api("/api/train", {epochs: 1})); await refreshTrace(); } catch (e) { say(e.message); } } };
   $("reset").onclick = async () => { setPlaying(false); try { show(await api("/api/reset", {})); await refreshTrace(); } catch (e) { say(e.message); } };
   $("show-test").onchange = () => drawBoundary(snap);
   $("boundary").onclick = pickPoint;
