@@ -257,3 +257,17 @@ def test_the_command_rejects_bad_settings():
                              "--settings", "act=swish"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "autograd-lab playground: error: act: 'swish' is not one of" in result.stderr
+
+
+def test_the_notebook_widget_frames_a_running_playground():
+    pytest.importorskip("anywidget")
+    from autograd_lab.playground import widget
+    w = widget(height=600, settings={"data": "xor"})
+    try:
+        assert w.height == 600 and w.url == w.server.url and "iframe" in w._esm
+        status, body, _ = request(w.server, "GET", "/")
+        assert status == 200 and b"autograd_lab playground" in body
+        assert w.server.session.settings["data"] == "xor"
+    finally:
+        w.server.shutdown()
+        w.server.server_close()

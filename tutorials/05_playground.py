@@ -1,11 +1,17 @@
 # %% [markdown]
 # # 5. A neural-network playground: small MLPs on 2-D data
 #
-# Like the TensorFlow playground: four toy datasets (moons, circles, XOR, spiral),
-# a small fully connected network per dataset, and pictures of what it learned —
-# the decision boundary, and what each hidden neuron responds to over the input
-# plane. Then shallow against deep: the same number of neurons in one wide layer or
-# in several narrow ones, on the hardest dataset.
+# Like the TensorFlow playground, but on our engine, and with the backward pass one
+# click away. In a terminal:
+#
+#     autograd-lab playground
+#
+# opens the interactive page (data sets, features, layers, activations, learning rate,
+# regularisation, play/pause; click a point to see its forward and backward pass, local
+# × upstream on every edge). Its URL holds every setting, so a link is a lesson. This
+# script drives the same playground session without a browser (so it runs in CI), then
+# looks closer with plain matplotlib: four toy datasets, what each hidden neuron
+# responds to, and shallow against deep.
 #
 #     python tutorials/05_playground.py [--out DIR] [--quick]
 
@@ -22,6 +28,7 @@ import numpy as np  # noqa: E402
 import autograd_lab as al  # noqa: E402
 from autograd_lab import nn  # noqa: E402
 from autograd_lab.viz import plots  # noqa: E402
+from autograd_lab.playground import Session  # noqa: E402
 
 args = setup(__doc__)
 epochs = 150 if args.quick else 600
@@ -55,6 +62,60 @@ def probability(model):
             return model(al.tensor(points)).sigmoid().data[:, 0]
     return predict
 
+
+# %% [markdown]
+# ## The playground's own session, from a shared link
+# A teacher shares a playground URL; its settings (everything after the token) rebuild
+# the same state here. The spiral, two hidden layers of 8 tanh neurons, only x1 and x2
+# as features, 1,000 points (70 % for training), Adam: train until the test loss falls
+# below 0.1, as the page would when you press Play.
+
+# %%
+from urllib.parse import parse_qsl  # noqa: E402
+
+link = "data=spiral&layers=8,8&act=tanh&features=x1,x2&n=1000&ratio=70&batch=20&opt=adam&lr=0.03"
+session = Session(dict(parse_qsl(link)))
+while session.history[-1][2] >= 0.1 and session.epoch < (100 if args.quick else 300):
+    snap = session.train(epochs=5)
+print(f"  playground: epoch {snap['epoch']}, training loss {snap['train_loss']:.3f}, test loss {snap['test_loss']:.3f}")
+
+fig, axes = plt.subplots(1, 2, figsize=(10, 4.4), layout="constrained")
+cells, d = snap["grid"], snap["domain"]
+colours = np.array([[245, 147, 34], [8, 119, 189]]) / 255            # the page's class colours
+confidence = np.array(snap["boundary"]["conf"]).reshape(cells, cells, 1)
+winner = np.array(snap["boundary"]["cls"]).reshape(cells, cells)
+shade = 0.15 + 0.55 * confidence                       # as the page: the class colour, paler where unsure
+axes[0].imshow(1 + (colours[winner] - 1) * shade, extent=[-d, d, -d, d])   # row 0 is the top (x2 = +d)
+for subset, edge in (("train", "white"), ("test", "black")):
+    xy, labels = np.array(snap["points"][subset]["xy"]), np.array(snap["points"][subset]["label"])
+    axes[0].scatter(xy[:, 0], xy[:, 1], c=colours[labels], s=10, edgecolors=edge, linewidths=0.5)
+axes[0].set_title("decision boundary (white edge: training, black: test)")
+history = np.array(snap["history"])
+axes[1].plot(history[:, 0], history[:, 1], label="training")
+axes[1].plot(history[:, 0], history[:, 2], label="test")
+axes[1].axhline(0.1, color="grey", lw=0.8, ls="--")
+axes[1].set_xlabel("epoch"); axes[1].set_ylabel("cross-entropy"); axes[1].legend(); axes[1].set_title("loss curves")
+saved(plots.save(fig, os.path.join(args.out, "05_playground_session.png")))
+
+# %% [markdown]
+# ## One point, forward and backward
+# Clicking a point on the page shows this: the point's loss as a graph of scalar
+# `al.Value`s through the current weights, and for every weight the chain rule's
+# local derivative (the input x) times the upstream gradient (d loss / d z of the
+# neuron) — which is exactly the engine's gradient. Below: the first neuron's
+# incoming edges, then the whole graph of a small network drawn by `al.draw`.
+
+# %%
+trace = session.trace("test", 0)
+first = trace["layers"][0]
+print(f"  test point 0 at {np.round(trace['xy'], 3).tolist()}, label {trace['label']}, loss {trace['loss']:.4f}")
+for e in first["edges"][:2]:
+    print(f"    {e['name']}: local x = {e['x']:+.4f} x upstream {e['upstream']:+.4f} = {e['dw']:+.4f}")
+small = Session({"data": "xor", "layers": "2", "features": "x1,x2,x1x2", "opt": "adam", "lr": "0.05"})
+small.train(epochs=20)
+with open(os.path.join(args.out, "05_point_backward.svg"), "w", encoding="utf-8") as f:
+    f.write(small.drawing_svg("train", 0))
+saved(os.path.join(args.out, "05_point_backward.svg"))
 
 # %% [markdown]
 # ## Four datasets, one 2-8-8-1 tanh network each

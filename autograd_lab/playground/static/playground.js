@@ -57,6 +57,7 @@ function syncControls(s) {
   $("classes").disabled = s.data === "xor" || s.data === "csv";
   const layers = s.layers === "" ? [] : s.layers.split(",").map(Number);
   $("layer-count").textContent = layers.length;
+  $("layer-word").textContent = layers.length === 1 ? "hidden layer" : "hidden layers";
   const box = $("layer-controls");
   box.replaceChildren(...layers.map((n, l) => {
     const span = document.createElement("span");
