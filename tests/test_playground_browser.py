@@ -90,7 +90,11 @@ def test_spiral_2x8_tanh_trains_below_0_1_test_loss(browser, server):
     before = page.evaluate("document.getElementById('boundary').toDataURL()")
     page.click("#play")
     # a generous wait, not a speed test: about 2 s alone on two cores
-    page.wait_for_function("() => Number(document.getElementById('test-loss').textContent) < 0.1", timeout=60_000)
+    try:
+        page.wait_for_function("() => Number(document.getElementById('test-loss').textContent) < 0.1", timeout=60_000)
+    except Exception:
+        epoch, test = server.session.epoch, server.session.history[-1][2]
+        pytest.fail(f"60 s of training reached epoch {epoch}, test loss {test:.3f} (load average {os.getloadavg()})")
     shown = float(page.text_content("#test-loss"))
     page.click("#play")                                      # pause (an epoch in flight may still land)
     page.wait_for_function("() => document.getElementById('play').textContent.includes('Play')")
@@ -172,6 +176,12 @@ def test_a_clicked_points_backward_pass_has_the_engines_gradients(browser, serve
     page.check("#view-backward")
     page.click("#land-go")
     page.wait_for_function("() => document.getElementById('land-note').textContent.includes('Training loss')")
+    # a live setting keeps the point (its pass recomputed); a new network closes it
+    page.select_option("#lr", "0.01")
+    page.wait_for_function("() => new URLSearchParams(location.search).get('lr') === '0.01'")
+    assert page.is_visible("#trace")
+    page.click("#add-layer")
+    page.wait_for_selector("#trace", state="hidden")
     p.check_clean(server)
 
 
@@ -222,3 +232,24 @@ def test_hostile_file_names_and_labels_stay_text(browser, server):
     assert page.locator("img").count() == 0
     assert page.locator("script").count() == 1                               # the page's own
     p.check_clean(server)
+
+
+def test_leaving_the_page_stops_the_server(browser, monkeypatch):
+    import threading
+    from autograd_lab.playground import server as server_module
+    monkeypatch.setattr(server_module, "CLOSE_GRACE_SECONDS", 0.5)
+    srv = server_module.PlaygroundServer(session=Session({"layers": "2"}), stop_when_closed=True)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        p = Page(browser, srv.url)
+        p.ready()
+        assert thread.is_alive()
+        p.page.goto("about:blank")                          # the page says goodbye (a beacon)
+        thread.join(timeout=20)
+        assert not thread.is_alive()
+        p.context.close()
+    finally:
+        if thread.is_alive():
+            srv.shutdown()
+        srv.server_close()

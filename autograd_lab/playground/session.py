@@ -194,6 +194,18 @@ def _is_int(text):
         return False
 
 
+def _rounded(array, decimals):
+    """Nested lists of short numbers for JSON (rounded in float64: a float32 0.1 would
+    print as 0.10000000149011612)."""
+    return np.round(np.asarray(array, np.float64), decimals).tolist()
+
+
+def _thinned(rows, most):
+    """At most about `most` evenly spaced rows, always with the last one (for drawing)."""
+    kept = rows[::max(1, len(rows) // most)]
+    return kept if kept[-1] is rows[-1] else kept + rows[-1:]
+
+
 def _activation_slope(act, z, a):
     """da/dz of the activation at z (the local derivative on the neuron's own edge)."""
     return {"tanh": 1 - a * a, "sigmoid": a * (1 - a), "relu": float(z > 0)}.get(act, 1.0)
@@ -345,7 +357,7 @@ class Session:
             self._record()
             if not all(np.isfinite(p.data).all() for p in self.model.parameters()):
                 break                       # diverged: stop here, the page shows it
-        return self.snapshot()
+        return self.snapshot(points=False)
 
     def _record(self):
         self.history.append([self.epoch, self.loss_on("train"), self.loss_on("test")])
@@ -368,7 +380,9 @@ class Session:
         e = np.exp(z)
         return e / e.sum(1, keepdims=True)
 
-    def snapshot(self) -> dict:
+    def snapshot(self, points: bool = True) -> dict:
+        """What the page draws. `points=False` leaves out the data points (they do not
+        change while training, and they are most of the reply)."""
         s = self.settings
         self.model.eval()
         with no_grad():
@@ -393,18 +407,18 @@ class Session:
             "settings": dict(s, layers=",".join(map(str, s["layers"]))),
             "epoch": self.epoch, "lr_now": lr,
             "train_loss": self.history[-1][1], "test_loss": self.history[-1][2],
-            "history": self.history,
+            "history": _thinned(self.history, 400),
             "classes": self.class_names, "file": self.uploaded[3] if s["data"] == "csv" else None,
             "features": [FEATURES[f][0] for f in s["features"].split(",")],
             "sizes": [len(s["features"].split(","))] + list(s["layers"]) + [1 if k == 2 else k],
             "domain": DOMAIN, "grid": GRID, "neuron_grid": NEURON_GRID,
-            "boundary": {"cls": probs.argmax(1).tolist(), "conf": np.round(confidence, 3).tolist()},
-            "pictures": [[np.round(row, 3).tolist() for row in layer] for layer in pictures],
-            "weights": [np.round(m.weight.data, 4).tolist() for m in self.linears],
-            "biases": [np.round(m.bias.data, 4).tolist() for m in self.linears],
+            "boundary": {"cls": probs.argmax(1).tolist(), "conf": _rounded(confidence, 2)},
+            "pictures": [[_rounded(row, 2) for row in layer] for layer in pictures],
+            "weights": [_rounded(m.weight.data, 4) for m in self.linears],
+            "biases": [_rounded(m.bias.data, 4) for m in self.linears],
             "weight_grads": grads,
-            "points": {k2: {"xy": np.round(v, 4).tolist(), "label": self.labels[k2].tolist()}
-                       for k2, v in self.points.items()},
+            "points": {k2: {"xy": _rounded(v, 4), "label": self.labels[k2].tolist()}
+                       for k2, v in self.points.items()} if points else None,
         }
 
     def weight_gradients(self):
@@ -414,7 +428,7 @@ class Session:
             p.grad = None
         loss = self.data_loss(self.model(Tensor(self.inputs["train"])), self.labels["train"])
         loss.backward()
-        grads = [np.round(np.asarray(m.weight.grad, np.float64), 6).tolist() for m in self.linears]
+        grads = [_rounded(m.weight.grad, 6) for m in self.linears]
         self.model.zero_grad()
         self.model.train()
         return grads

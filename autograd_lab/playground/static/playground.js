@@ -22,12 +22,17 @@ async function api(path, body, raw) {
 }
 function say(text) { $("message").textContent = text || ""; }
 
+const LIVE = ["lr", "reg", "regrate", "sched", "batch", "dropout"];   // these keep the network
 async function change(settings) {
+  const keepsPoint = Object.keys(settings).every(k => LIVE.includes(k));
+  if (!keepsPoint) clearTrace();
   try {
     show(await api("/api/config", settings));
     say("");
+    if (keepsPoint) await refreshTrace();
   } catch (e) { say(e.message); if (snap) syncControls(snap.settings); }
 }
+function clearTrace() { trace = null; selected = null; $("trace").hidden = true; }
 
 // ---- settings <-> URL <-> controls -------------------------------------------------------
 function urlSettings() {
@@ -300,7 +305,7 @@ async function pickPoint(event) {
 async function refreshTrace() {
   if (!selected) return;
   try { const step = traceStep; showTrace(await api("/api/trace", selected)); showTraceStep(step); }
-  catch (e) { trace = null; selected = null; $("trace").hidden = true; }
+  catch (e) { clearTrace(); }
 }
 async function drawGraph() {
   if (!selected) return;
@@ -349,6 +354,7 @@ async function drawLandscape() {
 
 // ---- everything on screen ----------------------------------------------------------------------
 function show(s) {
+  if (!s.points) s.points = snap.points;      // training replies leave the (unchanged) points out
   snap = s;
   syncControls(s.settings);
   $("epoch").textContent = s.epoch;
@@ -364,9 +370,8 @@ function show(s) {
   if (!Number.isFinite(s.train_loss)) say("The loss is not finite: the training diverged. Lower the learning rate and press Reset.");
   fillWeightChoices(s);
   drawBoundary(s); drawCurve(s);
-  if (trace && selected && (!s.points[selected.subset] || selected.index >= s.points[selected.subset].xy.length)) {
-    trace = null; selected = null; $("trace").hidden = true;
-  }
+  if (trace && (trace.layers.length !== s.sizes.length - 1 || trace.layers.some((l, k) => l.neurons.length !== s.sizes[k + 1])))
+    clearTrace();                            // the network changed under the point's pass
   drawNetwork(s);
 }
 
@@ -420,7 +425,9 @@ function wire() {
     try {
       const text = await file.text();
       setPlaying(false);
-      show(await api("/api/upload?name=" + encodeURIComponent(file.name), text, true));
+      const reply = await api("/api/upload?name=" + encodeURIComponent(file.name), text, true);
+      clearTrace();
+      show(reply);
       $("csv-message").textContent = "";
     } catch (e) { $("csv-message").textContent = e.message; }
     $("csv-file").value = "";
