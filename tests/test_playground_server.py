@@ -216,15 +216,15 @@ def test_closing_the_page_stops_the_server(monkeypatch):
 
 
 def test_a_request_soon_after_bye_keeps_it_running(monkeypatch):
-    monkeypatch.setattr(server_module, "CLOSE_GRACE_SECONDS", 1.0)
+    monkeypatch.setattr(server_module, "CLOSE_GRACE_SECONDS", 30.0)
     srv = server_module.PlaygroundServer(session=Session({"layers": "2"}), stop_when_closed=True)
     import threading
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
     request(srv, "POST", "/api/bye", b"")
+    assert srv._close_timer is not None and srv._close_timer.is_alive()              # stopping soon
     assert request(srv, "GET", "/api/state")[0] == 200                               # a reload
-    thread.join(timeout=1.5)
-    assert thread.is_alive()
+    assert srv._close_timer is None and thread.is_alive()                            # ... cancels it
     srv.shutdown()
     srv.server_close()
 

@@ -227,8 +227,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def bye(self, query):
         self._body()
+        self.server.page_closed()          # before replying: a request after this reply cancels it
         self._send(204, b"", "text/plain")
-        self.server.page_closed()
 
 
 ROUTES = {
