@@ -484,8 +484,8 @@ class Session:
         loss.backward()
         s = self.settings
         feats = self.inputs[subset][index].tolist()
-        out_layers, previous = [], [{"value": float(v), "label": FEATURES[f][0]}
-                                    for v, f in zip(feats, s["features"].split(","))]
+        inputs = [{"value": float(v), "label": FEATURES[f][0]} for v, f in zip(feats, s["features"].split(","))]
+        out_layers = []
         prev_values = feats
         for l, (W, b, z, a) in enumerate(layers):
             neurons = []
@@ -501,7 +501,7 @@ class Session:
         return {
             "subset": subset, "index": index, "xy": self.points[subset][index].tolist(),
             "label": self.class_names[int(self.labels[subset][index])],
-            "inputs": previous, "layers": out_layers, "loss": loss.data,
+            "inputs": inputs, "layers": out_layers, "loss": loss.data,
             "activation": s["act"], "n_classes": self.n_classes,
         }
 
