@@ -233,7 +233,9 @@ def test_the_command_prints_the_url_first_and_stops_on_ctrl_c(tmp_path):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "autograd_lab", "playground", "--no-browser",
                              "--settings", "data=spiral&layers=8,8"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+                            # a shell's background job starts with SIGINT ignored, and so would the child
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         first = proc.stdout.readline().strip()
         url = urllib.parse.urlsplit(first)
@@ -243,7 +245,7 @@ def test_the_command_prints_the_url_first_and_stops_on_ctrl_c(tmp_path):
         state = json.loads(conn.getresponse().read())
         assert state["settings"]["data"] == "spiral" and state["sizes"][1:3] == [8, 8]
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        out, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -77,6 +77,7 @@ link = "data=spiral&layers=8,8&act=tanh&features=x1,x2&n=1000&ratio=70&batch=20&
 session = Session(dict(parse_qsl(link)))
 while session.history[-1][2] >= 0.1 and session.epoch < (100 if args.quick else 300):
     snap = session.train(epochs=5)
+snap = session.snapshot()                      # with the data points (training replies leave them out)
 print(f"  playground: epoch {snap['epoch']}, training loss {snap['train_loss']:.3f}, test loss {snap['test_loss']:.3f}")
 
 fig, axes = plt.subplots(1, 2, figsize=(10, 4.4), layout="constrained")
