@@ -16,6 +16,8 @@ one thread. One line per trial on stdout; exit status 1 on a wrong result.
 """
 from __future__ import annotations
 
+import faulthandler
+import os
 import random
 import signal
 import sys
@@ -98,14 +100,16 @@ def _trainer(al, family, rng):
 
 
 def _interrupt_later(delay):
-    main = threading.main_thread().ident
+    """A thread that sends SIGINT to the main thread `delay` s after `go` is set."""
+    main, go = threading.main_thread().ident, threading.Event()
 
     def send():
+        go.wait()
         time.sleep(delay)
         signal.pthread_kill(main, signal.SIGINT)
     thread = threading.Thread(target=send, daemon=True)
     thread.start()
-    return thread
+    return thread, go
 
 
 def _agree(got, want):
@@ -118,6 +122,9 @@ def _agree(got, want):
 
 
 def main(family, trials, seed):
+    # A hang ends with every thread's stack on stderr, before the caller's timeout
+    if os.environ.get("STRESS_DEADLINE"):
+        faulthandler.dump_traceback_later(float(os.environ["STRESS_DEADLINE"]), exit=True)
     import autograd_lab as al
     import tqdm.auto  # noqa: F401  (fit imports it lazily: an interrupt inside an import breaks the module)
     rng = np.random.default_rng(seed)
@@ -133,8 +140,9 @@ def main(family, trials, seed):
     wrong, died = 0, []
     threading.excepthook = lambda hook: died.append(f"{hook.thread.name}: {hook.exc_type.__name__}: {hook.exc_value}")
     for trial in range(trials):
-        sender = _interrupt_later(pick.uniform(0.0, 0.08))
+        sender, go = _interrupt_later(pick.uniform(0.0, 0.08))
         try:
+            go.set()                          # from here on the interrupt may land
             train()
             train_interrupted = "fit"
         except KeyboardInterrupt:

@@ -21,7 +21,8 @@ TIMEOUT = 240        # seconds per family; a healthy run takes well under a minu
 def test_interrupted_training_never_hangs_and_later_results_agree_with_one_thread(family):
     command = [sys.executable, os.path.join(HERE, "runtime_stress.py"), family, str(TRIALS), "17"]
     try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT)
+        env = dict(os.environ, STRESS_DEADLINE=str(TIMEOUT - 20))     # stacks on stderr if it hangs
+        result = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, env=env)
     except subprocess.TimeoutExpired as hung:
         done = (hung.stdout or b"").decode() if isinstance(hung.stdout, bytes) else (hung.stdout or "")
         pytest.fail(f"{family}: no end after {TIMEOUT} s (a hang); trials done:\n{done[-2000:]}")

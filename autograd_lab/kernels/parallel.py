@@ -32,6 +32,9 @@ import os
 import queue
 import threading
 
+import numpy as np
+
+from . import spin
 from .blas import single_threaded
 
 THREADS_VARIABLE = "AUTOGRAD_LAB_NUM_THREADS"
@@ -60,6 +63,11 @@ _helpers: list = []                # worker threads besides the caller, started 
 _helpers_lock = threading.Lock()   # guards _helpers while a caller posts to them
 _active = None                     # the job using the helpers, if any: a hint for a second caller
 
+# Polls (each a sched_yield, 0.2-0.7 µs) a thread makes before it sleeps: a helper waiting
+# for its next share, a caller waiting for the helpers. A few ms, long enough to bridge
+# the gaps between the kernels of one train step. 0: sleep at once.
+SPINS = 10_000
+
 
 class _Job:
     """One call of `run_chunks`: its shares, their outcomes, and its own completion ticket.
@@ -78,7 +86,7 @@ class _Job:
         self.errors = [None] * len(shares)
         self.cancelled = False
         self.claims = {}                       # share -> who runs it: a helper, or the caller (to skip it)
-        self.ended = bytearray(len(shares))
+        self.ended = np.zeros(len(shares), np.uint8)
         self.ended[0] = 1                      # the caller's share: run inline, before the wait
         self._ticket = threading.Lock()
         self._ticket.acquire()                 # released by each helper as its share ends
@@ -111,9 +119,11 @@ class _Job:
             try:
                 if self.cancelled:
                     self._skip_unclaimed()
-                if 0 not in self.ended:
+                if self.ended.all():
                     return landed
-                self._ticket.acquire(timeout=0.5)      # the bytes above are the truth, not the wake-up
+                if SPINS and spin.AVAILABLE and spin.wait_until_all_set(self.ended, SPINS):
+                    continue
+                self._ticket.acquire(timeout=0.5)      # the flags above are the truth, not the wake-up
             except BaseException as error:
                 self.cancelled = True
                 landed = landed or error
@@ -125,10 +135,19 @@ class _Helper(threading.Thread):
     def __init__(self):
         super().__init__(daemon=True, name="autograd_lab-worker")
         self.inbox = queue.SimpleQueue()
+        self.posted = np.zeros(1, np.int64)     # items put in the inbox: polled before sleeping
+
+    def put(self, item):
+        self.inbox.put(item)
+        self.posted[0] += 1                     # posters hold _helpers_lock: one writer at a time
 
     def run(self):
+        taken = 0
         while True:
+            if SPINS and spin.AVAILABLE and self.posted[0] == taken:
+                spin.wait_for_change(self.posted, taken, SPINS)
             item = self.inbox.get()
+            taken += 1
             if item is None:
                 return
             job, i = item
@@ -175,13 +194,13 @@ def _post(job, count):
     try:
         wanted = get_num_threads() - 1
         while len(_helpers) > max(wanted, count):
-            _helpers.pop().inbox.put(None)     # after whatever is already in its queue
+            _helpers.pop().put(None)           # after whatever is already in its queue
         while len(_helpers) < count:
             helper = _Helper()
             helper.start()
             _helpers.append(helper)
         for i in range(1, count + 1):
-            _helpers[i - 1].inbox.put((job, i))
+            _helpers[i - 1].put((job, i))
     finally:
         _helpers_lock.release()
     return True
@@ -189,7 +208,7 @@ def _post(job, count):
 
 def _pool_is_free():
     job = _active
-    return job is None or 0 not in job.ended
+    return job is None or job.ended.all()
 
 
 def run_chunks(n_items: int, chunk: int, work) -> list:
