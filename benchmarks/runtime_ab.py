@@ -5,10 +5,10 @@ Ten steps of ours, ten of PyTorch's, and again, for `--blocks` rounds; each bloc
 median step, then the median over blocks. Alternating blocks keep the ratio fair on
 a shared, noisy machine, where absolute times drift from minute to minute.
 
-    python benchmarks/runtime_ab.py [--workload w2 w3] [--blocks 15] [--no-tune-memory]
+    python benchmarks/runtime_ab.py [--workload w2 w3] [--blocks 15] [--spins 0 10000]
 
-By default the C allocator keeps freed memory (`al.tune_memory()`, as the
-`autograd-lab` command does); --no-tune-memory measures a plain `import autograd_lab`.
+The C allocator keeps freed memory (`al.tune_memory()`, as the `autograd-lab`
+command does; benchmarks/common.py); BENCH_TUNE_MEMORY=0 measures a plain import.
 """
 from __future__ import annotations
 
@@ -68,14 +68,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workload", nargs="+", default=["w2", "w3"], choices=["w2", "w3"])
     parser.add_argument("--blocks", type=int, default=15)
-    parser.add_argument("--no-tune-memory", action="store_true")
     parser.add_argument("--spins", type=int, nargs="+",
                         help="also measure with kernels.parallel.SPINS set to each of these (0: sleep at once)")
     args = parser.parse_args()
     torch = try_import_torch()
     if torch is None:
         raise SystemExit("runtime_ab.py needs PyTorch: pip install torch==2.13.0 (the bench extra)")
-    tuned = False if args.no_tune_memory else (al.tune_memory() if hasattr(al, "tune_memory") else "on import")
+    tuned = (getattr(al.kernels.memory, "configured", None) if hasattr(al, "tune_memory") else "on import")
     print(f"{machine()}; allocator tuned: {tuned}; autograd_lab from {al.__file__}")
     print("| workload | autograd_lab | PyTorch | ratio (median of blocks) | quartiles |")
     print("|---|---|---|---|---|")

@@ -218,8 +218,9 @@ def run_chunks(n_items: int, chunk: int, work) -> list:
     A call made while the helpers are busy (from inside a share, or from another user
     thread at the same time) runs all its chunks on the calling thread.
 
-    >>> run_chunks(5, 2, lambda ranges: [hi - lo for lo, hi in ranges])[0]
-    [2, 1]
+    >>> shares = run_chunks(5, 2, lambda ranges: ranges)      # [(0, 2), (2, 4), (4, 5)] shared out
+    >>> sorted(chunk for share in shares for chunk in share)
+    [(0, 2), (2, 4), (4, 5)]
     """
     global _active
     ranges = [(lo, min(lo + chunk, n_items)) for lo in range(0, n_items, chunk)]
