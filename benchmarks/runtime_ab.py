@@ -5,7 +5,7 @@ Ten steps of ours, ten of PyTorch's, and again, for `--blocks` rounds; each bloc
 median step, then the median over blocks. Alternating blocks keep the ratio fair on
 a shared, noisy machine, where absolute times drift from minute to minute.
 
-    python benchmarks/runtime_ab.py [--workload w2 w3] [--blocks 15] [--spins 0 10000]
+    python benchmarks/runtime_ab.py [--workload w2 w3] [--blocks 15]
 
 The C allocator keeps freed memory (`al.tune_memory()`, as the `autograd-lab`
 command does; benchmarks/common.py); BENCH_TUNE_MEMORY=0 measures a plain import.
@@ -45,17 +45,9 @@ def _block(step):
     return statistics.median(times)
 
 
-def measure(workload, blocks, torch, spins=None):
-    """(ours, PyTorch, ratio, lower and upper quartile of the ratio); with `spins`, ours
-    runs with kernels.parallel.SPINS set to that value for its blocks."""
+def measure(workload, blocks, torch):
+    """(ours, PyTorch, ratio, lower and upper quartile of the ratio)."""
     ours, theirs = _steps(workload, torch)
-    if spins is not None:
-        from autograd_lab.kernels import parallel
-        plain = ours
-
-        def ours():
-            parallel.SPINS = spins
-            plain()
     for _ in range(3):                   # compile, warm caches and thread pools
         _block(ours), _block(theirs)
     pairs = [(_block(ours), _block(theirs)) for _ in range(blocks)]
@@ -68,8 +60,6 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workload", nargs="+", default=["w2", "w3"], choices=["w2", "w3"])
     parser.add_argument("--blocks", type=int, default=15)
-    parser.add_argument("--spins", type=int, nargs="+",
-                        help="also measure with kernels.parallel.SPINS set to each of these (0: sleep at once)")
     args = parser.parse_args()
     torch = try_import_torch()
     if torch is None:
@@ -79,11 +69,9 @@ def main():
     print("| workload | autograd_lab | PyTorch | ratio (median of blocks) | quartiles |")
     print("|---|---|---|---|---|")
     for workload in args.workload:
-        for spins in args.spins or [None]:
-            ours, theirs, ratio, low, high = measure(workload, args.blocks, torch, spins)
-            name = f"{workload.upper()} train step" + ("" if spins is None else f", SPINS={spins}")
-            print(f"| {name} | {ours * 1e3:.2f} ms | {theirs * 1e3:.2f} ms | {ratio:.2f}x "
-                  f"| {low:.2f}-{high:.2f} |", flush=True)
+        ours, theirs, ratio, low, high = measure(workload, args.blocks, torch)
+        print(f"| {workload.upper()} train step | {ours * 1e3:.2f} ms | {theirs * 1e3:.2f} ms | {ratio:.2f}x "
+              f"| {low:.2f}-{high:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -115,3 +115,17 @@ def num_threads():
     if not _resolved:
         _resolve()
     return None if _get_threads is None else int(_get_threads())
+
+
+def _reset_after_fork():
+    # A forked child has only the forking thread: a switch held by another thread would
+    # never be released, and that thread's calls will never end there.
+    global _switch, _depth
+    _switch = threading.Lock()
+    if _depth and _saved != 1 and _set_threads is not None:
+        _set_threads(_saved)
+    _depth = 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)

@@ -24,7 +24,8 @@ above all):
   needed is told to stop through the same queue, after the jobs already in it.
 
 Simpler than what stood here before (mailboxes polled by compiled code, products
-posted without the GIL): docs/performance.md says what that cost and what it bought.
+posted without the GIL, threads that polled for a few ms before they slept):
+docs/performance.md says what each bought and why it went.
 """
 from __future__ import annotations
 
@@ -34,7 +35,6 @@ import threading
 
 import numpy as np
 
-from . import spin
 from .blas import single_threaded
 
 THREADS_VARIABLE = "AUTOGRAD_LAB_NUM_THREADS"
@@ -62,11 +62,6 @@ _threads = None                    # set by set_num_threads, else default_num_th
 _helpers: list = []                # worker threads besides the caller, started on first use
 _helpers_lock = threading.Lock()   # guards _helpers while a caller posts to them
 _active = None                     # the job using the helpers, if any: a hint for a second caller
-
-# Polls (each a sched_yield, 0.2-0.7 µs) a thread makes before it sleeps: a helper waiting
-# for its next share, a caller waiting for the helpers. A few ms, long enough to bridge
-# the gaps between the kernels of one train step. 0: sleep at once.
-SPINS = 10_000
 
 
 class _Job:
@@ -121,8 +116,6 @@ class _Job:
                     self._skip_unclaimed()
                 if self.ended.all():
                     return landed
-                if SPINS and spin.AVAILABLE and spin.wait_until_all_set(self.ended, SPINS):
-                    continue
                 self._ticket.acquire(timeout=0.5)      # the flags above are the truth, not the wake-up
             except BaseException as error:
                 self.cancelled = True
@@ -135,19 +128,13 @@ class _Helper(threading.Thread):
     def __init__(self):
         super().__init__(daemon=True, name="autograd_lab-worker")
         self.inbox = queue.SimpleQueue()
-        self.posted = np.zeros(1, np.int64)     # items put in the inbox: polled before sleeping
 
     def put(self, item):
         self.inbox.put(item)
-        self.posted[0] += 1                     # posters hold _helpers_lock: one writer at a time
 
     def run(self):
-        taken = 0
         while True:
-            if SPINS and spin.AVAILABLE and self.posted[0] == taken:
-                spin.wait_for_change(self.posted, taken, SPINS)
             item = self.inbox.get()
-            taken += 1
             if item is None:
                 return
             job, i = item
