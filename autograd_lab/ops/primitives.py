@@ -72,6 +72,14 @@ tanh = primitive("tanh", np.tanh,
                  lambda g, out, x: g * (1 - out * out),
                  scalar=math.tanh, elementwise=True, sympy=lambda sp, x: sp.tanh(x),
                  function=True, method=True, samples=S.unary())
+sin = primitive("sin", np.sin,
+                lambda g, out, x: g * cos(x),
+                scalar=math.sin, elementwise=True, sympy=lambda sp, x: sp.sin(x),
+                function=True, method=True, samples=S.unary())
+cos = primitive("cos", np.cos,
+                lambda g, out, x: -g * sin(x),
+                scalar=math.cos, elementwise=True, sympy=lambda sp, x: sp.cos(x),
+                function=True, method=True, samples=S.unary())
 # sigmoid is a primitive rather than 1/(1+exp(-x)): no overflow, and a cheap rule.
 sigmoid = primitive("sigmoid", _stable_sigmoid,
                     lambda g, out, x: g * out * (1 - out),
