@@ -28,5 +28,6 @@ from . import nn, optim, data, train, viz, audio  # noqa: E402
 from .viz import draw, explain, to_sympy  # noqa: E402
 from .io import save, load, CheckpointError  # noqa: E402
 from .kernels import set_num_threads, get_num_threads  # noqa: E402
+from .compiler import compile, CompileWarning  # noqa: E402,A004
 
 __version__ = "0.1.0"
