@@ -52,9 +52,10 @@ class Compiled:
     step.status                          "tracing", "compiled" or "eager: <reason>"
     """
 
-    def __init__(self, fn):
+    def __init__(self, fn, fuse=True):
         functools.update_wrapper(self, fn)
         self.fn = fn
+        self.fuse = fuse
         self._entries = {}
         self._last = None
         try:
@@ -130,7 +131,7 @@ class Compiled:
 
     def _compile(self, entry, graph, structure):
         entry.traced = graph
-        entry.optimized, entry.report = passes.optimize(graph)
+        entry.optimized, entry.report = passes.optimize(graph, self.fuse)
         entry.program, entry.inputs = codegen.generate(entry.optimized)
         entry.structure = structure
         entry.sinks = [sink for _, sink in entry.optimized.outputs]
@@ -317,7 +318,7 @@ def _unflatten(structure, returned, numbers, counter):
     return tuple(items) if kind == "tuple" else items
 
 
-def compile(fn=None):    # noqa: A001 - al.compile, as torch.compile / jax.jit
+def compile(fn=None, *, fuse=True):    # noqa: A001 - al.compile, as torch.compile / jax.jit
     """Compile a function of Tensors (or Values), e.g. a whole training step.
 
     The first call traces (runs the function eagerly, recording forward, the
@@ -326,6 +327,8 @@ def compile(fn=None):    # noqa: A001 - al.compile, as torch.compile / jax.jit
     the same shapes, dtypes and Python values run generated code. Anything it
     cannot replay (a decision on a traced value, `.item()` in the middle, data
     made outside the ops) makes it run eagerly, with a CompileWarning that says why.
+    fuse=False leaves elementwise ops unfused (each runs its numpy forward): no
+    Numba compilation, for programs run only a few times.
 
     >>> import autograd_lab as al, numpy as np
     >>> w = al.tensor([1.0, 2.0], requires_grad=True)
@@ -343,5 +346,5 @@ def compile(fn=None):    # noqa: A001 - al.compile, as torch.compile / jax.jit
     ('compiled', [-0.3232, 0.6768])
     """
     if fn is None:
-        return compile
-    return Compiled(fn)
+        return functools.partial(compile, fuse=fuse)
+    return Compiled(fn, fuse=fuse)

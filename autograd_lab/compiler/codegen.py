@@ -89,12 +89,12 @@ def kernel_source(fused, graph):
             names[i] = f"x{k}"
             loads.append(f"        x{k} = a{k}[i]")
     lines = []
-    for ins in fused.body:
+    for k, ins in enumerate(fused.body):     # temporaries numbered in the chain: equal chains, one kernel
         args = [names[i] for i in ins.inputs]
         expr = element_expr(ins.op.name, args, ins.params, _NUMBA)
         cast = _cast(ins.dtype)
-        lines.append(f"        t{ins.id} = {cast}({expr})" if cast else f"        t{ins.id} = {expr}")
-        names[ins.id] = f"t{ins.id}"
+        lines.append(f"        t{k} = {cast}({expr})" if cast else f"        t{k} = {expr}")
+        names[ins.id] = f"t{k}"
     params = ", ".join(f"a{k}" for k in range(len(fused.inputs)))
     source = "\n".join([
         "import numpy as np",
@@ -105,7 +105,7 @@ def kernel_source(fused, graph):
         f"def kernel(start, stop, out{', ' if params else ''}{params}):",
         "    for i in range(start, stop):",
         *loads, *lines,
-        f"        out[i] = t{fused.body[-1].id}",
+        f"        out[i] = t{len(fused.body) - 1}",
         "",
     ])
     return source, modes

@@ -244,11 +244,13 @@ def fuse(graph):
     for ins in graph.instrs:
         if ins.id in group:
             members.setdefault(group[ins.id], []).append(ins)
+    # a lone op stays as it is: numpy's one pass is as good, and costs no compilation
+    singles = {root for root, body in members.items() if len(body) == 1}
     new, changed = [], 0
     for ins in graph.instrs:
         if ins.id in group and group[ins.id] != ins.id:
             continue                        # inside a group: emitted with its root
-        if ins.id in group:
+        if ins.id in group and ins.id not in singles:
             body = members[ins.id]
             inside = {b.id for b in body}
             inputs = []
@@ -324,10 +326,12 @@ PIPELINE = (("dce", dce), ("cse", cse), ("fold", fold), ("simplify", simplify), 
             ("dce", dce), ("fuse", fuse), ("plan_buffers", plan_buffers))
 
 
-def optimize(graph):
+def optimize(graph, fuse_elementwise=True):
     """Run the pipeline; returns (optimized graph, [(pass, changes, instructions after)])."""
     report = []
     for name, rewrite in PIPELINE:
+        if name == "fuse" and not fuse_elementwise:
+            continue
         graph, changes = rewrite(graph)
         report.append((name, changes, graph.op_count()))
     return graph, report
