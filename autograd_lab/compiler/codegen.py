@@ -134,7 +134,7 @@ def load_kernel(source):
     return module.kernel, digest
 
 
-PARALLEL_MIN = 1 << 16      # elements: below this a call on one thread is faster than a hand-off
+PARALLEL_MIN = 1 << 20      # elements: below this one thread beats a hand-off to the workers (W2 update: 164k)
 
 
 def fused_runner(kernel, n):

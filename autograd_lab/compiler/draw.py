@@ -31,7 +31,8 @@ class IRDrawing:
 
 
 def _esc(text):
-    return str(text).replace("\\", "\\\\").replace('"', '\\"').replace("<", "&lt;").replace(">", "&gt;")
+    # labels carry DOT's own line breaks (backslash-n); only quotes need escaping
+    return str(text).replace('"', '\\"')
 
 
 def _shape(ins):
@@ -82,8 +83,8 @@ def draw_graph(graph, title="", max_nodes=600):
         source = (f'digraph G {{ label="{_esc(title)}: {len(instrs)} instructions (too many to draw)"; '
                   f'n [shape=box, label="{rows}\\l"]; }}')
         return IRDrawing(source, len(instrs))
-    lines = ["digraph G {", "  rankdir=LR;", f'  label="{_esc(title)}"; labelloc=t; fontname="Helvetica";',
-             '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=10];',
+    lines = ["digraph G {", "  rankdir=LR;", f'  label="{_esc(title)}"; labelloc=t; fontname="DejaVu Sans";',
+             '  node [shape=box, style="rounded,filled", fontname="DejaVu Sans", fontsize=10];',
              '  edge [color="#666666", arrowsize=0.6];']
     for ins in instrs:
         shape = "ellipse" if ins.kind in ("input", "const") else "box"
