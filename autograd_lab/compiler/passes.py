@@ -4,7 +4,8 @@
     cse            one instruction for identical computations on identical inputs
     fold           evaluate ops whose inputs are all constants, once, at compile time
     simplify       algebra: x*1, x+0, x-0, x/1, -(-x), transpose of transpose, reshape of
-                   reshape, reshapes / broadcasts / casts that change nothing
+                   reshape, reshapes / broadcasts / casts that change nothing; the log-softmax
+                   a cross-entropy's gradient recomputes is read from its forward
     fuse           chains of elementwise ops into one instruction (one kernel, no temporaries)
     plan_buffers   give fused results preallocated buffers, shared once a value is dead,
                    and let a parameter's update write into the parameter itself
@@ -167,12 +168,21 @@ def simplify(graph):
     def same(a, b):     # b may stand for a: same shape and dtype
         return current[a].shape == current[b].shape and current[a].dtype == current[b].dtype
 
+    cross_entropy_of = {}     # logits id -> cross_entropy instruction (it saves their log-softmax)
     for ins in graph.instrs:
         ins = ins.copy(inputs=tuple(replace.get(i, i) for i in ins.inputs))
         target = None
         name = ins.op.name if ins.kind == "op" else None
         x = ins.inputs[0] if ins.inputs else None
-        if name == "mul":
+        if name == "cross_entropy" and ins.op.saves and len(ins.shape) == 0:
+            cross_entropy_of.setdefault(x, ins.id)
+        if (name == "log_softmax" and x in cross_entropy_of and len(current[x].shape) == 2
+                and ins.params.get("axis") in (-1, 1)):
+            # the recorded backward recomputes log_softmax(logits); the forward's cross-entropy
+            # computed it already and keeps it for its rule: read that instead
+            ins = ins.copy(kind="saved", op=None, inputs=(cross_entropy_of[x],), params={})
+            changed += 1
+        elif name == "mul":
             a, b = ins.inputs
             if _const_is(current, b, 1) and same(ins.id, a):
                 target = a
