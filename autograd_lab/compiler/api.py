@@ -342,7 +342,7 @@ def compile(fn=None, *, fuse=True):    # noqa: A001 - al.compile, as torch.compi
     ...     return loss
     >>> for _ in range(3):
     ...     loss = step(np.array([1.0, 1.0], np.float32))
-    >>> step.status, w.data.round(3).tolist()      # three SGD steps on (w.x - 1)^2
+    >>> step.status, [round(float(v), 3) for v in w.data]      # three SGD steps on (w.x - 1)^2
     ('compiled', [0.216, 1.216])
     """
     if fn is None:
