@@ -77,8 +77,11 @@ class Instr:
 
     def copy(self, **changes):
         new = Instr.__new__(Instr)
-        for name in Instr.__slots__:
-            setattr(new, name, changes.get(name, getattr(self, name)))
+        (new.id, new.kind, new.op, new.inputs, new.params, new.shape, new.dtype, new.value, new.source,
+         new.body, new.scalar) = (self.id, self.kind, self.op, self.inputs, self.params, self.shape,
+                                  self.dtype, self.value, self.source, self.body, self.scalar)
+        for name, value in changes.items():
+            setattr(new, name, value)
         return new
 
     @property
@@ -91,6 +94,8 @@ class Instr:
 
     def refs(self):
         """Ids this instruction reads: its inputs and the instructions its params point at."""
+        if not self.params:
+            return self.inputs
         extra = tuple(v.id for v in self.params.values() if isinstance(v, Ref))
         if self.kind == "op" and "index" in self.params and isinstance(self.params["index"], tuple):
             extra += tuple(v.id for v in self.params["index"] if isinstance(v, Ref))

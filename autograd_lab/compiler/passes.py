@@ -48,10 +48,12 @@ def _remap(graph, replace, drop=()):
     for ins in graph.instrs:
         if ins.id in drop or ins.id in replace:
             continue
-        new_inputs = tuple(r(i) for i in ins.inputs)
-        new_params = {k: param(v) for k, v in ins.params.items()}
-        if new_inputs != ins.inputs or any(new_params[k] is not ins.params[k] for k in ins.params):
-            ins = ins.copy(inputs=new_inputs, params=new_params)
+        if replace:
+            new_inputs = tuple([r(i) for i in ins.inputs])
+            dynamic = bool(ins.params) and len(ins.refs()) > len(ins.inputs)
+            if new_inputs != ins.inputs or dynamic:
+                ins = ins.copy(inputs=new_inputs, params={k: param(v) for k, v in ins.params.items()}
+                               if dynamic else ins.params)
         out.append(ins)
     return Graph(out, [(r(i), sink) for i, sink in graph.outputs])
 
@@ -85,7 +87,7 @@ def _key_of_value(v):
     return (type(v).__name__, v)
 
 
-def _key(ins):
+def _key(ins, inputs):
     if ins.kind == "input":
         return ("input",) + tuple(id(x) if not isinstance(x, (str, int)) else x for x in ins.value)
     if ins.kind == "const":
@@ -96,14 +98,14 @@ def _key(ins):
             return None
         return ("const", v.shape, v.dtype.str, v.tobytes())
     if ins.kind == "saved":
-        return ("saved", ins.inputs)
+        return ("saved", inputs)
     if ins.kind == "op":
         try:
-            params = tuple((k, _key_of_value(v)) for k, v in ins.params.items())
+            params = tuple([(k, _key_of_value(v)) for k, v in ins.params.items()]) if ins.params else ()
             hash(params)
         except TypeError:
             return None
-        return ("op", ins.op.name, ins.op, ins.inputs, params, ins.scalar)
+        return ("op", ins.op, inputs, params, ins.scalar)
     return None
 
 
@@ -114,8 +116,7 @@ def cse(graph):
         return replace.get(i, i)
     changed = 0
     for ins in graph.instrs:
-        probe = ins.copy(inputs=tuple(r(i) for i in ins.inputs)) if ins.inputs else ins
-        key = _key(probe)
+        key = _key(ins, tuple([r(i) for i in ins.inputs]) if ins.inputs else ())
         if key is None:
             continue
         if key in seen and seen[key] != ins.id:
@@ -170,7 +171,10 @@ def simplify(graph):
 
     cross_entropy_of = {}     # logits id -> cross_entropy instruction (it saves their log-softmax)
     for ins in graph.instrs:
-        ins = ins.copy(inputs=tuple(replace.get(i, i) for i in ins.inputs))
+        if ins.inputs and replace:
+            new_inputs = tuple([replace.get(i, i) for i in ins.inputs])
+            if new_inputs != ins.inputs:
+                ins = ins.copy(inputs=new_inputs)
         target = None
         name = ins.op.name if ins.kind == "op" else None
         x = ins.inputs[0] if ins.inputs else None

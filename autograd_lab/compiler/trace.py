@@ -477,10 +477,11 @@ def signature(graph, structure):
             if d[0] == "leaf":
                 desc = ("leaf",)
         elif ins.kind == "op":
-            desc = (ins.op.name, tuple((k, _params_key(v)) for k, v in ins.params.items()))
+            desc = (ins.op.name, tuple([(k, _params_key(v)) for k, v in ins.params.items()])
+                    if ins.params else ())
         else:
             desc = ()
-        rows.append((ins.kind, desc, ins.inputs, ins.shape, str(ins.dtype)))
+        rows.append((ins.kind, desc, ins.inputs, ins.shape, ins.dtype))
     where = getattr(graph, "leaf_instr", {})
 
     def ref(x):     # a leaf by its place in the program (made-inside leaves differ by identity)
