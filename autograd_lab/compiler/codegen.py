@@ -229,7 +229,9 @@ def generate(graph):
             for i, mode in zip(ins.inputs, modes):
                 a = names[i]
                 src = graph[i]
-                if mode == "scalar":
+                if mode == "scalar" and src.kind == "const" and not src.scalar:
+                    args.append(bind(np.asarray(src.value).reshape(-1)[0], "k"))   # a typed numpy scalar, once
+                elif mode == "scalar":
                     args.append(f"{a}.reshape(-1)[0]" if not src.scalar else a)
                 elif mode == "full":
                     args.append(f"{a}.reshape(-1)")
