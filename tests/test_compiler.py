@@ -331,6 +331,20 @@ def test_data_made_outside_the_ops_falls_back():
     assert f.status.startswith("eager")
 
 
+def test_a_learning_rate_schedule_reaches_the_compiled_step():
+    eager_params, compiled_params = _mlp_params(), _mlp_params()
+    opts = [al.optim.SGD(p, lr=0.1) for p in (eager_params, compiled_params)]
+    schedules = [al.optim.StepLR(o, step_size=2, gamma=0.5) for o in opts]
+    eager = _mlp_step(eager_params, opts[0])
+    compiled = al.compile(_mlp_step(compiled_params, opts[1]))
+    for x, y in _batches((16, 1280), 8):
+        np.testing.assert_allclose(float(compiled(x, y).data), float(eager(x, y).data), rtol=1e-5)
+        for s in schedules:
+            s.step()
+    assert compiled.status == "compiled" and opts[1].lr == 0.1 * 0.5 ** 4
+    np.testing.assert_allclose(compiled_params[0].data, eager_params[0].data, rtol=1e-5, atol=1e-7)
+
+
 def test_item_at_the_end_is_returned_from_the_program():
     w = al.tensor(np.ones(2, np.float32), requires_grad=True)
     opt = al.optim.SGD([w], lr=0.1)

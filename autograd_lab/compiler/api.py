@@ -150,6 +150,9 @@ class Compiled:
                     v = v.data
             elif kind == "data":
                 v = desc[1].data
+            elif kind == "attr":                # the optimizer's learning rate
+                v = getattr(desc[1], desc[2])
+                v = float(v) if scalar else np.asarray(v, dtype)
             elif kind == "grad":
                 v = desc[1]._grad
                 if v is None or (isinstance(v, float) and v == 0.0 and not scalar):

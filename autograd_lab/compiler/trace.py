@@ -239,27 +239,42 @@ def _state_node(tr, st, key, value, like):
 
 def _traced_optimizer_step(opt):
     tr = _ACTIVE
-    for p, st in zip(opt.params, opt.state):
-        g = p.grad
-        if g is None:
-            continue
-        if not isinstance(g, Node):
-            g = tr.input_node(("grad", p), g, like=p)
-        nodes = {key: _state_node(tr, st, key, value, p) for key, value in st.items()}
-        w = tr.updates.get(p, p)
-        step = opt._update(g, w, nodes)
-        new = w - step
-        tr.updates[p] = new
-        for key, node in nodes.items():
-            if isinstance(node, Node):
-                entry = (id(st), key)
-                kind = tr.state_out[entry][3] if entry in tr.state_out else "array"
-                tr.state_out[entry] = (st, key, node, kind)
-            st[key] = node
-        if isinstance(p.data, float):
-            p.data = float(new.data)
-        else:
-            p.data[...] = new.data         # in place, as the eager step does
+    lr, rates = opt.lr, {}
+    try:
+        for p, st in zip(opt.params, opt.state):
+            if p.grad is None:
+                continue
+            # the learning rate is read at every call (a schedule changes it between steps), in
+            # the parameter's dtype, as numpy rounds a Python float where it meets an array
+            kind = "float" if isinstance(p, Value) else p.data.dtype
+            if kind not in rates:
+                rates[kind] = tr.input_node(("attr", opt, "lr", kind), lr if kind == "float"
+                                            else np.asarray(lr, dtype=kind), like=p)
+            opt.lr = rates[kind]
+            _traced_update(tr, opt, p, st)
+    finally:
+        opt.lr = lr
+
+
+def _traced_update(tr, opt, p, st):
+    g = p.grad
+    if not isinstance(g, Node):
+        g = tr.input_node(("grad", p), g, like=p)
+    nodes = {key: _state_node(tr, st, key, value, p) for key, value in st.items()}
+    w = tr.updates.get(p, p)
+    step = opt._update(g, w, nodes)
+    new = w - step
+    tr.updates[p] = new
+    for key, node in nodes.items():
+        if isinstance(node, Node):
+            entry = (id(st), key)
+            kind = tr.state_out[entry][3] if entry in tr.state_out else "array"
+            tr.state_out[entry] = (st, key, node, kind)
+        st[key] = node
+    if isinstance(p.data, float):
+        p.data = float(new.data)
+    else:
+        p.data[...] = new.data         # in place, as the eager step does
 
 
 class tracing:
