@@ -233,10 +233,19 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer blocks")
     parser.add_argument("--only", choices=["w2", "w3", "w6", "first"], action="append")
+    parser.add_argument("--threads", type=int, default=int(THREADS),
+                        help="threads for everyone (1: a fairer picture on an overloaded machine)")
     args = parser.parse_args(argv)
+    if args.threads != int(THREADS):
+        os.environ["XLA_FLAGS"] = (f"--xla_cpu_multi_thread_eigen={'true' if args.threads > 1 else 'false'} "
+                                   f"intra_op_parallelism_threads={args.threads}")
+        al.set_num_threads(args.threads)
+        torch = try_import_torch()
+        if torch is not None:
+            torch.set_num_threads(args.threads)
     blocks = 6 if args.quick else 20
     only = args.only or ["w2", "w3", "w6", "first"]
-    print(f"al.compile on {machine()} (threads: {THREADS})")
+    print(f"al.compile on {machine()} (threads: {args.threads})")
     print("| workload | contender | per step | ratio compiled / contender |")
     print("|---|---|---|---|")
     for name, run in (("W2", w2), ("W3", w3), ("W6 scalar", w6)):

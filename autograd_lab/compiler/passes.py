@@ -6,6 +6,8 @@
     simplify       algebra: x*1, x+0, x-0, x/1, -(-x), transpose of transpose, reshape of
                    reshape, reshapes / broadcasts / casts that change nothing; the log-softmax
                    a cross-entropy's gradient recomputes is read from its forward
+    lower          gradients the recorded backward spells with general ops, given the kernels
+                   the plain backward uses (max-pooling's scatter, a convolution's bias sum)
     fuse           chains of elementwise ops into one instruction (one kernel, no temporaries)
     plan_buffers   give fused results preallocated buffers, shared once a value is dead,
                    and let a parameter's update write into the parameter itself
@@ -232,6 +234,47 @@ def simplify(graph):
     return result, changed
 
 
+# ---- lowering --------------------------------------------------------------------------------
+# The recorded backward spells some gradients with general ops, where the plain backward
+# calls a kernel made for them: max-pooling's gradient as reshape -> scatter_add at the saved
+# argmax -> reshape (a serial scatter over the whole batch; the kernel splits the batch over
+# the threads), a convolution's bias gradient as a numpy sum over (0, 2, 3).
+def _lowered_ops():
+    from ..kernels import conv as KC
+    from ..kernels import pool as KP
+    from .ir import HostOp
+    return (HostOp("max_pool2d_backward", lambda g, argmax, *, x_shape: KP.max_pool2d_backward(
+                g.reshape(argmax.shape), argmax, x_shape)),
+            HostOp("conv2d_grad_bias", lambda g: KC.conv2d_grad_bias(g)))
+
+
+def lower(graph):
+    max_pool_backward, grad_bias = _lowered_ops()
+    new, changed = [], 0
+    current = graph.by_id
+    for ins in graph.instrs:
+        if ins.kind == "op" and ins.op.name == "reshape" and not ins.scalar:
+            scatter = current[ins.inputs[0]]
+            if (scatter.kind == "op" and scatter.op.name == "scatter_add"
+                    and isinstance(scatter.params.get("index"), Ref)
+                    and current[scatter.params["index"].id].kind == "saved"
+                    and current[current[scatter.params["index"].id].inputs[0]].op.name == "max_pool2d"):
+                flat = current[scatter.inputs[0]]
+                saved = scatter.params["index"].id
+                if (flat.kind == "op" and flat.op.name == "reshape"
+                        and int(np.prod(current[saved].shape)) == int(np.prod(flat.shape))):
+                    ins = ins.copy(op=max_pool_backward, inputs=(flat.inputs[0], saved),
+                                   params={"x_shape": ins.shape})
+                    changed += 1
+        elif (ins.kind == "op" and ins.op.name == "sum" and not ins.scalar
+              and len(current[ins.inputs[0]].shape) == 4 and ins.params.get("axis") == (0, 2, 3)
+              and not ins.params.get("keepdims") and current[ins.inputs[0]].dtype.kind == "f"):
+            ins = ins.copy(op=grad_bias, params={})
+            changed += 1
+        new.append(ins)
+    return Graph(new, graph.outputs), changed
+
+
 # ---- fusion ----------------------------------------------------------------------------------
 def _fusable(ins):
     return (ins.kind == "op" and ins.op.name in ELEMENTWISE and not ins.scalar
@@ -337,7 +380,7 @@ def plan_buffers(graph):
 
 
 PIPELINE = (("dce", dce), ("cse", cse), ("fold", fold), ("simplify", simplify), ("cse", cse),
-            ("dce", dce), ("fuse", fuse), ("plan_buffers", plan_buffers))
+            ("lower", lower), ("dce", dce), ("fuse", fuse), ("plan_buffers", plan_buffers))
 
 
 def optimize(graph, fuse_elementwise=True):
