@@ -32,6 +32,7 @@ from ..core import engine
 from ..core import node as node_module
 from ..core.node import _CONSTANT, Node, Tensor, Value
 from ..kernels import softmax as KS
+from ..ops import primitives as P
 from .. import optim
 from .ir import Graph, HostOp, Instr, Ref
 
@@ -165,13 +166,8 @@ def _traced_tensor(data, dtype=None, requires_grad=False, name=None):
 # data: a constant to differentiation, but in a replayed program it must be this call's
 # mask. While tracing, the mask helpers record it with the comparison ops instead (not
 # differentiable, so the gradients are the same).
-def _op(name):
-    from ..core.op import OPS
-    return OPS[name]
-
-
 def _positive(x):
-    return _op("greater")(x, 0.0)
+    return P.greater(x, 0.0)
 
 
 def _recorded_relu_backward(g, x):
@@ -187,10 +183,10 @@ def _recorded_positive(x):
 def _recorded_inside(x, low, high):
     if not isinstance(x, Node):
         return _originals["mask:inside"](x, low, high)
-    mask = None if low is None else _op("greater_equal")(x, low)
+    mask = None if low is None else P.greater_equal(x, low)
     if high is not None:
-        upper = _op("less_equal")(x, high)
-        mask = upper if mask is None else _op("mul")(mask, upper)
+        upper = P.less_equal(x, high)
+        mask = upper if mask is None else P.mul(mask, upper)
     return 1.0 if mask is None else mask
 
 
@@ -198,8 +194,8 @@ def _recorded_share_of_extremum(g, mine, other, wins):
     import operator
     if not (isinstance(mine, Node) or isinstance(other, Node)):
         return _originals["mask:share_of_extremum"](g, mine, other, wins)
-    won = _op("greater" if wins is operator.gt else "less")(mine, other)
-    tie = _op("equal")(mine, other)
+    won = (P.greater if wins is operator.gt else P.less)(mine, other)
+    tie = P.equal(mine, other)
     return g * (won + 0.5 * tie)
 
 
