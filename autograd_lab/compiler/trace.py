@@ -213,6 +213,12 @@ def _mask_module():
     return None
 
 
+def _traced_batch_norm(*args, **kwargs):
+    _ACTIVE.note(f"batch_norm at {user_line()} reads or updates running statistics outside the "
+                 "recorded ops (numpy on .data)")
+    return _originals["batch_norm"](*args, **kwargs)
+
+
 def _state_node(tr, st, key, value, like):
     if isinstance(value, Node):
         return value
@@ -305,6 +311,9 @@ class tracing:
                 _originals["mask:" + name] = getattr(masks, name)
                 setattr(masks, name, recorded)
         al.tensor = node_module.tensor = _traced_tensor
+        from ..nn import functional as nn_functional
+        _originals["batch_norm"] = nn_functional.batch_norm
+        nn_functional.batch_norm = _traced_batch_norm
         optim.Optimizer.step = _traced_optimizer_step
         return self.tr
 
@@ -325,6 +334,8 @@ class tracing:
             if "mask:" + name in _originals:
                 setattr(masks, name, _originals.pop("mask:" + name))
         al.tensor = node_module.tensor = _originals["tensor"]
+        from ..nn import functional as nn_functional
+        nn_functional.batch_norm = _originals["batch_norm"]
         optim.Optimizer.step = _originals["step"]
         _ACTIVE = None
         return False
