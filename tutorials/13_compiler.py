@@ -84,6 +84,8 @@ saved(traced.save(os.path.join(args.out, "13_graph_traced.png")))
 # - **dce** drops what no output needs; **cse** computes identical things once;
 # - **fold** evaluates what depends on constants only; **simplify** removes x*1, x+0,
 #   transposes of transposes, reshapes that change nothing;
+# - **lower** gives gradients that the recorded backward spells with general ops the
+#   kernel the plain backward uses (max-pooling's scatter, a convolution's bias sum);
 # - **fuse** merges chains of elementwise ops into one loop (one Numba kernel: no
 #   temporary arrays in between);
 # - **plan_buffers** gives fused results preallocated buffers, shared once a value is
@@ -97,10 +99,10 @@ for r in report:
 fig, ax = plt.subplots(figsize=(7, 3.2), layout="constrained")
 ax.bar(range(len(report)), [r.instructions for r in report], color="#4c72b0")
 for k, r in enumerate(report):
-    ax.text(k, r.instructions + 0.3, f"-{r.changes}" if r.changes else "", ha="center", fontsize=8)
+    ax.text(k, r.instructions + 0.3, str(r.changes) if r.changes else "", ha="center", fontsize=8)
 ax.set_xticks(range(len(report)), [r.name for r in report], rotation=30)
 ax.set_ylabel("instructions that compute")
-ax.set_title("the training step after each pass (numbers: changes made)")
+ax.set_title("instructions after each pass (numbers: rewrites the pass made)")
 saved(plots.save(fig, os.path.join(args.out, "13_passes.png")))
 
 # %% [markdown]
