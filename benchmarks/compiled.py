@@ -219,6 +219,7 @@ def first_call():
     results = {}
     with tempfile.TemporaryDirectory() as cold:
         for label, extra in (("cold", {"NUMBA_CACHE_DIR": os.path.join(cold, "numba"),
+                                       "AUTOGRAD_LAB_CACHE_DIR": os.path.join(cold, "library"),
                                        "AUTOGRAD_LAB_COMPILER_CACHE": os.path.join(cold, "compiled")}),
                              ("warm", {})):
             if label == "warm":      # make sure the user cache holds this program's kernels

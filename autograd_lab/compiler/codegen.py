@@ -67,9 +67,10 @@ def _cast(dtype):
 
 # ---- fused kernels ---------------------------------------------------------------------------
 def cache_dir() -> str:
-    """Where generated kernels are kept: AUTOGRAD_LAB_COMPILER_CACHE, else beside Numba's cache."""
+    """Where generated kernels are kept: AUTOGRAD_LAB_COMPILER_CACHE, else `compiled` beside the
+    library's own kernel cache (~/.cache/autograd_lab/compiled); Numba caches each one next to it."""
     path = os.environ.get("AUTOGRAD_LAB_COMPILER_CACHE") or os.path.join(
-        os.path.dirname(kernels.cache_dir()), "compiled")
+        os.path.dirname(os.path.dirname(kernels.cache_dir())), "compiled")
     os.makedirs(path, exist_ok=True)
     return path
 
