@@ -46,7 +46,7 @@ class GraphBuilder:
     """Nodes and initializers of one ONNX graph, with fresh names for every value."""
 
     def __init__(self, reserved=()):
-        self.nodes, self.initializers = [], []
+        self.nodes, self.initializers, self.value_info = [], [], []
         self._names = {name: 1 for name in reserved}      # the graph's own inputs and outputs
 
     def fresh(self, base):
@@ -268,7 +268,11 @@ def add_front_end(g, waveform, config, dft=None, whole_clip=False):
         signal = g.op("Unsqueeze", [centred, g.const("stft.axes", [2], i64)], name="stft.signal")
         spectrum = g.op("STFT", [signal, g.const("stft.hop", hop, i64), g.const("stft.window", window.astype(np.float32)),
                                  g.const("stft.n_fft", n_fft, i64)], name="stft", onesided=1)
-        # STFT's shape inference forgets the batch's name; this reshape (a no-op) restores it
+        # STFT's shape inference forgets the batch's name (and, for a clip of any length, the whole
+        # shape): its shape is declared, and this reshape (a no-op) carries the names on
+        from onnx import TensorProto, helper
+        g.value_info.append(helper.make_tensor_value_info(
+            spectrum, TensorProto.FLOAT, ["batch", n_frames if n_frames > 0 else "frames", half + 1, 2]))
         spectrum = g.reshape_keeping_batch(spectrum, [n_frames, half + 1, 2], name="stft.spectrum",
                                            batch_from=waveform)
         power = g.op("ReduceSumSquare", [spectrum], name="power_spectrum", axes=[3], keepdims=0)   # (b, frames, bins)
@@ -477,7 +481,7 @@ def export(model, path, example_input=None, features=None, features_input=False,
         g.nodes, "autograd_lab", [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, input_shape)],
         [helper.make_tensor_value_info("probabilities" if classifier else "output", TensorProto.FLOAT,
                                        output_shape)],
-        initializer=g.initializers)
+        initializer=g.initializers, value_info=g.value_info)
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
                               producer_name="autograd_lab", doc_string=_describe(classifier, input_name))
     # the ONNX IR version every current runtime (onnxruntime, onnxruntime-web) reads
