@@ -10,8 +10,8 @@ array([ 0.6397, -0.1362], dtype=float32)
 """
 from .core.errors import AnomalyError, GradcheckError, GraphFreedError, ShapeError
 from .core.node import Node, Tensor, Value, tensor
-from .core.state import (detect_anomaly, enable_grad, get_default_dtype, is_grad_enabled,
-                         no_grad, set_default_dtype)
+from .core.state import (detect_anomaly, enable_grad, get_default_dtype, inference_mode,
+                         is_grad_enabled, no_grad, set_default_dtype, set_grad_enabled)
 from .core.engine import backward, grad, topological_order
 from .core.op import OPS
 from .core.gradcheck import gradcheck, GradcheckReport

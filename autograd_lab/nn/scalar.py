@@ -1,9 +1,15 @@
 """Networks of scalars, micrograd's Neuron / Layer / MLP, over al.Value: for the first
-hour of teaching, where every weight and every sum is a node you can see."""
+hour of teaching, where every weight and every sum is a node you can see.
+
+Weights are drawn as micrograd draws them, `random.uniform(-1, 1)` from Python's
+`random` module in the same order, so `random.seed(1337)` gives micrograd's
+demo network weight for weight (`al.manual_seed` seeds `random` too).
+"""
 from __future__ import annotations
 
+import random
+
 from ..core.node import Value
-from ..core.random import generator
 
 
 class Neuron:
@@ -20,7 +26,7 @@ class Neuron:
     def __init__(self, nin, activation="relu"):
         if activation not in ("relu", "tanh", "linear"):
             raise ValueError(f"Neuron: activation must be relu, tanh or linear, got {activation!r}")
-        self.w = [Value(generator().uniform(-1, 1), label=f"w{i}") for i in range(nin)]
+        self.w = [Value(random.uniform(-1, 1), label=f"w{i}") for i in range(nin)]
         self.b = Value(0.0, label="b")
         self.activation = activation
 

@@ -153,10 +153,16 @@ def reshape(x, *shape):
     return P.reshape(x, shape=shape)
 
 
-def flatten(x, start_dim=0):
-    """Merge the dimensions from `start_dim` on into one."""
+def flatten(x, start_dim=0, end_dim=-1):
+    """Merge the dimensions start_dim..end_dim (inclusive) into one."""
     x = as_node(x)
-    return reshape(x, x.shape[:start_dim] + (-1,))
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    start, end = start_dim % x.ndim, end_dim % x.ndim
+    if start > end:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for shape {x.shape}")
+    merged = int(np.prod(x.shape[start:end + 1], dtype=np.int64))
+    return reshape(x, x.shape[:start] + (merged,) + x.shape[end + 1:])
 
 
 def transpose(x, axes=None):
