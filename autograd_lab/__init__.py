@@ -17,11 +17,17 @@ from .core.op import OPS
 from .core.gradcheck import gradcheck, GradcheckReport
 from .core.graph import to_networkx
 from . import ops as _ops  # noqa: F401  (registers the op table and binds operators)
-from .ops.functions import (abs, add, astype, broadcast_to, clip, concatenate, div, equal, exp,
-                            flatten, getitem, greater, greater_equal, less, less_equal, log,
-                            log_softmax, logsumexp, matmul, max, maximum, mean, min, minimum,
-                            mul, neg, not_equal, pow, relu, reshape, sigmoid, sign, softmax, sqrt,
-                            stack, sub, sum, tanh, transpose, where)
+from .ops.functions import (abs, add, amax, amin, argmax, argmin, astype, broadcast_to, cat,
+                            clamp, clip, concatenate, div, equal, exp, expand, flatten, getitem,
+                            greater, greater_equal, less, less_equal, log, log_softmax, logsumexp,
+                            masked_fill, matmul, max, maximum, mean, min, minimum, mul, neg,
+                            not_equal, permute, pow, relu, reshape, sigmoid, sign, softmax, sqrt,
+                            square, squeeze, stack, std, sub, sum, swapaxes, tanh, transpose,
+                            unsqueeze, var, where)
+from .ops.creation import (allclose, arange, as_tensor, bool_, double, empty, eye, float16,
+                           float32, float64, from_numpy, full, full_like, half, int32, int64,
+                           is_tensor, linspace, long, numel, ones, ones_like, rand, rand_like,
+                           randint, randn, randn_like, randperm, uint8, zeros, zeros_like)
 
 from .core.random import manual_seed  # noqa: E402
 from . import nn, optim, data, train, viz, audio  # noqa: E402

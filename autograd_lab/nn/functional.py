@@ -734,7 +734,7 @@ def batch_norm(x, stats, weight=None, bias=None, training=True, momentum=0.1, ep
         out = centered / fn.sqrt(var + eps)
     else:
         mean = stats.running_mean.reshape(shape).astype(x.dtype)
-        std = np.sqrt(stats.running_var.reshape(shape) + eps).astype(x.dtype)
+        std = np.sqrt(stats.running_var.reshape(shape).astype(x.dtype) + eps)
         out = (x - mean) / std
     if weight is not None:
         out = out * fn.reshape(weight, shape) + fn.reshape(bias, shape)

@@ -362,8 +362,8 @@ class _BatchNorm(Module):
             self.bias = Parameter(init.zeros((num_features,)))
         else:
             self.weight = self.bias = None
-        self.register_buffer("running_mean", np.zeros(num_features, np.float32))
-        self.register_buffer("running_var", np.ones(num_features, np.float32))
+        self.register_buffer("running_mean", np.zeros(num_features, state.default_dtype))
+        self.register_buffer("running_var", np.ones(num_features, state.default_dtype))
         # counted as PyTorch does, so state_dicts carry the same keys both ways
         self.register_buffer("num_batches_tracked", np.array(0, np.int64))
 
