@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+torch.set_num_threads(1)    # small tensors; spinning threads only slow a shared machine down
 
 import autograd_lab as al  # noqa: E402
 
