@@ -316,6 +316,7 @@ CASES = [
 ]
 
 
+@pytest.mark.filterwarnings("ignore:Using padding=.same. with even kernel")
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_same_values_and_gradients_as_torch(case):
     check(case)
