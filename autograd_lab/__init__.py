@@ -18,7 +18,7 @@ from .core.gradcheck import gradcheck, GradcheckReport
 from .core.graph import to_networkx
 from . import ops as _ops  # noqa: F401  (registers the op table and binds operators)
 from .ops.functions import (abs, add, amax, amin, argmax, argmin, astype, broadcast_to, cat,
-                            clamp, clip, concatenate, div, equal, exp, expand, flatten, getitem,
+                            clamp, clip, concatenate, div, equal, erf, exp, expand, flatten, getitem,
                             greater, greater_equal, less, less_equal, log, log_softmax, logsumexp,
                             masked_fill, matmul, max, maximum, mean, min, minimum, mul, neg,
                             not_equal, permute, pow, relu, reshape, sigmoid, sign, softmax, sqrt,

@@ -639,3 +639,46 @@ def test_value_repr_keeps_every_digit():
     v = al.Value(0.1234567891)
     v.grad = 1e-7
     assert repr(v) == "Value(data=0.1234567891, grad=1e-07)"
+
+
+# ---- regressions in the op table --------------------------------------------------------------
+def test_derivative_of_x_to_the_zero_is_zero_at_zero():
+    x = al.tensor([0.0, 0.5, -1.0], dtype=np.float64, requires_grad=True)
+    (g,) = al.grad((x ** 0).sum(), x, create_graph=True)
+    assert g.data.tolist() == [0.0, 0.0, 0.0]
+    (h,) = al.grad(g.sum(), x)                             # and its derivative: 0, not nan
+    assert h.data.tolist() == [0.0, 0.0, 0.0]
+    v = al.Value(0.0)
+    (v ** 0).backward()
+    assert v.grad == 0.0
+    # the exponent's gradient x**y log x at x = 0 (y > 0) is 0, as in PyTorch
+    base = al.tensor([0.0, 2.0], dtype=np.float64, requires_grad=True)
+    y = al.tensor([2.0, 3.0], dtype=np.float64, requires_grad=True)
+    gb, gy = al.grad((base ** y).sum(), [base, y])
+    assert gb.data.tolist() == [0.0, 12.0] and gy.data.tolist() == [0.0, 8 * np.log(2)]
+
+
+@pytest.mark.parametrize("linear", ["sum", "scale", "avg_pool2d", "mean", "getitem"])
+def test_the_gradient_of_a_linear_op_differentiates_to_zero(linear):
+    x = al.tensor(np.random.default_rng(0).normal(size=(1, 1, 4, 4)), requires_grad=True)
+    f = {"sum": lambda x: x.sum(), "scale": lambda x: (x * 3.0).sum(), "mean": lambda x: x.mean(),
+         "avg_pool2d": lambda x: F.avg_pool2d(x, 2).sum(), "getitem": lambda x: x[0, 0, 1:].sum()}[linear]
+    (g,) = al.grad(f(x), x, create_graph=True)
+    assert g.requires_grad
+    (h,) = al.grad((g * g).sum(), x, retain_graph=True)
+    assert np.all(h.data == 0)
+    assert np.all(al.grad(g.sum(), x)[0].data == 0)
+
+
+def test_pad_modes_and_cropping():
+    x = al.tensor(np.arange(6.0).reshape(1, 2, 3), requires_grad=True)
+    out = F.pad(x, (1, 1, 1, 0), mode="replicate")
+    assert out.shape == (1, 3, 5)
+    assert out.data[0].tolist() == [[0, 0, 1, 2, 2], [0, 0, 1, 2, 2], [3, 3, 4, 5, 5]]
+    out.sum().backward()
+    assert x.grad[0].tolist() == [[4, 2, 4], [2, 1, 2]]             # edge values reused
+    assert F.pad(x, (-1, 0)).shape == (1, 2, 2)
+    with pytest.raises(ValueError, match="reflect padding"):
+        F.pad(x, (3, 0), mode="reflect")
+    al.gradcheck(lambda t: F.pad(t, (2, 1, 1, 1), mode="reflect") ** 2, [np.arange(6.0).reshape(2, 3)],
+                 order=2)

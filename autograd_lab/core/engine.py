@@ -530,7 +530,14 @@ def grad(outputs, inputs, grad_outputs=None, create_graph=False, retain_graph=No
                     "(or does not require grad); pass allow_unused=True to get None for it")
             result.append(None)
         elif isinstance(g, Node):
+            if create_graph and not g.requires_grad and x.requires_grad:
+                g = _constant_of(g, x)   # constant in x (a linear op's gradient): its derivative is 0
             result.append(g)
         else:
             result.append(x._new_leaf(g))
     return tuple(result)
+
+
+def _constant_of(g, x):
+    from .op import constant_of      # op.py imports this module: imported on use
+    return constant_of(g, x)

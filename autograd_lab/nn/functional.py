@@ -584,6 +584,61 @@ def leaky_relu(x, negative_slope=0.01):
     return fn.where(x.data > 0, x, x * negative_slope)
 
 
+def _pad_index(n, before, after, mode):
+    """Indices into an axis of length n that give it `before` and `after` extra entries."""
+    i = np.arange(-before, n + after)
+    if mode == "replicate":
+        return np.clip(i, 0, n - 1)
+    if mode == "circular":
+        return i % n
+    period = 2 * (n - 1)                      # reflect: mirror at the edges, edges not repeated
+    i = np.abs(i) % period if period else np.zeros_like(i)
+    return np.where(i >= n, period - i, i)
+
+
+def pad(x, pad, mode="constant", value=0.0):
+    """Pad (or crop, with negative sizes) the last dims, PyTorch's convention: `pad` is
+    (left, right) for the last dim, then (top, bottom) for the one before, and so on.
+    Modes "constant" (with `value`), "reflect", "replicate", "circular". Composite:
+    concatenation with constants, or a gather of indices, so gradients of any order flow.
+
+    >>> import autograd_lab as al
+    >>> x = al.tensor([[1.0, 2.0, 3.0]])
+    >>> al.nn.functional.pad(x, (1, 2)).data.tolist()
+    [[0.0, 1.0, 2.0, 3.0, 0.0, 0.0]]
+    >>> al.nn.functional.pad(x, (2, 1), mode="reflect").data.tolist()
+    [[3.0, 2.0, 1.0, 2.0, 3.0, 2.0]]
+    """
+    x = as_node(x)
+    pad = tuple(int(p) for p in pad)
+    if len(pad) % 2 or len(pad) // 2 > x.ndim:
+        raise ValueError(f"pad: needs (before, after) pairs for at most {x.ndim} dims, got {pad}")
+    if mode not in ("constant", "reflect", "replicate", "circular"):
+        raise ValueError(f"pad: mode must be constant, reflect, replicate or circular, got {mode!r}")
+    for k in range(len(pad) // 2):
+        axis = x.ndim - 1 - k
+        before, after = pad[2 * k], pad[2 * k + 1]
+        n = x.shape[axis]
+        lead = (slice(None),) * axis
+        if before < 0 or after < 0:          # negative padding crops
+            x = fn.getitem(x, lead + (slice(max(-before, 0), n - max(-after, 0)),))
+            before, after, n = max(before, 0), max(after, 0), x.shape[axis]
+        if before == 0 and after == 0:
+            continue
+        if mode == "constant":
+            parts = []
+            for size in (before, after):
+                shape = x.shape[:axis] + (size,) + x.shape[axis + 1:]
+                parts.append(Tensor._lift(np.full(shape, value, x.dtype), x))
+            x = fn.concatenate([parts[0], x, parts[1]], axis=axis)
+        else:
+            if mode == "reflect" and (before >= n or after >= n):
+                raise ValueError(f"pad: reflect padding ({before}, {after}) must be smaller than "
+                                 f"the dim {axis} of size {n}")
+            x = fn.getitem(x, lead + (_pad_index(n, before, after, mode),))
+    return x
+
+
 def _dim(dim, axis, default, name):
     """PyTorch's `dim=` or numpy's `axis=` (one of them; they mean the same)."""
     if dim is not None and axis is not None and dim != axis:

@@ -36,8 +36,8 @@ def _axis(axis, ndim):
 
 
 # ---- elementwise (the primitives themselves are the functions) --------------
-neg, exp, log, sqrt, tanh, sigmoid, relu, abs = (                  # noqa: A001
-    P.neg, P.exp, P.log, P.sqrt, P.tanh, P.sigmoid, P.relu, P.abs)
+neg, exp, log, sqrt, tanh, sigmoid, relu, abs, erf = (             # noqa: A001
+    P.neg, P.exp, P.log, P.sqrt, P.tanh, P.sigmoid, P.relu, P.abs, P.erf)
 add, sub, mul, div, maximum, minimum, sign = (
     P.add, P.sub, P.mul, P.div, P.maximum, P.minimum, P.sign)
 equal, not_equal, less, less_equal, greater, greater_equal = (
@@ -174,8 +174,21 @@ def flatten(x, start_dim=0, end_dim=-1):
     return reshape(x, x.shape[:start] + (merged,) + x.shape[end + 1:])
 
 
-def transpose(x, axes=None):
-    """Permute the axes (None: reverse them)."""
+def transpose(x, *dims, axes=None):
+    """Permute the axes: transpose(x) reverses them, transpose(x, (2, 0, 1)) or axes= permutes
+    them (numpy); transpose(x, d0, d1) swaps two (PyTorch's torch.transpose).
+
+    >>> import autograd_lab as al, numpy as np
+    >>> x = al.tensor(np.zeros((2, 3, 4)))
+    >>> al.transpose(x).shape, al.transpose(x, (2, 0, 1)).shape, al.transpose(x, 0, 1).shape
+    ((4, 3, 2), (4, 2, 3), (3, 2, 4))
+    """
+    if len(dims) == 2:
+        return swapaxes(x, *dims)
+    if len(dims) == 1:
+        axes = dims[0]
+    elif dims:
+        axes = dims
     x = _operand(x)
     if axes is not None:
         axes = tuple(int(a) % builtins.max(x.ndim, 1) for a in axes)
@@ -395,7 +408,7 @@ def permute(x, *dims):
 
 def swapaxes(x, axis0, axis1):
     """Swap two dimensions (PyTorch: transpose(x, d0, d1))."""
-    x = as_node(x)
+    x = _operand(x)
     order = list(range(x.ndim))
     a, b = axis0 % x.ndim, axis1 % x.ndim
     order[a], order[b] = order[b], order[a]

@@ -79,14 +79,15 @@ Value.__hash__ = Node.__hash__
 
 # ---- PyTorch's methods (the functions above under the names a PyTorch user types) --------------
 def _transpose_method(self, *axes):
-    """x.transpose() reverses the axes; x.transpose(1, 0, 2) or ((1, 0, 2)) permutes them all
-    (numpy); x.transpose(d0, d1) on a tensor that is not 2-D swaps two (PyTorch). On 2-D
-    tensors the two readings agree."""
-    if len(axes) == 1 and isinstance(axes[0], (tuple, list)) or axes == (None,):
-        axes = axes[0]
+    """x.transpose() reverses the axes (numpy); x.transpose(d0, d1) swaps two (PyTorch);
+    x.transpose(2, 0, 1) or x.transpose((1, 0)) permutes them all (numpy). Two separate ints
+    always swap: on a 2-D tensor numpy's transpose(1, 0) means the same, and its
+    transpose(0, 1), the identity, is nothing anyone writes."""
+    if len(axes) == 1 and (isinstance(axes[0], (tuple, list)) or axes[0] is None):
+        return fn.transpose(self, None if axes[0] is None else tuple(axes[0]))
     if not axes:
         return fn.transpose(self)
-    if len(axes) == 2 and self.ndim != 2:
+    if len(axes) == 2:
         return fn.swapaxes(self, *axes)
     return fn.transpose(self, tuple(axes))
 
@@ -161,7 +162,7 @@ _PYTORCH_STYLE = {
     "expand": fn.expand, "expand_as": lambda self, other: fn.broadcast_to(self, other.shape),
     "clamp": fn.clamp, "clip": fn.clip, "masked_fill": fn.masked_fill,
     "argmax": fn.argmax, "argmin": fn.argmin, "amax": fn.amax, "amin": fn.amin,
-    "var": fn.var, "std": fn.std, "square": fn.square,
+    "var": fn.var, "std": fn.std, "square": fn.square, "erf": fn.erf,
     "softmax": _with_dim(fn.softmax), "log_softmax": _with_dim(fn.log_softmax),
     "add": fn.add, "sub": fn.sub, "mul": fn.mul, "div": fn.div, "pow": fn.pow, "neg": fn.neg,
     "maximum": fn.maximum, "minimum": fn.minimum,

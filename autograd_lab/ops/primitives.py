@@ -65,6 +65,15 @@ sqrt = primitive("sqrt", np.sqrt,
 tanh = primitive("tanh", np.tanh,
                  lambda g, out, x: g * (1 - out * out),
                  scalar=math.tanh, samples=S.unary())
+def _erf(x):
+    from scipy.special import erf as scipy_erf    # imported on first use: scipy.special loads slowly
+    return scipy_erf(x)
+
+
+# erf for the exact GELU, x * (1 + erf(x / sqrt 2)) / 2 (PyTorch's default).
+erf = primitive("erf", _erf,
+                lambda g, out, x: g * (2 / math.sqrt(math.pi)) * exp(-x * x),
+                scalar=math.erf, samples=S.unary(-3.0, 3.0))
 # sigmoid is a primitive rather than 1/(1+exp(-x)): no overflow, and a cheap rule.
 sigmoid = primitive("sigmoid", _stable_sigmoid,
                     lambda g, out, x: g * out * (1 - out),
@@ -108,9 +117,14 @@ div = primitive("div", operator.truediv,
                 lambda g, out, x, y: g / y,
                 lambda g, out, x, y: -g * out / y,
                 symbol="/", samples=S.binary(low2=-2.0, high2=2.0, avoid2=(0.0,)))
+# d/dx x**y = y x**(y-1) is 0 where y = 0, also at x = 0, where x**(y-1) is inf and
+# y * inf is nan: the exponent steps to y - 1 only where y != 0 (x**0 = 1 there).
+# d/dy x**y = x**y log x is 0 at x = 0 (for y > 0), where log x = -inf: log(x + [x = 0]).
+# The same limits as PyTorch's masked rules; the masks are constants, so second
+# derivatives follow.
 pow = primitive("pow", np.power,                                   # noqa: A001
-                lambda g, out, x, y: g * y * x ** (y - 1),
-                lambda g, out, x, y: g * out * log(x),
+                lambda g, out, x, y: g * y * x ** (y - 1 + M.is_zero(y)),
+                lambda g, out, x, y: g * out * log(x + M.is_zero(x)),
                 scalar=math.pow, symbol="**", samples=S.binary(0.3, 2.0, -2.0, 2.0))
 # Ties share the gradient equally, as in PyTorch.
 maximum = primitive("maximum", np.maximum,
@@ -303,3 +317,4 @@ cross_entropy = primitive(
     _cross_entropy_grad_logits,
     lambda g, out, x, q, saved: -g * _log_probs(x, saved) / x.shape[0],
     saves=True, samples=S.cross_entropy_sample)
+

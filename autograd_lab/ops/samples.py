@@ -120,3 +120,4 @@ def cross_entropy_sample(gen):
 
 def astype_sample(gen):
     return (gen.array(gen.shape()),), {"dtype": np.dtype(np.float64)}
+
