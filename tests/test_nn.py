@@ -682,3 +682,21 @@ def test_pad_modes_and_cropping():
         F.pad(x, (3, 0), mode="reflect")
     al.gradcheck(lambda t: F.pad(t, (2, 1, 1, 1), mode="reflect") ** 2, [np.arange(6.0).reshape(2, 3)],
                  order=2)
+
+
+def test_in_place_arithmetic_like_pytorch():
+    w = al.tensor([1.0, 2.0], requires_grad=True)
+    total = al.tensor(0.0)
+    for _ in range(3):
+        total += (w * w).sum()                   # records, as PyTorch's in-place add does
+    total.backward()
+    assert w.grad.tolist() == [6.0, 12.0]
+    with al.no_grad():
+        w -= 0.5 * w.grad                        # the hand-written update: in place
+    assert w.data.tolist() == [-2.0, -4.0] and w.is_leaf
+    with pytest.raises(RuntimeError, match="in-place change of a leaf"):
+        w += 1
+    a = al.zeros(2)
+    alias = a
+    a += 1
+    assert alias.data.tolist() == [1.0, 1.0]

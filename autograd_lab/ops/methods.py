@@ -113,13 +113,20 @@ class _Size(int):
         return self._shape if dim is None else self._shape[dim]
 
 
-def _inplace(op, name):
+def _inplace(op, name, out_of_place):
+    """x += y: in place on the data when no gradient is involved (a hand-written update under
+    no_grad, a running sum of constants), as in PyTorch; when recording and y requires grad,
+    or x is a computed node that does, it records x + y instead (the same values and
+    gradients PyTorch gives, without its aliasing)."""
     def method(self, other):
-        if state.grad_enabled and self.requires_grad:
-            raise RuntimeError(
-                f"{name}: in-place change of a tensor that requires grad, while recording; update "
-                f"parameters under al.no_grad() (or on .data), or write x = x {op.symbol} y")
-        result = op.forward(self.data, other.data if isinstance(other, Node) else other)
+        if state.grad_enabled:
+            if self.requires_grad and self.is_leaf:
+                raise RuntimeError(
+                    f"{name}: in-place change of a leaf tensor that requires grad, while recording; "
+                    f"update parameters under al.no_grad() (or on .data)")
+            if self.requires_grad or getattr(other, "requires_grad", False):
+                return out_of_place(self, other)
+        result = op.evaluate(self.data, other.data if isinstance(other, Node) else other)
         np.copyto(self.data, result, casting="same_kind")
         return self
     method.__name__ = name
@@ -178,8 +185,10 @@ _PYTORCH_STYLE = {
     "requires_grad_": _requires_grad_,
     "all": lambda self, *a, **k: Tensor(np.asarray(self.data.all(*a, **k))),
     "any": lambda self, *a, **k: Tensor(np.asarray(self.data.any(*a, **k))),
-    "__iadd__": _inplace(P.add, "__iadd__"), "__isub__": _inplace(P.sub, "__isub__"),
-    "__imul__": _inplace(P.mul, "__imul__"), "__itruediv__": _inplace(P.div, "__itruediv__"),
+    "__iadd__": _inplace(P.add, "__iadd__", _SHARED["__add__"]),
+    "__isub__": _inplace(P.sub, "__isub__", _SHARED["__sub__"]),
+    "__imul__": _inplace(P.mul, "__imul__", _SHARED["__mul__"]),
+    "__itruediv__": _inplace(P.div, "__itruediv__", _SHARED["__truediv__"]),
 }
 for _name, _method in _PYTORCH_STYLE.items():
     setattr(Tensor, _name, _method)
