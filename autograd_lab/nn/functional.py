@@ -310,8 +310,10 @@ def _classes_last(name, x, target):
 def _index_array(target, n_rows, name):
     target = np.asarray(target.data if isinstance(target, Node) else target)
     if target.shape != (n_rows,) or target.dtype.kind not in "iu":
+        hint = (" (al.tensor makes floats of a list: give class indices as an int array, e.g. "
+                "al.tensor(labels, dtype='int64') or np.array(labels))") if target.dtype.kind == "f" else ""
         raise ShapeError(f"{name}: target must be {n_rows} integer class indices, got "
-                         f"shape {target.shape} dtype {target.dtype}")
+                         f"shape {target.shape} dtype {target.dtype}{hint}")
     return target
 
 
