@@ -367,3 +367,21 @@ def test_the_comparison_catches_a_difference():
                  torch_fn=lambda L, a: L.F.gelu(a))      # exact erf form against the tanh form
     with pytest.raises(AssertionError, match="wrong_gelu: values"):
         check(wrong)
+
+
+def test_a_torch_state_dict_loads_into_the_same_model_here():
+    torch.manual_seed(0)
+    theirs = torch.nn.Sequential(torch.nn.Conv2d(1, 3, 3, padding="same"), torch.nn.BatchNorm2d(3),
+                                 torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                                 torch.nn.Linear(3, 2)).double()
+    batch = np.random.default_rng(0).normal(size=(4, 1, 5, 6))
+    theirs(torch.from_numpy(batch))                    # running statistics move, the counter counts
+    state = {k: v.numpy() for k, v in theirs.state_dict().items()}
+    assert int(state["1.num_batches_tracked"]) == 1
+    ours = al.nn.Sequential(al.nn.Conv2d(1, 3, 3, padding="same"), al.nn.BatchNorm2d(3), al.nn.ReLU(),
+                            al.nn.AdaptiveAvgPool2d(1), al.nn.Flatten(), al.nn.Linear(3, 2))
+    ours.load_state_dict(state)
+    theirs.eval()
+    ours.eval()
+    np.testing.assert_allclose(ours(al.tensor(batch)).data, theirs(torch.from_numpy(batch)).detach().numpy(),
+                               rtol=1e-5, atol=1e-6)     # our parameters are float32

@@ -120,4 +120,3 @@ def cross_entropy_sample(gen):
 
 def astype_sample(gen):
     return (gen.array(gen.shape()),), {"dtype": np.dtype(np.float64)}
-
