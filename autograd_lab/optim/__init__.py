@@ -16,7 +16,19 @@ import numpy as np
 
 from ..core.node import Node, Value
 
-_REQUIRED = object()
+
+
+def _sqrt(x):
+    # np.sqrt on arrays; the sqrt op on graph nodes, so that al.compile can record
+    # an optimizer's update as ops (compiler/trace.py) with these same formulas
+    return np.sqrt(x) if not hasattr(x, "requires_grad") else x.sqrt()
+
+
+def _like(c, x):
+    # a traced step count is a float64 node; numpy would round a Python float to x's dtype
+    # where it is used, so the node is rounded the same way
+    return c.astype(x.dtype) if hasattr(c, "requires_grad") and hasattr(c, "astype") \
+        and c.dtype != x.dtype else c
 
 
 class Optimizer:
@@ -202,7 +214,7 @@ class SGD(Optimizer):
         momentum = group["momentum"]
         if momentum:
             buf = st.get("momentum_buffer")
-            buf = g.copy() if buf is None else momentum * buf + (1 - group["dampening"]) * g
+            buf = g * 1 if buf is None else momentum * buf + (1 - group["dampening"]) * g
             st["momentum_buffer"] = buf
             g = g + momentum * buf if group["nesterov"] else buf
         return group["lr"] * g
@@ -220,7 +232,7 @@ class Adam(Optimizer):
         st["step"] = t = st.get("step", 0) + 1
         st["exp_avg"] = m = b1 * st.get("exp_avg", 0) + (1 - b1) * g
         st["exp_avg_sq"] = v = b2 * st.get("exp_avg_sq", 0) + (1 - b2) * g * g
-        return (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + group["eps"])
+        return (m / _like(1 - b1 ** t, m)) / (_sqrt(v / _like(1 - b2 ** t, v)) + group["eps"])
 
     def _update(self, g, w, st, group):
         if group["weight_decay"]:
@@ -247,7 +259,7 @@ class RMSprop(Optimizer):
             g = g + group["weight_decay"] * w
         alpha = group["alpha"]
         st["square_avg"] = sq = alpha * st.get("square_avg", 0) + (1 - alpha) * g * g
-        return group["lr"] * g / (np.sqrt(sq) + group["eps"])
+        return group["lr"] * g / (_sqrt(sq) + group["eps"])
 
 
 def clip_grad_norm(params, max_norm):
