@@ -156,9 +156,19 @@ div = primitive("div", operator.truediv,
 # d/dy x**y = x**y log x is 0 at x = 0 (for y > 0), where log x = -inf: log(x + [x = 0]).
 # The same limits as PyTorch's masked rules; the masks are constants, so second
 # derivatives follow.
+def _exponent_less_one(y):
+    zero = M.is_zero(y)
+    return y - 1 + zero if np.any(zero) else y - 1      # no mask where none is needed
+
+
+def _log_base(x):
+    zero = M.is_zero(x)
+    return log(x + zero) if np.any(zero) else log(x)
+
+
 pow = primitive("pow", np.power,                                   # noqa: A001
-                lambda g, out, x, y: g * y * x ** (y - 1 + M.is_zero(y)),
-                lambda g, out, x, y: g * out * log(x + M.is_zero(x)),
+                lambda g, out, x, y: g * y * x ** _exponent_less_one(y),
+                lambda g, out, x, y: g * out * _log_base(x),
                 scalar=math.pow, elementwise=True, sympy=lambda sp, x, y: x ** y, symbol="**",
                 function=True, samples=S.binary(0.3, 2.0, -2.0, 2.0))
 # Ties share the gradient equally, as in PyTorch.
