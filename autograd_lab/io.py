@@ -42,6 +42,11 @@ def _digest(array: np.ndarray) -> str:
     return h.hexdigest()
 
 
+def _contiguous(a):
+    # np.ascontiguousarray makes a 0-d array 1-D (BatchNorm's num_batches_tracked is 0-d)
+    return a if a.ndim == 0 else np.ascontiguousarray(a)
+
+
 def save(arrays, path, metadata=None) -> None:
     """Write a dict of arrays (e.g. model.state_dict()) and JSON metadata as safetensors, atomically.
 
@@ -64,7 +69,7 @@ def save(arrays, path, metadata=None) -> None:
     path = os.fspath(path)
     _refuse_objects(arrays)
     arrays, metadata = _flatten(arrays, metadata)
-    arrays = {str(k): np.ascontiguousarray(np.asarray(getattr(v, "data", v))) for k, v in dict(arrays).items()}
+    arrays = {str(k): _contiguous(np.asarray(getattr(v, "data", v))) for k, v in dict(arrays).items()}
     for key, value in arrays.items():
         if value.dtype == object:
             raise TypeError(f"save: {key!r} is an object array; checkpoints hold numbers only")

@@ -200,7 +200,7 @@ class Module:
             if key in state_dict:
                 have = np.shape(target.data if kind == "param" else getattr(*target))
                 got = np.shape(state_dict[key])
-                if have != got:
+                if have != got and not (have == () and got == (1,)):   # a counter stored as 1-D
                     misshaped.append(f"{key}: expected {have}, got {got}")
         if misshaped or (strict and (missing or unexpected)):
             lines = [f"load_state_dict into {type(self).__name__} refused:"]
@@ -215,6 +215,8 @@ class Module:
             if key not in state_dict:
                 continue
             value = np.asarray(state_dict[key])
+            if value.shape == (1,) and np.shape(target.data if kind == "param" else getattr(*target)) == ():
+                value = value.reshape(())
             if kind == "param":
                 target.data = np.array(value, dtype=target.data.dtype)
             else:
