@@ -31,6 +31,12 @@ def _digest(array: np.ndarray) -> str:
     return h.hexdigest()
 
 
+def _umask() -> int:
+    mask = os.umask(0)          # the only portable way to read it is to set it, so put it back
+    os.umask(mask)
+    return mask
+
+
 def save(arrays, path, metadata=None) -> None:
     """Write a dict of arrays (e.g. model.state_dict()) and JSON metadata, atomically.
 
@@ -57,6 +63,7 @@ def save(arrays, path, metadata=None) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())     # mkstemp makes 0600; a checkpoint is an ordinary file
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays, **{_META: np.frombuffer(header_bytes, dtype=np.uint8)})
             f.flush()
