@@ -143,7 +143,8 @@ def recipe_from(args):
     from .audio.classifier import Recipe
     return Recipe(normalization=args.normalize, random_crop=not args.no_random_crop,
                   augment=not args.no_augment, stretch=None if args.no_stretch else (0.8, 1.25),
-                  warp=0.0 if args.no_warp else 0.1, mixup=args.mixup, label_smoothing=args.label_smoothing,
+                  warp=0.0 if args.no_warp else 0.1, eq_db=0.0 if args.no_eq else 10.0,
+                  mixup=args.mixup, label_smoothing=args.label_smoothing,
                   warmup=args.warmup, weight_decay=args.weight_decay, patience=args.patience)
 
 
@@ -412,11 +413,12 @@ def _training_options(p, epochs, n_per_class, out):
 
 def _recipe_options(p):
     g = p.add_argument_group("training recipe (what makes the classifier generalise; see docs/audio.md)")
-    g.add_argument("--normalize", choices=("band", "clip", "global"), default="band",
-                   help="input scaling: per clip and mel band, per clip, or one mean/std for all")
+    g.add_argument("--normalize", choices=("clip", "band", "global"), default="clip",
+                   help="input scaling: per window; per window and mel band; or one mean/std for all")
     g.add_argument("--no-augment", action="store_true", help="no time shifts, masks, gains, stretches or warps")
     g.add_argument("--no-stretch", action="store_true", help="no random time stretch (0.8-1.25x)")
     g.add_argument("--no-warp", action="store_true", help="no random warp of the mel axis (+-10%%)")
+    g.add_argument("--no-eq", action="store_true", help="no random colouring of the mel bands (+-10 dB)")
     g.add_argument("--no-random-crop", action="store_true",
                    help="train on the middle of long clips instead of a random window per epoch")
     g.add_argument("--mixup", type=float, default=0.0, help="mixup alpha (0: off)")

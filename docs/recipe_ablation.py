@@ -21,7 +21,8 @@ from autograd_lab.audio.survey import choose_features, survey
 VARIANTS = {
     "defaults": {},
     "global-norm": {"normalization": "global"},
-    "clip-norm": {"normalization": "clip"},
+    "band-norm": {"normalization": "band"},
+    "no-eq": {"eq_db": 0.0},
     "no-stretch": {"stretch": None},
     "no-warp": {"warp": 0.0},
     "no-stretch-no-warp": {"stretch": None, "warp": 0.0},
@@ -30,7 +31,7 @@ VARIANTS = {
     "no-smoothing": {"label_smoothing": 0.0},
     "mixup": {"mixup": 0.2},
     "no-warmup": {"warmup": 0},
-    "old-recipe": {"normalization": "global", "stretch": None, "warp": 0.0, "gain_db": 0.0,
+    "old-recipe": {"normalization": "global", "stretch": None, "warp": 0.0, "gain_db": 0.0, "eq_db": 0.0,
                    "time_masks": 1, "freq_masks": 1, "label_smoothing": 0.0, "warmup": 0,
                    "weight_decay": 1e-4},
 }

@@ -156,6 +156,13 @@ def test_stretch_and_warp_move_a_pattern_where_they_say():
                                  seed=0).spectrogram(S)[0, 0]
     # rate 0.7: output frame j reads input frame (j - 29.5) * 0.7 + 29.5, so frame 40 appears at 44.5
     assert int(np.argmax(stretched[20])) in (44, 45)
+    flat = np.full((1, 1, 40, 60), -40.0, np.float32)
+    flat[0, 0, 0, 0] = -80.0                                       # the floor nothing may go below
+    coloured = al.audio.Augment(max_shift=0, time_masks=0, freq_masks=0, eq_db=6, seed=2).spectrogram(flat)[0, 0]
+    curve = coloured[:, 5] - flat[0, 0, :, 5]
+    assert 0.1 < np.abs(curve).max() <= 6 + 1e-4
+    assert np.allclose(coloured[:, 1:] - flat[0, 0, :, 1:], curve[:, None], atol=1e-4)   # one curve, every frame
+    assert np.abs(np.diff(curve)).max() < 1.5                      # smooth across bands
     gained = al.audio.Augment(max_shift=0, time_masks=0, freq_masks=0, gain_db=6, seed=1).spectrogram(S)[0, 0]
     shift = gained - S[0, 0]
     assert np.allclose(shift, shift[0, 0], atol=1e-4) and 0 < abs(shift[0, 0]) <= 6
@@ -180,7 +187,7 @@ def test_the_default_model_follows_the_input_size():
     big, spec = build_model("cnn", 10, 64, 216)
     assert spec["kwargs"]["channels"] == [16, 32, 64, 64]
     assert big(al.tensor(np.zeros((2, 1, 64, 216), np.float32))).shape == (2, 10)
-    assert Recipe().to_dict()["normalization"] == "band"
+    assert Recipe().to_dict()["normalization"] == "clip"
 
 
 # ---- splits that keep clips and groups on one side ------------------------------------------------

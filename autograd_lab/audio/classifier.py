@@ -222,10 +222,12 @@ def stratified_holdout(labels, fraction, seed, groups=None):
 class Recipe:
     """How training fights over-fitting; each part can be switched off on its own.
 
-    normalization    prepare.NORMALIZATIONS: "band" (per clip, per mel band), "clip" or "global"
+    normalization    prepare.NORMALIZATIONS: "clip" (per window), "band" (per window and mel
+                     band: erases a steady sound that fills the window) or "global"
     random_crop      a random window of each long clip per epoch (else its middle)
     augment          Augment's time shift and SpecAugment masks (`time_masks`, `freq_masks`)
     gain_db          random gain of +-gain_db before normalisation (0: off)
+    eq_db            random smooth colouring of the mel bands within +-eq_db (0: off)
     stretch          time stretch range, e.g. (0.8, 1.25) (None: off)
     warp             mel-axis warp 1 +- warp (0: off)
     mixup            alpha of the Beta(alpha, alpha) mixing weight (0: off)
@@ -234,12 +236,13 @@ class Recipe:
     weight_decay     AdamW's decoupled weight decay
     patience         stop after this many epochs without a better validation loss (None: never)
     """
-    normalization: str = "band"
+    normalization: str = "clip"
     random_crop: bool = True
     augment: bool = True
     time_masks: int = 2
     freq_masks: int = 2
     gain_db: float = 6.0
+    eq_db: float = 10.0
     stretch: tuple | None = (0.8, 1.25)
     warp: float = 0.1
     mixup: float = 0.0
@@ -257,7 +260,7 @@ class Recipe:
         return Augment(max_shift=0.1, snr_db=None, time_masks=self.time_masks,
                        time_mask=max(n_frames // 10, 1), freq_masks=self.freq_masks,
                        freq_mask=max(n_mels // 10, 1), seed=seed, gain_db=self.gain_db or None,
-                       stretch=self.stretch, warp=self.warp or None)
+                       stretch=self.stretch, warp=self.warp or None, eq_db=self.eq_db or None)
 
 
 class WarmupCosine:

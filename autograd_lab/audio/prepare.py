@@ -360,7 +360,9 @@ class Augment:
 
     waveform(y): a random time shift of up to `max_shift` of the length (not circular:
     silence comes in at the edge), and white noise at a random SNR in `snr_db`.
-    spectrogram(S): optionally a random gain (`gain_db`: +-dB), a time stretch (`stretch`:
+    spectrogram(S): optionally a random gain (`gain_db`: +-dB), a random colouring (`eq_db`:
+    a smooth curve over the mel bands, a tilt plus one slow ripple, within +-eq_db; another
+    microphone, room or voice timbre), a time stretch (`stretch`:
     a factor drawn log-uniformly from (low, high), about the centre; a faster or slower
     speaker) and a warp of the mel axis (`warp`: a factor in 1 +- warp; a longer or
     shorter vocal tract, a brighter or duller source), then the same time shift in
@@ -376,9 +378,9 @@ class Augment:
     """
 
     def __init__(self, max_shift=0.1, snr_db=(10.0, 40.0), time_masks=1, time_mask=6, freq_masks=1,
-                 freq_mask=4, seed=0, gain_db=None, stretch=None, warp=None):
+                 freq_mask=4, seed=0, gain_db=None, stretch=None, warp=None, eq_db=None):
         self.max_shift, self.snr_db = max_shift, snr_db
-        self.gain_db, self.stretch, self.warp = gain_db, stretch, warp
+        self.gain_db, self.stretch, self.warp, self.eq_db = gain_db, stretch, warp, eq_db
         self.time_masks, self.time_mask = time_masks, time_mask
         self.freq_masks, self.freq_mask = freq_masks, freq_mask
         self.rng = np.random.default_rng(seed)
@@ -419,6 +421,13 @@ class Augment:
             if self.gain_db:
                 clip = clip + np.float32(self.rng.uniform(-self.gain_db, self.gain_db))
                 floor = clip.min()
+            if self.eq_db:
+                band = np.linspace(-1, 1, n_mels)
+                tilt, ripple = self.rng.uniform(-1, 1, 2)
+                curve = tilt * band + ripple * np.cos(np.pi * (band + 1) * self.rng.uniform(1, 3)
+                                                      + self.rng.uniform(0, 2 * np.pi))
+                curve *= self.eq_db / max(np.abs(curve).max(), 1e-6) * self.rng.uniform(0, 1)
+                clip = np.maximum(clip + curve.astype(clip.dtype)[:, None], floor)
             if self.stretch:
                 rate = float(np.exp(self.rng.uniform(*np.log(self.stretch))))
                 centre = (n_frames - 1) / 2

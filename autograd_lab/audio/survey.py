@@ -23,7 +23,7 @@ MAX_RATE = 22050
 #: training and judged on all their windows at inference).
 MAX_DURATION = 10.0
 #: Frames per window above which the hop is doubled (network cost grows with the frames).
-MAX_FRAMES = 256
+MAX_FRAMES = 320
 
 
 @dataclasses.dataclass
