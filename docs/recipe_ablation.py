@@ -23,6 +23,7 @@ VARIANTS = {
     "global-norm": {"normalization": "global"},
     "band-norm": {"normalization": "band"},
     "no-eq": {"eq_db": 0.0},
+    "band-no-eq": {"normalization": "band", "eq_db": 0.0},
     "no-stretch": {"stretch": None},
     "no-warp": {"warp": 0.0},
     "no-stretch-no-warp": {"stretch": None, "warp": 0.0},
