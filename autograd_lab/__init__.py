@@ -38,5 +38,6 @@ from .interop import onnx  # noqa: E402  (al.onnx.export; needs the `interop` ex
 from .interop.torch import export_torch, torch_state_dict  # noqa: E402  (torch only when called)
 from .kernels import set_num_threads, get_num_threads  # noqa: E402
 from .kernels.memory import configure as tune_memory  # noqa: E402  (opt-in, process-wide)
+from .compiler import compile, CompileWarning  # noqa: E402,A004
 
 __version__ = "0.1.0"
