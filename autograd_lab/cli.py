@@ -3,15 +3,18 @@
   autograd-lab demo                        train a CNN on synthetic sounds, write every picture
   autograd-lab train --data PATH|synthetic train a classifier on a folder of recordings
   autograd-lab evaluate --checkpoint C --data PATH
-  autograd-lab predict --checkpoint C FILE...
+  autograd-lab predict --checkpoint C FILE...   [--json: class probabilities, one JSON line per file]
   autograd-lab cv --data PATH [--group-by FIELD]  k-fold cross-validation, mean ± std
+  autograd-lab export CHECKPOINT OUT.onnx    the classifier as ONNX, raw audio in (or --web DIR: a page)
   autograd-lab tour                        the engine in five steps (micrograd's example, ...)
+  autograd-lab data instruments --out DIR  render melodies of eight instruments (needs FluidSynth)
 
 Bad arguments and bad data end with one line on stderr and exit status 2.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import warnings
@@ -182,7 +185,7 @@ def _report(metrics, out):
     if test:
         print(f"test accuracy: {test['accuracy']:.3f} ({test['n']} clips)")
     print(f"written to {os.path.abspath(out)}:")
-    for path in ["metrics.json", "model.npz"] + [os.path.basename(p) for p in metrics["pictures"]]:
+    for path in ["metrics.json", "model.safetensors"] + [os.path.basename(p) for p in metrics["pictures"]]:
         print(f"  {os.path.join(os.path.abspath(out), path)}")
 
 
@@ -223,6 +226,9 @@ def predict(args) -> int:
         except AudioFileError as exc:
             print(f"{path}: error: {exc}", file=sys.stderr)
             failed += 1
+            continue
+        if args.json:
+            print(json.dumps({"file": str(path), "label": label, "probabilities": probabilities}))
             continue
         top = ", ".join(f"{name} {p:.3f}" for name, p in list(probabilities.items())[:args.top])
         print(f"{path}: {label}   ({top})")
@@ -299,6 +305,31 @@ def cv(args) -> int:
     return 0
 
 
+def export(args) -> int:
+    """The classifier as an ONNX file, and/or as a static web page that runs it."""
+    from .audio import AudioClassifier
+    from .interop import onnx
+    from .interop.web import export_web
+    if args.out is None and args.web is None:
+        raise UsageError("give OUT.onnx, --web DIR, or both")
+    classifier = AudioClassifier.load(args.checkpoint)
+    if args.out is not None:
+        onnx.export(classifier, args.out, features_input=args.features_input)
+        what = "log-mel features (batch, 1, n_mels, frames)" if args.features_input else \
+            f"raw mono audio (batch, samples) at {classifier.config.sr} Hz"
+        print(f"wrote {os.path.abspath(args.out)}: input {what}, output probabilities of "
+              f"{len(classifier.classes)} classes")
+    if args.web is not None:
+        if args.features_input:
+            raise UsageError("--web takes raw audio; leave out --features-input")
+        if os.path.isfile(args.web):
+            raise UsageError(f"--web: {args.web} is a file; give a folder")
+        page = export_web(classifier, args.web)
+        print(f"wrote {os.path.abspath(page)} (with model.onnx and onnxruntime-web in ort/)\n"
+              f"serve it, e.g. `python -m http.server --directory {args.web}`, and open http://localhost:8000")
+    return 0
+
+
 def demo(args) -> int:
     """Train the CNN on synthetic sound events and write every picture."""
     args.data, args.format, args.model = SYNTHETIC, None, "cnn"
@@ -307,7 +338,7 @@ def demo(args) -> int:
           f"(synthetic clips made in code: {args.n_per_class} per class for training)\n")
     code = train(args)
     print("\nopen the pictures above; `autograd-lab predict --checkpoint "
-          f"{os.path.join(args.out, 'model.npz')} FILE.wav` labels your own recordings")
+          f"{os.path.join(args.out, 'model.safetensors')} FILE.wav` labels your own recordings")
     return code
 
 
@@ -456,6 +487,18 @@ def _command(commands, name, help, run):
     return p
 
 
+def make_data(args) -> int:
+    from .audio.instruments import make_instruments
+    if args.out and os.path.isfile(args.out):
+        raise UsageError(f"--out {args.out} is a file; give a folder")
+    manifest = make_instruments(args.out, soundfont=args.soundfont, per_class=args.per_class,
+                                seed=args.seed, progress=not args.quiet)
+    print(f"wrote {len(manifest['clips'])} clips ({args.per_class} per instrument, "
+          f"bank {manifest['soundfont']}, seed {args.seed}) to {args.out}")
+    print(f"next: autograd-lab train --data {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autograd-lab", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -470,7 +513,7 @@ def build_parser() -> argparse.ArgumentParser:
     _training_options(p, epochs=30, n_per_class=60, out=os.path.join("out", "train"))
 
     p = _command(commands, "evaluate", "accuracy and confusion matrix of a checkpoint on data", evaluate)
-    p.add_argument("--checkpoint", required=True, help="model.npz written by `train`")
+    p.add_argument("--checkpoint", required=True, help="model.safetensors written by `train`")
     p.add_argument("--data", required=True, help="a folder of recordings, or 'synthetic'")
     p.add_argument("--split", choices=("test", "all"), default="test",
                    help="the test split, or every file found")
@@ -479,8 +522,10 @@ def build_parser() -> argparse.ArgumentParser:
     _data_options(p)
 
     p = _command(commands, "predict", "label sound files of any length with a trained checkpoint", predict)
-    p.add_argument("--checkpoint", required=True, help="model.npz written by `train`")
+    p.add_argument("--checkpoint", required=True, help="model.safetensors written by `train`")
     p.add_argument("--top", type=_positive(int), default=3, help="how many probabilities to show")
+    p.add_argument("--json", action="store_true",
+                   help='one JSON line per file: {"file": ..., "label": ..., "probabilities": {class: p}}')
     p.add_argument("files", nargs="+", metavar="FILE", help="sound files")
 
     p = _command(commands, "cv", "k-fold cross-validation: mean ± std and per-class recall", cv)
@@ -495,8 +540,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-folds", type=_positive(int), default=None, help="run only the first N folds")
     _training_options(p, epochs=30, n_per_class=60, out=os.path.join("out", "cv"))
 
+    p = _command(commands, "export", "a checkpoint as ONNX (raw audio in), or as a web page (--web)", export)
+    p.add_argument("checkpoint", metavar="CHECKPOINT")
+    p.add_argument("out", nargs="?", default=None, metavar="OUT.onnx")
+    p.add_argument("--features-input", action="store_true",
+                   help="export the network alone: log-mel features in, not raw audio")
+    p.add_argument("--web", default=None, metavar="DIR",
+                   help="write a static page classifying dropped sound files (fetches onnxruntime-web once)")
+
     p = _command(commands, "demo", "the main demo: a CNN on synthetic sounds, with every picture", demo)
     _training_options(p, epochs=20, n_per_class=150, out=os.path.join("out", "demo"))
+
+    p = commands.add_parser("data", help="make a data set: `data instruments` renders eight instruments")
+    kinds = p.add_subparsers(dest="kind", required=True, metavar="KIND")
+    q = kinds.add_parser("instruments", help="melodies of eight General-MIDI instruments, rendered by FluidSynth",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    q.add_argument("--out", required=True, help="folder to write class folders into")
+    q.add_argument("--soundfont", default="timgm6mb",
+                   help="the instrument bank: 'timgm6mb', 'musescore', or a .sf2/.sf3 file")
+    q.add_argument("--per-class", type=_positive(int), default=40, help="melodies per instrument")
+    q.add_argument("--seed", type=int, default=0, help="the same seed plays the same melodies in any bank")
+    q.add_argument("--quiet", action="store_true", help="no progress output")
+    q.set_defaults(run=make_data)
 
     p = _command(commands, "tour", "the engine in five steps, with drawings", tour)
     p.add_argument("--steps", type=int, default=500, help="gradient-descent steps")
@@ -513,7 +578,10 @@ def _show_warning(message, *args, **kwargs):
 
 def main(argv=None) -> int:
     from .audio import AudioFileError, DatasetError
+    from .audio.instruments import InstrumentDataError
     from .io import CheckpointError
+    from .interop.onnx import ExportError
+    from .interop.web import WebExportError
     parser = build_parser()
     args = parser.parse_args(argv)
     from .kernels import memory
@@ -524,7 +592,8 @@ def main(argv=None) -> int:
     warnings.showwarning = _show_warning
     try:
         return args.run(args)
-    except (UsageError, AudioFileError, DatasetError, CheckpointError, FileNotFoundError) as exc:
+    except (UsageError, AudioFileError, DatasetError, CheckpointError, FileNotFoundError, ExportError,
+            WebExportError, InstrumentDataError) as exc:
         print(f"autograd-lab {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

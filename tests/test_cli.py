@@ -45,7 +45,7 @@ def test_demo_trains_on_synthetic_sounds_and_writes_every_picture(run, tmp_path)
     result = run("demo", "--n-per-class", 8, "--epochs", 2, "--out", out, "--quiet")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "test accuracy:" in result.stdout
-    for name in PICTURES + ("metrics.json", "model.npz"):
+    for name in PICTURES + ("metrics.json", "model.safetensors"):
         assert (out / name).stat().st_size > 1000, name
         assert str(out / name) in result.stdout                 # it says where they are
     metrics = json.loads((out / "metrics.json").read_text())
@@ -73,7 +73,7 @@ def test_train_evaluate_predict_on_a_folder(run, tmp_path):
     assert metrics["train_clips"] + metrics["val_clips"] + metrics["test"]["n"] == 20
     assert metrics["test"]["accuracy"] == 1.0
 
-    result = run("evaluate", "--checkpoint", out / "model.npz", "--data", root, "--split", "all")
+    result = run("evaluate", "--checkpoint", out / "model.safetensors", "--data", root, "--split", "all")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "accuracy: 1.000" in result.stdout and "(20 clips" in result.stdout
     assert "per-class recall:" in result.stdout and "confusion matrix" in result.stdout
@@ -81,7 +81,7 @@ def test_train_evaluate_predict_on_a_folder(run, tmp_path):
 
     probe = tmp_path / "probe.ogg"
     al.audio.save(probe, _tone(320, 0.8, 22050), 22050)
-    result = run("predict", "--checkpoint", out / "model.npz", probe, "--top", 2)
+    result = run("predict", "--checkpoint", out / "model.safetensors", probe, "--top", 2)
     assert result.returncode == 0, result.stderr
     line = result.stdout.strip()
     assert re.fullmatch(rf"{re.escape(str(probe))}: low +\(low [01]\.\d{{3}}, high [01]\.\d{{3}}\)", line), line
@@ -94,7 +94,7 @@ def test_train_evaluate_predict_on_a_folder(run, tmp_path):
             long[(25 + k) * 8000:(25 + k) * 8000 + 4800] = _tone(freq)
         al.audio.save(tmp_path / f"long_{name}.wav", long, 8000)
     al.audio.save(tmp_path / "short.wav", _tone(1800, 0.3), 8000)
-    result = run("predict", "--checkpoint", out / "model.npz", tmp_path / "long_high.wav",
+    result = run("predict", "--checkpoint", out / "model.safetensors", tmp_path / "long_high.wav",
                  tmp_path / "long_low.wav", tmp_path / "short.wav")
     assert result.returncode == 0, result.stderr
     labels = [line.split(": ")[1].split()[0] for line in result.stdout.strip().splitlines()]
@@ -113,7 +113,7 @@ def test_fsdd_mlp_trained_from_the_command_line(run, tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["train_clips"] + metrics["val_clips"] == 2250 and metrics["test"]["n"] == 250
     assert metrics["test"]["accuracy"] >= 0.85
-    result = run("evaluate", "--checkpoint", out / "model.npz", "--data", FSDD)
+    result = run("evaluate", "--checkpoint", out / "model.safetensors", "--data", FSDD)
     assert f"accuracy: {metrics['test']['accuracy']:.3f}   (250 clips" in result.stdout
 
 
@@ -124,7 +124,7 @@ def test_bad_input_gives_one_line(run, tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     _one_line_error(run("evaluate", "--checkpoint", tmp_path / "notes.txt", "--data", "synthetic"),
                     "notes.txt", "not a checkpoint")
-    _one_line_error(run("predict", "--checkpoint", tmp_path / "none.npz", "x.wav"), "no checkpoint")
+    _one_line_error(run("predict", "--checkpoint", tmp_path / "none.safetensors", "x.wav"), "no checkpoint")
     result = run("train", "--data", "synthetic", "--epochs", "-3")
     assert result.returncode == 2 and "--epochs: must be positive" in result.stderr
     result = run("nonsense")
@@ -146,7 +146,7 @@ def test_what_a_new_user_ran_into(run, tmp_path):
     _one_line_error(run("train", "--data", root, "--test-speaker", "george", "--out", tmp_path / "o"),
                     "--test-speaker", "cv --group-by")
     # a folder given as the checkpoint
-    _one_line_error(run("predict", "--checkpoint", tmp_path, "x.wav"), "is a folder", "model.npz")
+    _one_line_error(run("predict", "--checkpoint", tmp_path, "x.wav"), "is a folder", "model.safetensors")
     # two clips per class: training works, and says that nothing is left to validate on
     out = tmp_path / "tiny"
     result = run("train", "--data", root, "--model", "mlp", "--epochs", 1, "--folds", 2, "--out", out)
@@ -155,7 +155,7 @@ def test_what_a_new_user_ran_into(run, tmp_path):
     for line in result.stderr.replace("\r", "\n").splitlines():      # warnings start their own line
         assert "warning:" not in line or line.startswith("warning:"), line
     assert "features, chosen from 4 files" in result.stdout and "sr 8000" in result.stdout
-    assert (out / "model.npz").stat().st_mode & 0o777 == 0o666 & ~_umask()
+    assert (out / "model.safetensors").stat().st_mode & 0o777 == 0o666 & ~_umask()
     # a class with a single clip, and a single class
     os.remove(root / "low" / "1.wav")
     _one_line_error(run("train", "--data", root, "--out", tmp_path / "o"), "single clip", "0.wav")

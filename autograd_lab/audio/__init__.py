@@ -7,6 +7,6 @@ from .features import (amplitude_to_db, fft_frequencies, get_window, hz_to_mel, 
                        mfcc, power_to_db, spectrogram, stft, stft_power)
 from .prepare import (Augment, Clips, FeatureConfig, default_cache_dir, extract_clips,  # noqa: F401
                       extract_features, fix_length, normalize_input, normalize_loudness)
-from . import datasets  # noqa: F401
+from . import datasets, instruments  # noqa: F401
 from .datasets import FSDD, AudioFolder, DatasetError, SyntheticSounds  # noqa: F401
 from .classifier import AudioClassifier, Recipe, train_classifier  # noqa: F401

@@ -76,7 +76,7 @@ class AudioClassifier:
         """Rebuild a classifier from a checkpoint written by `train_classifier`."""
         if os.path.isdir(path):
             raise io.CheckpointError(f"{path}: is a folder; give the checkpoint file in it "
-                                     f"(e.g. {os.path.join(path, 'model.npz')})")
+                                     f"(e.g. {os.path.join(path, 'model.safetensors')})")
         state, meta = io.load(path, with_metadata=True)
         if meta.get("kind") != CHECKPOINT_KIND:
             raise io.CheckpointError(f"{path}: a checkpoint, but not of an audio classifier "
@@ -326,7 +326,7 @@ def train_classifier(train_set, test_set=None, *, model="cnn", config=None, epoc
                      log=print, model_kwargs=None, groups=None, write_files=True) -> dict:
     """Train a classifier on `train_set`, evaluate it on `test_set`, write results to `out`.
 
-    Returns the metrics written to out/metrics.json. out/model.npz is the checkpoint of
+    Returns the metrics written to out/metrics.json. out/model.safetensors is the checkpoint of
     the epoch with the lowest validation loss (validation: `val_fraction` of each class
     of the training data, or of its `groups` when given). `recipe` (a Recipe) says how
     the training generalises; test clips are judged on all their windows.
@@ -359,7 +359,7 @@ def train_classifier(train_set, test_set=None, *, model="cnn", config=None, epoc
     val_loader = DataLoader(classifier.scale(X_val), clips.y[val_idx], batch_size=256) if len(val_idx) else None
     optimizer = optim.AdamW(network.parameters(), lr=lr, weight_decay=recipe.weight_decay)
     scheduler = WarmupCosine(optimizer, recipe.warmup, epochs)
-    checkpoint = os.path.join(out, "model.npz")
+    checkpoint = os.path.join(out, "model.safetensors")
     smoothing = recipe.label_smoothing
 
     def loss_fn(output, target):
