@@ -35,5 +35,6 @@ from . import nn, optim, data, train, viz, audio  # noqa: E402
 from .viz import draw, explain, to_sympy  # noqa: E402
 from .io import save, load, CheckpointError  # noqa: E402
 from .kernels import set_num_threads, get_num_threads  # noqa: E402
+from .kernels.memory import configure as tune_memory  # noqa: E402  (opt-in, process-wide)
 
 __version__ = "0.1.0"
