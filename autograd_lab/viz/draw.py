@@ -138,7 +138,7 @@ def draw(root, mode="forward", detail=None, show=("value", "grad", "shape"), ran
             body = op_view(builder, nodes, groups) if level == "op" else layer_view(builder, collapsed)
             if per_column:
                 body += wrap_columns(builder.boxes, builder.links, per_column)
-            source = _document(builder, body, direction, heading, note, legend,
+            source = _document(builder, body, direction, heading, note, legend, mode == "backward",
                                fast=len(nodes) > FAST_LAYOUT_NODES and level == "op")
             if len(levels) == 1 and len(tries) == 1:
                 return Drawing(source, note, len(nodes), root, mode, level)
@@ -154,9 +154,10 @@ def draw(root, mode="forward", detail=None, show=("value", "grad", "shape"), ran
     return best[1]
 
 
-def _document(builder, body, rankdir, heading, note, legend, fast=False, extra=""):
+def _document(builder, body, rankdir, heading, note, legend, labelled=False, fast=False, extra=""):
+    # labelled edges sit side by side in a rank: more room between them, so labels never touch
     lines = ["digraph autograd_lab {",
-             f"  graph [rankdir={rankdir}, {FONT}, fontsize=12, nodesep=0.25, ranksep=0.4"
+             f"  graph [rankdir={rankdir}, {FONT}, fontsize=12, nodesep={0.5 if labelled else 0.25}, ranksep=0.4"
              f"{', ' + _fast() if fast else ''}{extra}];",
              f"  node [{FONT}, fontsize={NODE_FONT}];",
              f"  edge [{FONT}, fontsize={NODE_FONT}];"]
@@ -182,5 +183,5 @@ def _layered_source(root, nodes, names, mode, show, max_elements, flow, scale, r
     ys = [y for _, y in builder.positions.values()]
     bb = f"{min(xs) - 300:.0f},{min(ys) - 60:.0f},{max(xs) + 300:.0f},{max(ys) + 60:.0f}"
     note = f"{len(nodes)} nodes: placed in layers by depth"
-    return _document(builder, body, rankdir, heading, note, legend=False,
+    return _document(builder, body, rankdir, heading, note, legend=False, labelled=mode == "backward",
                      extra=f', layout=nop, splines=false, bb="{bb}"')
