@@ -17,6 +17,8 @@
   let boxes = {};                     // item id -> {x, y, w, h}
   const stepper = G.steps ? { k: 0, timer: null } : null;
   const COLS_PER_BAND = 30, COL_GAP = 60, ROW_GAP = 14, H = 36;
+  const COARSE_ITEMS = 1500, COARSE_ZOOM = 0.35;
+  let coarse = false, moved = false;
 
   function el(tag, attrs, parent) {
     const e = document.createElementNS(SVGNS, tag);
@@ -129,7 +131,18 @@
     const maxMag = Math.max(1e-300, ...G.edges.map(e => e[3] || 0));
     const edgeLayer = el("g", { class: "edges" }, world);
     const labelEdges = links.size <= 400;
-    for (const { a, b, uses } of links.values()) {
+    // zoomed far out on a big graph, text cannot be read: draw boxes and one path for all
+    // edges (5,000 nodes: a few thousand elements instead of 30,000), the rest on zooming in
+    coarse = items.size > COARSE_ITEMS && view.k < COARSE_ZOOM;
+    if (coarse) {
+      let d = "";
+      for (const { a, b } of links.values()) {
+        const p = boxes[a], q = boxes[b];
+        d += `M${p.x + p.w},${p.y + p.h / 2}L${q.x},${q.y + q.h / 2}`;
+      }
+      el("path", { d, class: "edge" }, edgeLayer);
+    }
+    for (const { a, b, uses } of coarse ? [] : links.values()) {
       const p = boxes[a], q = boxes[b];
       const x1 = p.x + p.w, y1 = p.y + p.h / 2, x2 = q.x, y2 = q.y + q.h / 2;
       const path = el("path", { d: `M${x1},${y1} C${x1 + 30},${y1} ${x2 - 30},${y2} ${x2},${y2}`,
@@ -169,7 +182,13 @@
     const current = stepper ? G.steps[stepper.k].node : null;
     for (const id in boxes) {
       const b = boxes[id], it = b.it;
-      const node = el("g", { class: "node kind-" + it.kind, id: "item-" + id,
+      if (coarse) {
+        const r = el("rect", { class: "node kind-" + it.kind, id: "item-" + id, x: b.x, y: b.y,
+                               width: b.w, height: b.h, "data-item": id }, world);
+        if (it.node !== undefined) r.setAttribute("data-name", G.nodes[it.node].name);
+        continue;
+      }
+      const node = el("g", { class: "node kind-" + it.kind, id: "item-" + id, "data-item": id,
                              transform: `translate(${b.x},${b.y})` }, world);
       if (it.node !== undefined) node.setAttribute("data-name", G.nodes[it.node].name);
       if ((it.node !== undefined && it.node === current) ||
@@ -179,15 +198,24 @@
         const t = el("text", { x: 8, y: 14 + 14 * k, class: k ? "line2" : "line1" }, node);
         t.textContent = line;
       });
-      node.addEventListener("mouseenter", ev => showTip(it, ev));
-      node.addEventListener("mousemove", moveTip);
-      node.addEventListener("mouseleave", () => { tip.hidden = true; });
-      if (it.kind === "group") node.addEventListener("click", () => { expanded.add(it.group); render(); });
     }
     applySearch();
     applyView();
     document.getElementById("mode").textContent = "showing: " + mode + " pass";
   }
+
+  // one listener each for every node (delegation): thousands of listeners cost time to attach
+  world.addEventListener("mouseover", ev => {
+    const n = ev.target.closest("[data-item]");
+    if (n) showTip(boxes[n.dataset.item].it, ev); else tip.hidden = true;
+  });
+  world.addEventListener("mousemove", ev => { if (!tip.hidden) moveTip(ev); });
+  world.addEventListener("mouseleave", () => { tip.hidden = true; });
+  world.addEventListener("click", ev => {
+    const n = ev.target.closest("[data-item]");
+    const it = n && boxes[n.dataset.item].it;
+    if (it && it.kind === "group" && !moved) { expanded.add(it.group); render(); }
+  });
 
   function showTip(it, ev) {
     const shown = revealed();
@@ -210,7 +238,7 @@
     view.x = cx - (cx - view.x) * (k / view.k);
     view.y = cy - (cy - view.y) * (k / view.k);
     view.k = k;
-    applyView();
+    if (coarse !== (Object.keys(boxes).length > COARSE_ITEMS && k < COARSE_ZOOM)) render(); else applyView();
   }
   // the canvas size, read once before anything is drawn: reading it after forces the browser
   // to lay out thousands of SVG elements (2 s for 5,000 nodes)
@@ -232,7 +260,7 @@
     view.k = Math.max(view.k, 0.8);
     view.x = r.width / 2 - (b.x + b.w / 2) * view.k;
     view.y = r.height / 2 - (b.y + b.h / 2) * view.k;
-    applyView();
+    if (coarse) render(); else applyView();
   }
   svg.addEventListener("wheel", ev => {
     ev.preventDefault();
@@ -240,9 +268,10 @@
     zoomAt(ev.deltaY < 0 ? 1.15 : 1 / 1.15, ev.clientX - r.left, ev.clientY - r.top);
   }, { passive: false });
   let drag = null;
-  svg.addEventListener("mousedown", ev => { drag = { x: ev.clientX, y: ev.clientY, vx: view.x, vy: view.y }; });
+  svg.addEventListener("mousedown", ev => { moved = false; drag = { x: ev.clientX, y: ev.clientY, vx: view.x, vy: view.y }; });
   window.addEventListener("mousemove", ev => {
     if (!drag) return;
+    if (Math.abs(ev.clientX - drag.x) + Math.abs(ev.clientY - drag.y) > 3) moved = true;
     view.x = drag.vx + ev.clientX - drag.x; view.y = drag.vy + ev.clientY - drag.y; applyView();
   });
   window.addEventListener("mouseup", () => { drag = null; });

@@ -120,17 +120,17 @@ _STYLE = """
  header { padding: .5em 1em; border-bottom: 1px solid #ccc; display: flex; flex-wrap: wrap; gap: .5em; align-items: center; }
  header button { font-size: .95em; padding: .25em .7em; }
  #canvas { width: 100%; height: 72vh; display: block; background: #fcfcfc; cursor: grab; }
- .node rect { fill: #f4f4f4; stroke: #555; }
- .kind-parameter rect { fill: #fbd9a4; stroke-width: 2; }
- .kind-input rect { fill: #cfe2f3; }
- .kind-constant rect { fill: #fff; stroke-dasharray: 4 2; }
- .kind-output rect { fill: #b8e0b8; stroke-width: 3; }
- .kind-backward rect { fill: #e6d5ee; stroke-dasharray: 2 2; }
- .kind-group rect { fill: #e9eef7; stroke: #345; stroke-width: 2; cursor: pointer; }
+ .node rect, rect.node { fill: #f4f4f4; stroke: #555; }
+ .kind-parameter rect, rect.kind-parameter { fill: #fbd9a4; stroke-width: 2; }
+ .kind-input rect, rect.kind-input { fill: #cfe2f3; }
+ .kind-constant rect, rect.kind-constant { fill: #fff; stroke-dasharray: 4 2; }
+ .kind-output rect, rect.kind-output { fill: #b8e0b8; stroke-width: 3; }
+ .kind-backward rect, rect.kind-backward { fill: #e6d5ee; stroke-dasharray: 2 2; }
+ .kind-group rect, rect.kind-group { fill: #e9eef7; stroke: #345; stroke-width: 2; cursor: pointer; }
  .node text { font-size: 11px; pointer-events: none; }
  .line2 { fill: #444; }
- .node.match rect { stroke: #d60; stroke-width: 4; }
- .node.current rect { stroke: #c00; stroke-width: 4; }
+ .node.match rect, rect.node.match { stroke: #d60; stroke-width: 4; }
+ .node.current rect, rect.node.current { stroke: #c00; stroke-width: 4; }
  .edge { fill: none; stroke: #999; stroke-width: 1; }
  .elabel { font-size: 10px; fill: #7a0a1e; text-anchor: middle; }
  .frame rect { fill: none; stroke: #888; stroke-dasharray: 6 3; }
