@@ -53,7 +53,7 @@ def scalar_mlp_loss(sizes, samples):
 
 
 def _screenshot(page, path, clicks, actions=()):
-    """A page after `clicks` on Next (stepper) and `actions` (selectors to click), in headless
+    """A page after `clicks` on Next (stepper) and `actions` ((selector, text) to click), in headless
     Chromium (if installed)."""
     import shutil
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -71,8 +71,8 @@ def _screenshot(page, path, clicks, actions=()):
         tab.goto("file://" + os.path.abspath(page))
         for _ in range(clicks):
             tab.click("#next")
-        for selector in actions:
-            tab.locator(selector).first.click()
+        for selector, text in actions:
+            tab.locator(selector, has_text=text).first.click()
         tab.screenshot(path=path, full_page=True)
         browser.close()
     return path
@@ -182,7 +182,7 @@ def main(argv=None):
              _screenshot(page, os.path.join(out, "backprop_steps.png"), clicks=4)]
     viewer = al.draw(loss, mode="backward").save(os.path.join(out, "viewer.html"))
     shots.append(_screenshot(viewer, os.path.join(out, "viewer.png"), clicks=0,
-                             actions=["#canvas .kind-group >> text=features.4"]))
+                             actions=[("#canvas .kind-group", "features.4")]))
     made += [s for s in shots if s]
     for path in made:
         print(path)

@@ -18,6 +18,15 @@
   const stepper = G.steps ? { k: 0, timer: null } : null;
   const COLS_PER_BAND = 30, COL_GAP = 60, ROW_GAP = 14, H = 36;
   const COARSE_ITEMS = 1500, COARSE_ZOOM = 0.35;
+  // the canvas size, read once before anything is drawn: reading it after forces the browser
+  // to lay out thousands of SVG elements (2 s for 5,000 nodes)
+  let canvas = size();
+  window.addEventListener("resize", () => { canvas = size(); });
+  function size() {        // (inside an iframe that is not laid out yet, the window's size)
+    const r = svg.getBoundingClientRect();
+    return r.height > 50 ? r : { width: window.innerWidth || 1200, height: 0.72 * (window.innerHeight || 800) };
+  }
+
   let coarse = false, moved = false;
 
   function el(tag, attrs, parent) {
@@ -91,6 +100,12 @@
       }
       if (!changed) break;
     }
+    // a leaf sits just before its first consumer, not with every other leaf in column 0
+    const firstUse = new Map();
+    for (const { a, b } of links.values()) {
+      if (preds.get(a).size === 0) firstUse.set(a, Math.min(firstUse.get(a) ?? Infinity, depth.get(b) - 1));
+    }
+    for (const [id, d] of firstUse) depth.set(id, Math.max(0, d));
     const columns = [];
     for (const [id, it] of items) {
       const d = depth.get(id);
@@ -101,10 +116,21 @@
     }
     const row = new Map();
     boxes = {};
-    let bandTop = 0, x = 0, bandBottom = 0;
+    // columns per band: enough that the whole picture comes out about as wide as the canvas
+    // is, relative to its height (a 3,750-column chain in bands of 30 was a thin strip)
+    let sumW = 0, maxH = 0, n = 0;
+    columns.forEach(col => {
+      if (!col) return;
+      n++; sumW += Math.max(...col.map(it => it.w)) + COL_GAP;
+      maxH = Math.max(maxH, col.length * (H + ROW_GAP));
+    });
+    const aspect = Math.min(3, Math.max(0.5, canvas.width / Math.max(canvas.height, 1)));
+    const perBand = Math.max(COLS_PER_BAND, Math.round(Math.sqrt(aspect * n * (maxH + 80) / Math.max(sumW / n, 1))));
+    let bandTop = 0, x = 0, bandBottom = 0, placed = 0;
     columns.forEach((col, c) => {
       if (!col) return;
-      if (c > 0 && c % COLS_PER_BAND === 0) { bandTop = bandBottom + 80; x = 0; }
+      if (placed > 0 && placed % perBand === 0) { bandTop = bandBottom + 80; x = 0; }
+      placed++;
       col.sort((p, q) => bary(p) - bary(q));
       col.forEach((it, r) => row.set(it.id, r));
       const w = Math.max(...col.map(it => it.w));
@@ -240,10 +266,6 @@
     view.k = k;
     if (coarse !== (Object.keys(boxes).length > COARSE_ITEMS && k < COARSE_ZOOM)) render(); else applyView();
   }
-  // the canvas size, read once before anything is drawn: reading it after forces the browser
-  // to lay out thousands of SVG elements (2 s for 5,000 nodes)
-  let canvas = svg.getBoundingClientRect();
-  window.addEventListener("resize", () => { canvas = svg.getBoundingClientRect(); });
   function fit() {
     const all = Object.values(boxes);
     if (!all.length) return;
