@@ -81,9 +81,19 @@ def _number(x) -> str:
     return str(int(x)) if x.is_integer() and abs(x) < 1e6 else f"{x:.4g}"
 
 
-def _operand(name: str, right=False) -> str:
-    compound = any(s in name[1:] for s in "+-*/@ ") or (right and name.startswith("-"))
-    return f"({name})" if compound else name
+_PRECEDENCE = {"add": 1, "sub": 1, "mul": 2, "div": 2, "matmul": 2, "pow": 3}
+
+
+def _operand(x, name: str, op: str, right=False) -> str:
+    """`name` as an operand of `op`, in brackets only where precedence needs them."""
+    inner = x.op.name if x.op is not None and x.name is None and x.op.name in _INFIX else None
+    if inner is None:
+        needs = name.startswith("-") and right
+    else:
+        needs = _PRECEDENCE[inner] < _PRECEDENCE[op] or (
+            right and _PRECEDENCE[inner] == _PRECEDENCE[op] and op in ("sub", "div", "pow")) or (
+            not right and op == "pow" and inner == "pow")
+    return f"({name})" if needs else name
 
 
 def node_names(nodes, groups=None) -> dict:
@@ -128,7 +138,10 @@ def _expression(node, names):
     op = node.op
     args = [names[x] for x in node.inputs]
     if len(args) == 2 and op.name in _INFIX:
-        return f"{_operand(args[0])}{_INFIX[op.name]}{_operand(args[1], right=True)}"
+        a, b = node.inputs
+        return f"{_operand(a, args[0], op.name)}{_INFIX[op.name]}{_operand(b, args[1], op.name, right=True)}"
     if len(args) == 1 and not node.params:
-        return f"-{_operand(args[0])}" if op.name == "neg" else f"{op.name}({args[0]})"
+        x = node.inputs[0]
+        wrap = x.name is None and x.op is not None and x.op.name in _INFIX
+        return (f"-({args[0]})" if wrap else f"-{args[0]}") if op.name == "neg" else f"{op.name}({args[0]})"
     return None
