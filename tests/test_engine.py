@@ -358,3 +358,87 @@ def test_a_fresh_weight_gradient_is_adopted_not_copied():
     finally:
         np.array = original
     assert copies == [] and w.grad.tolist()[0][:2] == [64.0, 64.0]
+
+
+# ---- one protocol: ops evaluate or record; one reverse walk -------------------------
+def test_an_op_on_raw_data_evaluates_and_on_nodes_records():
+    from autograd_lab.ops import primitives as P
+    raw = P.exp(np.array([0.0, 1.0]))
+    assert type(raw) is np.ndarray and raw.tolist() == pytest.approx([1.0, np.e])
+    assert type(P.exp(1.0)) is float and P.log(0.0) == -np.inf      # floats: the scalar forward
+    node = P.exp(al.tensor([0.0, 1.0]))
+    assert isinstance(node, al.Tensor) and node.op is P.exp
+    mixed = P.mul(al.tensor([2.0]), np.array([3.0]))                  # a node among the inputs records
+    assert isinstance(mixed, al.Tensor) and mixed.op is P.mul and mixed.data.tolist() == [6.0]
+    with pytest.raises(al.ShapeError, match="add: input shapes \\(2,\\), \\(3,\\)"):
+        P.add(np.ones(2), np.ones(3))                                 # raw errors name the op too
+
+
+def _package_sources(folder):
+    import pathlib
+    root = pathlib.Path(al.__file__).parent
+    return {p.relative_to(root).as_posix(): p.read_text() for p in (root / folder).rglob("*.py")}
+
+
+def test_core_imports_nothing_from_ops():
+    import ast
+    for name, text in _package_sources("core").items():
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ImportFrom):
+                module = ("." * node.level) + (node.module or "")
+                assert not module.lstrip(".").startswith("ops") and "autograd_lab.ops" not in module, \
+                    f"core/{name} imports {module}"
+
+
+def test_ops_are_never_looked_up_by_name_and_rules_are_called_in_one_module():
+    import re
+    sources = _package_sources(".")
+    for name, text in sources.items():
+        if name != "core/op.py":
+            assert not re.search(r"OPS\[", text), f"{name} looks an op up by its name"
+        if name not in ("core/engine.py", "core/op.py"):
+            assert not re.search(r"\.(vjps?|variadic_vjp)\b", text), f"{name} calls gradient rules"
+
+
+def test_backward_steps_report_every_contribution_and_agree_with_backward():
+    a, b = t([1.0, 2.0]), t([3.0])
+    loss = ((a * b).tanh() * a).sum()
+    steps = list(al.core.engine.backward_steps(loss))
+    assert steps[0].node is loss and steps[0].grad == 1.0
+    received = {}
+    for step in steps:
+        for c in step.contributions:
+            assert step.node.inputs[c.position] is c.input
+            received[c.input] = received.get(c.input, 0) + c.value
+    by_node = {s.node: s.grad for s in steps}
+    loss.backward()
+    for leaf in (a, b):                 # a leaf's gradient is the sum of what it received
+        np.testing.assert_allclose(received[leaf], leaf.grad)
+        np.testing.assert_allclose(by_node[leaf], leaf.grad)
+    assert a.grad is not by_node[a]     # the walk leaves .grad alone: these are its own
+
+
+def test_backward_steps_work_after_backward_released_saved_state():
+    logits = t([[0.5, -1.0, 2.0]])
+    pooled = al.nn.functional.max_pool2d(logits.reshape(1, 1, 1, 3), 1)
+    loss = al.nn.functional.cross_entropy(pooled.reshape(1, 3), np.array([2]))
+    loss.backward()                      # releases cross_entropy's and max_pool2d's saved state
+    with pytest.raises(al.GraphFreedError):
+        loss.backward()
+    received = {}
+    for step in al.core.engine.backward_steps(loss):   # the forward runs again to get it back
+        received[step.node] = step.grad
+    np.testing.assert_allclose(received[logits], logits.grad)
+
+
+def test_an_exception_in_a_rule_is_not_swallowed_by_drawings():
+    from autograd_lab.core.op import OPS, primitive
+    broken = primitive("test_broken_rule", np.sin, lambda g, out, x: 1 / 0)
+    try:
+        y = broken(al.Value(0.5, label="x"))
+        with pytest.raises(ZeroDivisionError):
+            al.draw(y, mode="backward")
+        with pytest.raises(ZeroDivisionError):
+            al.explain(y, y.inputs[0])
+    finally:
+        del OPS["test_broken_rule"]

@@ -1,30 +1,40 @@
-"""The engine: record an op (`apply`) and walk the graph backwards (`backward`, `grad`).
+"""The engine: record an op (`record`, `apply`) and walk the graph backwards.
 
 Forward: `apply` runs an op's forward on the inputs' raw data and returns a new
-node that remembers the op, its params and its inputs.
+node that remembers the op, its params and its inputs. (An op called on raw
+data only evaluates: see `core/op.py`.)
 
-Backward: one reverse walk over the graph in topological order. Each node's
-gradient is complete when the walk reaches it; the op's gradient rule for each
-input turns it into that input's share, which is summed back to the input's
-shape (broadcasting undone centrally) and added up over all paths.
+Backward: one reverse walk over the graph in topological order, `_walk`. Each
+node's gradient is complete when the walk reaches it; the op's gradient rule
+for each input turns it into that input's share (its contribution), which is
+summed back to the input's shape (broadcasting undone centrally, `sum_to`) and
+added up over all paths. This is the only place that calls gradient rules.
+Everything that needs gradients reads this walk:
 
-  * plain backward: rules run on raw numpy arrays / floats, nothing is recorded;
-  * `create_graph=True`: rules run on graph nodes, so the backward pass is
-    recorded like any forward computation (grad of grad, drawable).
+  * `backward` accumulates every node's gradient into `.grad`;
+  * `grad` returns the gradients of the nodes asked for;
+  * `backward_steps` hands each node, its gradient and its contributions to the
+    drawings, `al.explain` and the step-by-step page.
 
-Both walks are loops over an explicit stack: no recursion, any depth.
+Rules run on raw numpy arrays / floats in a plain walk (nothing is recorded),
+and on graph nodes with `create_graph=True`, so that the backward pass is
+recorded like any forward computation (grad of grad, drawable).
+
+All walks are loops over an explicit stack: no recursion, any depth.
 """
 from __future__ import annotations
 
 import math
 import os
 import sys
+from typing import NamedTuple
 
 import numpy as np
 
 from .errors import AnomalyError, GraphFreedError, ShapeError
 from .node import _NO_PARAMS, Node, Tensor, Value
-from .state import state
+from .shapes import sum_to
+from .state import _switch, state
 
 # A non-leaf node whose backward has run without retain_graph holds this in _saved.
 _RELEASED = object()
@@ -33,8 +43,8 @@ _RELEASED = object()
 # ---------------------------------------------------------------------------
 # forward: recording one op
 # ---------------------------------------------------------------------------
-def call(op, args, params):
-    """Lift Python numbers / arrays among `args` to constant nodes, then `apply`."""
+def record(op, args, params):
+    """Record `op` on `args`, some of them nodes: lift numbers / arrays to constant nodes, then `apply`."""
     for a in args:
         if a.__class__ is not Tensor:
             break
@@ -73,7 +83,7 @@ def apply(op, inputs: tuple, params: dict = _NO_PARAMS):
         else:
             data = forward(*[x.data for x in inputs])
     except (ValueError, IndexError, TypeError, ZeroDivisionError, OverflowError) as exc:
-        raise _forward_error(op, inputs, params, exc) from None
+        raise forward_error(op, inputs, params, exc) from None
     saved = None
     if op.saves:
         data, saved = data
@@ -114,12 +124,13 @@ def apply(op, inputs: tuple, params: dict = _NO_PARAMS):
     return out
 
 
-def _forward_error(op, inputs, params, exc):
-    shapes = ", ".join(str(getattr(x, "shape", ())) for x in inputs)
+def forward_error(op, inputs, params, exc):
+    """The forward's exception, re-raised with the op's name, the input shapes and params."""
+    shapes = ", ".join(str(np.shape(getattr(x, "data", x))) for x in inputs)
     described = f"{op.name}: input shapes {shapes}"
     if params:
         described += " with " + ", ".join(f"{k}={v!r}" for k, v in params.items())
-    if isinstance(exc, ValueError) and inputs[0].__class__ is Tensor:
+    if isinstance(exc, ValueError) and any(x.__class__ in (Tensor, np.ndarray) for x in inputs):
         return ShapeError(f"{described}: {exc}")
     return type(exc)(f"{described}: {exc}")
 
@@ -210,7 +221,7 @@ def topological_order(roots, requires_grad_only: bool = False) -> list:
 
 
 # ---------------------------------------------------------------------------
-# backward
+# backward: the one reverse walk
 # ---------------------------------------------------------------------------
 def _seed(root, grad, create_graph):
     """The gradient of `root` with respect to itself (or the user's `grad`)."""
@@ -235,13 +246,38 @@ def _seed(root, grad, create_graph):
     return seed
 
 
-def _backprop(roots, seeds, *, retain_graph, create_graph, accumulate, capture=None):
-    sum_to = _sum_to()
+class Contribution(NamedTuple):
+    """What one node sends back to one of its inputs: `value` = the rule applied to the node's gradient."""
+    position: int      # which input of the node (a node may use the same input twice)
+    input: Node
+    value: object      # d root / d node, times d node / d input; already of the input's shape
+
+
+class BackwardStep(NamedTuple):
+    """One node reached by the reverse walk, once its gradient is complete."""
+    node: Node
+    grad: object                 # d root / d node, summed over every path from the root
+    contributions: tuple         # Contribution per input that takes a gradient (none for a leaf)
+
+
+_NO_CONTRIBUTIONS = ()
+
+
+def _walk(roots, seeds, *, create_graph, retain_graph, strict, contributions):
+    """The reverse walk that every consumer of gradients reads (see `backward_steps`).
+
+    Yields (node, grad, contributions) in reverse topological order, each node
+    once, when its gradient is complete. `contributions` is a tuple of
+    `Contribution`s when asked for, else empty (backward() needs none, and
+    building them costs a tuple per edge). `strict`: a node whose saved state a
+    previous backward() released raises GraphFreedError; otherwise (the drawings
+    and explain) an op that saves state has its forward run again to get it back.
+    """
     order = topological_order(roots, requires_grad_only=True)
     grads = {}
     for root, seed in zip(roots, seeds):
         grads[root] = seed if root not in grads else grads[root] + seed
-    captured = {}
+    root = seed = None               # no stray reference to a seed array (see _ONLY_OURS)
     anomaly = state.anomaly
     if create_graph:
         saved_mode = (state.grad_enabled, state.in_backward)
@@ -253,24 +289,10 @@ def _backprop(roots, seeds, *, retain_graph, create_graph, accumulate, capture=N
             g = pop(node, None)
             if g is None:
                 continue
-            if capture is not None and node in capture:
-                captured[node] = g
             op = node.op
-            if accumulate:
-                cur = node._grad
-                if cur.__class__ is float and g.__class__ is float:
-                    node._grad = cur + g           # al.Value's plain pass: the hot path
-                elif cur is None and op is not None and g.__class__ is np.ndarray:
-                    node._grad = g                 # an inner Tensor's plain pass: kept as it is
-                else:
-                    _accumulate(node, g, create_graph)
             if op is None:
+                yield node, g, _NO_CONTRIBUTIONS
                 continue
-            if node._saved is _RELEASED:
-                raise GraphFreedError(
-                    f"backward through the graph a second time (at op {op.name}): its saved "
-                    "state was released by the first backward(). Pass retain_graph=True to "
-                    "the first call if you need to go backward twice.")
             inputs = node.inputs
             if create_graph:
                 args, out = inputs, node
@@ -279,9 +301,12 @@ def _backprop(roots, seeds, *, retain_graph, create_graph, accumulate, capture=N
             else:
                 args, out = [x.data for x in inputs], node.data
             params = node.params
+            if node._saved is _RELEASED and (strict or op.saves):
+                _released(node, strict)
             if op.saves:
                 params = dict(params, saved=node._saved)
             rules = op.vjps if op.variadic_vjp is None else None
+            shares = [] if contributions else None
             for i, x in enumerate(inputs):
                 if not x.requires_grad:
                     continue
@@ -293,27 +318,105 @@ def _backprop(roots, seeds, *, retain_graph, create_graph, accumulate, capture=N
                     gi = sum_to(gi, x.data.shape)
                 if anomaly:
                     _check_finite_backward(gi, node, i)
+                if shares is not None:
+                    shares.append(Contribution(i, x, gi))
                 prev = grads.get(x)
                 grads[x] = gi if prev is None else prev + gi
-            gi = prev = None     # no stray reference: _accumulate may adopt arrays only grads holds
+            gi = prev = args = None    # no stray reference: backward() may adopt arrays only grads holds
             if not retain_graph:
                 node._saved = _RELEASED
+            yield node, g, (_NO_CONTRIBUTIONS if shares is None else tuple(shares))
+            shares = None
     finally:
         if create_graph:
             state.grad_enabled, state.in_backward = saved_mode
             state.refresh()
+
+
+def _released(node, strict):
+    """A previous backward() released this node's saved state: raise, or run its forward again."""
+    if strict:
+        raise GraphFreedError(
+            f"backward through the graph a second time (at op {node.op.name}): its saved "
+            "state was released by the first backward(). Pass retain_graph=True to "
+            "the first call if you need to go backward twice.")
+    forward = node.op.value_forward if node.__class__ is Value else node.op.forward
+    node._saved = forward(*[x.data for x in node.inputs], **node.params)[1]
+
+
+def backward_steps(root, grad=None):
+    """Walk back from `root` once, as backward() does, and yield what happens at each node.
+
+    The same walk as `backward` and `grad` (one place calls gradient rules), on
+    raw data, recording nothing, leaving `.grad` untouched and releasing
+    nothing: for drawings, `al.explain` and the step-by-step page. Yields a
+    `BackwardStep(node, grad, contributions)` per node that `root` depends on
+    through inputs that require grad, in the order the walk reaches them (each
+    node's gradient complete); `contributions` has one
+    `Contribution(position, input, value)` per input that takes a gradient.
+    Works after `backward()` too: state it released is computed again.
+
+    >>> import autograd_lab as al
+    >>> a = al.Value(2.0, label="a"); b = al.Value(-3.0, label="b")
+    >>> for step in backward_steps(a * b + a):
+    ...     print(step.node.op_name or step.node.label, step.grad,
+    ...           [(c.position, c.value) for c in step.contributions])
+    add 1.0 [(0, 1.0), (1, 1.0)]
+    mul 1.0 [(0, -3.0), (1, 2.0)]
+    b 2.0 []
+    a -2.0 []
+    """
+    if not root.requires_grad:
+        return
+    seed = _seed(root, grad, False)
+    with _switch("grad_enabled", False):
+        for node, g, shares in _walk([root], [seed], create_graph=False, retain_graph=True,
+                                     strict=False, contributions=True):
+            yield BackwardStep(node, g, shares)
+
+
+def local_derivative(node, position):
+    """d node / d node.inputs[position], on raw data: the rule applied to a gradient of ones.
+
+    For scalar nodes this is the number on the edge of a chain-rule picture; for
+    arrays it is the rule's result for g = 1 (a vector-Jacobian product with ones).
+    None when no gradient flows to that input.
+
+    >>> import autograd_lab as al
+    >>> x = al.Value(3.0); y = x * x
+    >>> local_derivative(y, 0)
+    3.0
+    """
+    op = node.op
+    rule = op.vjp(position)
+    if rule is None:
+        return None
+    params = node.params
+    if op.saves:
+        if node._saved is _RELEASED or node._saved is None:
+            _released(node, strict=False)
+        params = dict(params, saved=node._saved)
+    one = 1.0 if node.__class__ is Value else np.ones_like(node.data)
+    with _switch("grad_enabled", False):
+        return rule(one, node.data, *[x.data for x in node.inputs], **params)
+
+
+def _backward_pass(roots, seeds, *, retain_graph, create_graph, accumulate, capture=None):
+    """backward() and grad(): read the walk, store or capture each node's complete gradient."""
+    captured = {}
+    for node, g, _ in _walk(roots, seeds, create_graph=create_graph, retain_graph=retain_graph,
+                            strict=True, contributions=False):
+        if capture is not None and node in capture:
+            captured[node] = g
+        if accumulate:
+            cur = node._grad
+            if cur.__class__ is float and g.__class__ is float:
+                node._grad = cur + g           # al.Value's plain pass: the hot path
+            elif cur is None and node.op is not None and g.__class__ is np.ndarray:
+                node._grad = g                 # an inner Tensor's plain pass: kept as it is
+            else:
+                _accumulate(node, g, create_graph)
     return captured
-
-
-def _sum_to():
-    global _sum_to_function
-    if _sum_to_function is None:     # imported late: ops.generic imports this module
-        from ..ops.generic import sum_to
-        _sum_to_function = sum_to
-    return _sum_to_function
-
-
-_sum_to_function = None
 
 
 def _references(g):
@@ -323,13 +426,18 @@ def _references(g):
 def _probe_references():
     """How many references an array has in `_accumulate` when the backward pass holds the only one.
 
-    Measured rather than assumed: the same call path (popped from a dict into a
-    local, handed to a function) with a fresh array, so the count follows the
-    interpreter's own conventions.
+    Measured rather than assumed: the same path as a gradient's from `_walk` to
+    `_accumulate` (popped from a dict into a generator's local, yielded in a
+    tuple, unpacked by the consumer's loop, handed to a function), with a fresh
+    array, so the count follows the interpreter's own conventions.
     """
-    grads = {0: np.empty(1)}
-    g = grads.pop(0)               # as in _backprop,
-    return _as_in_accumulate(g)    # then handed to _accumulate
+    def walk():
+        grads = {0: np.empty(1)}
+        g = grads.pop(0)
+        yield 0, g, ()
+
+    for _, g, _ in walk():
+        return _as_in_accumulate(g)
 
 
 def _as_in_accumulate(g):
@@ -378,8 +486,8 @@ def backward(root, grad=None, retain_graph=False, create_graph=False):
             "backward(): this result does not require grad. Give an input "
             "requires_grad=True (Tensors default to False), and do not compute it under no_grad().")
     seed = _seed(root, grad, create_graph)
-    _backprop([root], [seed], retain_graph=retain_graph or create_graph,
-              create_graph=create_graph, accumulate=True)
+    _backward_pass([root], [seed], retain_graph=retain_graph or create_graph,
+                   create_graph=create_graph, accumulate=True)
 
 
 def grad(outputs, inputs, grad_outputs=None, create_graph=False, retain_graph=None,
@@ -409,8 +517,8 @@ def grad(outputs, inputs, grad_outputs=None, create_graph=False, retain_graph=No
     if retain_graph is None:
         retain_graph = create_graph
     seeds = [_seed(o, g, create_graph) for o, g in zip(outputs, grad_outputs)]
-    captured = _backprop(outputs, seeds, retain_graph=retain_graph, create_graph=create_graph,
-                         accumulate=False, capture=set(inputs))
+    captured = _backward_pass(outputs, seeds, retain_graph=retain_graph,
+                              create_graph=create_graph, accumulate=False, capture=set(inputs))
     result = []
     for k, x in enumerate(inputs):
         g = captured.get(x)

@@ -6,11 +6,17 @@ input, and a sampler of test inputs. Gradient rules have the form
 
     rule(g, out, *inputs, **params) -> gradient for that input
 
-and are written with operators and `autograd_lab.ops.generic` helpers, so the
-same rule runs on raw arrays (a plain backward pass) or on graph nodes
-(`create_graph=True`, where the backward pass is itself recorded). A rule may
+An op is called the same way everywhere, and that call is the one dispatch
+point (as `bind` in JAX's Autodidax):
+
+  * on graph nodes (Tensor/Value) it records: the result is a new node;
+  * on raw data (numpy arrays, Python floats) it evaluates: the result is raw.
+
+So rules call ops directly (`lambda g, out, x: g * cos(x)`): the same rule runs
+on raw arrays in a plain backward pass and on graph nodes with
+`create_graph=True`, where the backward pass is itself recorded. A rule may
 return a gradient of the broadcast shape: the engine sums it back to the
-input's shape in one place (`generic.sum_to`).
+input's shape in one place (`core.shapes.sum_to`).
 
 Every declared op lands in `OPS`; the test-suite gradient-checks each one from
 its `samples`, so an op cannot be added without being tested.
@@ -19,19 +25,38 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .engine import call
+from .engine import forward_error, record
+from .node import Node
 
 OPS: dict[str, "Op"] = {}
 
 
 class Op:
-    """A primitive op: see `primitive`."""
+    """A primitive op: see `primitive`. Call it on nodes to record, on raw data to evaluate."""
 
-    __slots__ = ("name", "forward", "scalar_forward", "value_forward", "vjps", "variadic_vjp", "samples",
-                 "differentiable", "second_order", "saves", "symbol", "doc", "__weakref__")
+    __slots__ = ("name", "forward", "value_forward", "vjps", "variadic_vjp", "samples",
+                 "differentiable", "second_order", "saves", "symbol", "__weakref__")
 
     def __call__(self, *args, **params):
-        return call(self, args, params)
+        for a in args:
+            if isinstance(a, Node):
+                return record(self, args, params)
+        return self.evaluate(*args, **params)
+
+    def evaluate(self, *args, **params):
+        """The forward on raw data, recording nothing (what a plain backward pass runs)."""
+        forward = self.forward
+        if self.value_forward is not forward:
+            for a in args:
+                if a.__class__ is not float:
+                    break
+            else:
+                forward = self.value_forward
+        try:
+            out = forward(*args, **params)
+        except (ValueError, IndexError, TypeError, ZeroDivisionError, OverflowError) as exc:
+            raise forward_error(self, args, params, exc) from None
+        return out[0] if self.saves else out
 
     def vjp(self, i: int) -> Callable | None:
         """The gradient rule for input `i` (None: no gradient flows to it)."""
@@ -46,8 +71,7 @@ class Op:
 def primitive(name: str, forward: Callable, *vjps: Callable | None,
               scalar: Callable | None = None, variadic_vjp: Callable | None = None,
               samples: Callable | None = None, differentiable: bool = True,
-              second_order: bool = True, saves: bool = False, symbol: str | None = None,
-              doc: str = "") -> Op:
+              second_order: bool = True, saves: bool = False, symbol: str | None = None) -> Op:
     """Declare a primitive op and register it in `OPS`.
 
     name           unique op name, shown on every node it makes
@@ -70,7 +94,6 @@ def primitive(name: str, forward: Callable, *vjps: Callable | None,
     op = Op()
     op.name = name
     op.forward = forward
-    op.scalar_forward = scalar
     op.value_forward = scalar or forward      # what al.Value (float data) runs
     op.vjps = tuple(vjps)
     op.variadic_vjp = variadic_vjp
@@ -79,6 +102,5 @@ def primitive(name: str, forward: Callable, *vjps: Callable | None,
     op.second_order = second_order
     op.saves = saves
     op.symbol = symbol
-    op.doc = doc
     OPS[name] = op
     return op

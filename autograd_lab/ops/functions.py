@@ -3,6 +3,9 @@
 Thin wrappers over the primitives in primitives.py that normalise arguments
 (axes, indices, vectors in matmul), plus composite functions built from
 primitives, which are differentiable to any order without rules of their own.
+
+Like the ops themselves, they record on graph nodes and compute on raw data:
+`al.exp(al.tensor(x))` is a node of the graph, `al.exp(np.array(x))` an array.
 """
 from __future__ import annotations
 
@@ -12,8 +15,9 @@ import numpy as np
 
 from ..core.errors import ShapeError
 from ..core.node import Node, Tensor
+from ..core.shapes import normalize_axis
 from ..kernels import softmax as KS
-from . import generic as F
+from . import masks as M
 from . import primitives as P
 
 
@@ -22,8 +26,13 @@ def as_node(x) -> Node:
     return x if isinstance(x, Node) else Tensor._lift(x, None)
 
 
+def _operand(x):
+    """A node as it is; anything else (an array, a list, a number) as an array."""
+    return x if isinstance(x, Node) else np.asarray(x)
+
+
 def _axis(axis, ndim):
-    return None if axis is None else F.normalize_axis(axis, ndim)
+    return None if axis is None else normalize_axis(axis, ndim)
 
 
 # ---- elementwise (the primitives themselves are the functions) --------------
@@ -58,7 +67,7 @@ def where(cond, x, y):
     tensor([ 1., 20.], op=where)
     """
     cond = cond.data if isinstance(cond, Node) else np.asarray(cond)
-    return P.where(Tensor(cond.astype(bool, copy=False)), x, y)
+    return P.where(cond.astype(bool, copy=False), x, y)
 
 
 # ---- reductions ---------------------------------------------------------------
@@ -69,7 +78,7 @@ def sum(x, axis=None, keepdims=False):                             # noqa: A001
     >>> al.sum(al.tensor([[1, 2], [3, 4]]), axis=0)
     tensor([4., 6.], op=sum)
     """
-    x = as_node(x)
+    x = _operand(x)
     return P.sum(x, axis=_axis(axis, x.ndim), keepdims=bool(keepdims))
 
 
@@ -80,7 +89,7 @@ def mean(x, axis=None, keepdims=False):
     >>> al.mean(al.tensor([[1.0, 2.0], [3.0, 6.0]]), axis=1)
     tensor([1.5, 4.5], op=div)
     """
-    x = as_node(x)
+    x = _operand(x)
     total = sum(x, axis, keepdims)
     count = x.size // builtins.max(total.size, 1) if x.size else 0
     return total / count
@@ -88,19 +97,19 @@ def mean(x, axis=None, keepdims=False):
 
 def max(x, axis=None, keepdims=False):                             # noqa: A001
     """Largest element over `axis`; ties share the gradient equally (like torch.amax)."""
-    x = as_node(x)
+    x = _operand(x)
     return P.max(x, axis=_axis(axis, x.ndim), keepdims=bool(keepdims))
 
 
 def min(x, axis=None, keepdims=False):                             # noqa: A001
     """Smallest element over `axis`; ties share the gradient equally (like torch.amin)."""
-    x = as_node(x)
+    x = _operand(x)
     return P.min(x, axis=_axis(axis, x.ndim), keepdims=bool(keepdims))
 
 
 def _shift(x, axis):
     """The largest element of node x along `axis`, as a constant (kernels.softmax.max_shift)."""
-    return KS.max_shift(x.data, axis)
+    return KS.max_shift(M.raw(x), axis)
 
 
 def logsumexp(x, axis=-1, keepdims=False):
@@ -110,7 +119,7 @@ def logsumexp(x, axis=-1, keepdims=False):
     >>> float(al.logsumexp(al.tensor([1000.0, 1000.0])).data)
     1000.6931...
     """
-    x = as_node(x)
+    x = _operand(x)
     shift = _shift(x, axis)
     out = log(sum(exp(x - shift), axis=axis, keepdims=True)) + shift
     return out if keepdims else reshape(out, np.squeeze(shift, axis=axis).shape)
@@ -123,14 +132,14 @@ def softmax(x, axis=-1):
     >>> al.softmax(al.tensor([0.0, 0.0, 1000.0])).data.round(3).tolist()     # no overflow
     [0.0, 0.0, 1.0]
     """
-    x = as_node(x)
+    x = _operand(x)
     e = exp(x - _shift(x, axis))
     return e / sum(e, axis=axis, keepdims=True)
 
 
 def log_softmax(x, axis=-1):
     """x - logsumexp(x): log-probabilities, stable and precise for large logits."""
-    return P.log_softmax(as_node(x), axis=int(axis))
+    return P.log_softmax(_operand(x), axis=int(axis))
 
 
 # ---- shapes -------------------------------------------------------------------
@@ -141,7 +150,7 @@ def reshape(x, *shape):
     >>> al.reshape(al.tensor(np.arange(6.0)), (2, 3)).shape
     (2, 3)
     """
-    x = as_node(x)
+    x = _operand(x)
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = shape[0]
     shape = tuple(int(s) for s in shape)
@@ -155,13 +164,13 @@ def reshape(x, *shape):
 
 def flatten(x, start_dim=0):
     """Merge the dimensions from `start_dim` on into one."""
-    x = as_node(x)
+    x = _operand(x)
     return reshape(x, x.shape[:start_dim] + (-1,))
 
 
 def transpose(x, axes=None):
     """Permute the axes (None: reverse them)."""
-    x = as_node(x)
+    x = _operand(x)
     if axes is not None:
         axes = tuple(int(a) % builtins.max(x.ndim, 1) for a in axes)
         if sorted(axes) != list(range(x.ndim)):
@@ -185,7 +194,7 @@ def concatenate(tensors, axis=0):
     >>> al.concatenate([al.tensor([1.0]), al.tensor([2.0, 3.0])])
     tensor([1., 2., 3.], op=concatenate)
     """
-    nodes = [as_node(t) for t in tensors]
+    nodes = [_operand(t) for t in tensors]
     if not nodes:
         raise ValueError("concatenate: need at least one tensor")
     axis = int(axis) % builtins.max(nodes[0].ndim, 1)
@@ -194,7 +203,7 @@ def concatenate(tensors, axis=0):
 
 def stack(tensors, axis=0):
     """Join tensors along a new axis."""
-    nodes = [as_node(t) for t in tensors]
+    nodes = [_operand(t) for t in tensors]
     if not nodes:
         raise ValueError("stack: need at least one tensor")
     shapes = {t.shape for t in nodes}
@@ -218,7 +227,7 @@ def _index(index):
 
 def getitem(x, index):
     """x[index] with numpy's rules; repeated indices accumulate their gradients."""
-    return P.getitem(as_node(x), index=_index(index))
+    return P.getitem(_operand(x), index=_index(index))
 
 
 # ---- linear algebra -------------------------------------------------------------
@@ -229,7 +238,7 @@ def matmul(a, b):
     >>> (al.tensor([[1, 2], [3, 4]]) @ al.tensor([1, 1])).data
     array([3., 7.], dtype=float32)
     """
-    a, b = as_node(a), as_node(b)
+    a, b = _operand(a), _operand(b)
     if a.ndim == 0 or b.ndim == 0:
         raise ShapeError(f"matmul: needs at least 1-D inputs, got shapes {a.shape} and {b.shape}")
     if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:

@@ -6,7 +6,7 @@ general `Op.__call__`.
 """
 from __future__ import annotations
 
-from ..core.engine import apply, call
+from ..core.engine import apply, record
 from ..core.node import _NO_PARAMS, Node, Tensor, Value
 from . import functions as fn
 from . import primitives as P
@@ -16,7 +16,7 @@ def _binary(op):
     def method(self, other):
         if other.__class__ is not self.__class__:
             if isinstance(other, Node):
-                return call(op, (self, other), _NO_PARAMS)   # raises a clear mixing error
+                return record(op, (self, other), _NO_PARAMS)   # raises a clear mixing error
             other = self._lift(other, self)
         return apply(op, (self, other))
     method.__name__ = op.name
@@ -26,7 +26,7 @@ def _binary(op):
 def _reflected(op):
     def method(self, other):
         if isinstance(other, Node):
-            return call(op, (other, self), _NO_PARAMS)
+            return record(op, (other, self), _NO_PARAMS)
         return apply(op, (self._lift(other, self), self))
     method.__name__ = "r" + op.name
     return method

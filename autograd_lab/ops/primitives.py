@@ -1,14 +1,21 @@
 """The op table: every primitive op of autograd_lab, declared once.
 
 Each entry: name, forward on raw data, then one gradient rule per input,
-`rule(g, out, *inputs, **params)`, written with operators and `F` (generic.py)
-so that it runs on arrays, on floats, and on graph nodes alike. Rules may
+`rule(g, out, *inputs, **params)`, written with operators and with the ops
+themselves (an op called on raw arrays evaluates, on graph nodes records; see
+core/op.py), so that a rule runs on arrays, on floats, and on graph nodes
+alike. Masks (the derivatives of step functions) come from masks.py. Rules may
 return a broadcast-shaped gradient: the engine sums it back to the input's
 shape. Everything else (mean, softmax, losses, ...) is composed from these in
 functions.py and needs no rule of its own.
+
+A rule may hand raw arrays to a faster compiled kernel (relu, cross_entropy);
+its branch for graph nodes then computes the same with ops, and the generated
+second-order gradchecks hold the two to each other.
 """
 from __future__ import annotations
 
+import builtins
 import math
 import operator
 
@@ -16,10 +23,12 @@ import numpy as np
 
 from ..core.node import Node
 from ..core.op import primitive
+from ..core.shapes import keepdims_shape, normalize_axis, sum_to
 from ..kernels import elementwise as KE
 from ..kernels import matmul as KM
 from ..kernels import softmax as KS
-from . import generic as F
+from ..kernels.pool import scatter_add_flat
+from . import masks as M
 from . import samples as S
 
 
@@ -27,6 +36,11 @@ from . import samples as S
 def _stable_sigmoid(x):
     e = np.exp(-np.abs(x))            # exp of a non-positive number never overflows
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _scalar_log(x):
+    # like np.log: -inf at 0 and nan below, where math.log raises
+    return math.log(x) if x > 0 else (-math.inf if x == 0 else math.nan)
 
 
 def _scalar_sigmoid(x):
@@ -44,29 +58,37 @@ exp = primitive("exp", np.exp,
                 scalar=math.exp, samples=S.unary())
 log = primitive("log", np.log,
                 lambda g, out, x: g / x,
-                scalar=math.log, samples=S.unary(0.3, 3.0))
+                scalar=_scalar_log, samples=S.unary(0.3, 3.0))
 sqrt = primitive("sqrt", np.sqrt,
                  lambda g, out, x: g / (2 * out),
                  scalar=math.sqrt, samples=S.unary(0.3, 3.0))
 tanh = primitive("tanh", np.tanh,
                  lambda g, out, x: g * (1 - out * out),
                  scalar=math.tanh, samples=S.unary())
+# sigmoid is a primitive rather than 1/(1+exp(-x)): no overflow, and a cheap rule.
 sigmoid = primitive("sigmoid", _stable_sigmoid,
                     lambda g, out, x: g * out * (1 - out),
-                    scalar=_scalar_sigmoid, samples=S.unary(-4.0, 4.0),
-                    doc="Primitive rather than 1/(1+exp(-x)): no overflow, and a cheap rule.")
+                    scalar=_scalar_sigmoid, samples=S.unary(-4.0, 4.0))
+
+
 # relu'(0) = 0 and |x|'(0) = 0, as in PyTorch.
+def _relu_grad(g, out, x):
+    if g.__class__ is np.ndarray and x.__class__ is np.ndarray:
+        return KE.relu_backward(g, x)        # one compiled pass, not a compare and a multiply
+    return g * M.positive(x)
+
+
 relu = primitive("relu", KE.relu,
-                 lambda g, out, x: F.relu_backward(g, x),
+                 _relu_grad,
                  scalar=lambda x: x if x > 0 else 0.0, samples=S.unary(avoid=(0.0,)))
 abs = primitive("abs", np.abs,                                     # noqa: A001
-                lambda g, out, x: g * F.sign(x),
+                lambda g, out, x: g * sign(x),
                 scalar=lambda x: x if x >= 0 else -x, samples=S.unary(avoid=(0.0,)))
 # The gradient passes where low <= x <= high, bounds included (PyTorch's clamp).
 clip = primitive("clip", lambda x, low, high: np.clip(x, low, high),
-                 lambda g, out, x, low, high: g * F.inside(x, low, high),
-                 scalar=lambda x, low, high: min(max(x, -math.inf if low is None else low),
-                                                 math.inf if high is None else high),
+                 lambda g, out, x, low, high: g * M.inside(x, low, high),
+                 scalar=lambda x, low, high: builtins.min(builtins.max(x, -math.inf if low is None else low),
+                                                          math.inf if high is None else high),
                  samples=S.unary(avoid=(-0.5, 0.5), params={"low": -0.5, "high": 0.5}))
 
 # ---- binary elementwise (numpy broadcasting; the engine undoes it) ----------
@@ -88,21 +110,21 @@ div = primitive("div", operator.truediv,
                 symbol="/", samples=S.binary(low2=-2.0, high2=2.0, avoid2=(0.0,)))
 pow = primitive("pow", np.power,                                   # noqa: A001
                 lambda g, out, x, y: g * y * x ** (y - 1),
-                lambda g, out, x, y: g * out * F.log(x),
+                lambda g, out, x, y: g * out * log(x),
                 scalar=math.pow, symbol="**", samples=S.binary(0.3, 2.0, -2.0, 2.0))
 # Ties share the gradient equally, as in PyTorch.
 maximum = primitive("maximum", np.maximum,
-                    lambda g, out, x, y: F.share_of_extremum(g, x, y, operator.gt),
-                    lambda g, out, x, y: F.share_of_extremum(g, y, x, operator.gt),
+                    lambda g, out, x, y: M.share_of_extremum(g, x, y, operator.gt),
+                    lambda g, out, x, y: M.share_of_extremum(g, y, x, operator.gt),
                     scalar=max, samples=S.binary())
 minimum = primitive("minimum", np.minimum,
-                    lambda g, out, x, y: F.share_of_extremum(g, x, y, operator.lt),
-                    lambda g, out, x, y: F.share_of_extremum(g, y, x, operator.lt),
+                    lambda g, out, x, y: M.share_of_extremum(g, x, y, operator.lt),
+                    lambda g, out, x, y: M.share_of_extremum(g, y, x, operator.lt),
                     scalar=min, samples=S.binary())
 where = primitive("where", np.where,
                   None,
-                  lambda g, out, cond, x, y: F.where(cond, g, 0),
-                  lambda g, out, cond, x, y: F.where(cond, 0, g),
+                  lambda g, out, cond, x, y: where(cond, g, 0),
+                  lambda g, out, cond, x, y: where(cond, 0, g),
                   samples=S.where_sample)
 
 # ---- comparisons and sign: results carry no gradient ------------------------
@@ -112,24 +134,27 @@ less = primitive("less", operator.lt, differentiable=False, symbol="<")
 less_equal = primitive("less_equal", operator.le, differentiable=False, symbol="<=")
 greater = primitive("greater", operator.gt, differentiable=False, symbol=">")
 greater_equal = primitive("greater_equal", operator.ge, differentiable=False, symbol=">=")
-sign = primitive("sign", np.sign, differentiable=False)
+sign = primitive("sign", np.sign, differentiable=False,
+                 scalar=lambda x: float((x > 0) - (x < 0)))
 
 
 # ---- reductions -------------------------------------------------------------
 def _extremum_vjp(g, out, x, axis, keepdims):
     """Gradient of max/min: shared equally among the elements that attain it (amax)."""
-    shape = F.keepdims_shape(x.shape, axis)
-    hit = F.astype(F.equal(x, F.reshape(out, shape)), F.dtype_of(x))
-    return F.reshape(g, shape) * hit / F.sum(hit, axis, keepdims=True)
+    shape = keepdims_shape(x.shape, axis)
+    hit = astype(equal(x, reshape(out, shape=shape)), dtype=M.dtype_of(x))
+    return reshape(g, shape=shape) * hit / sum(hit, axis=axis, keepdims=True)
 
 
-sum = primitive("sum", lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims),  # noqa: A001
-                lambda g, out, x, axis, keepdims: F.broadcast_to(
-                    F.reshape(g, F.keepdims_shape(x.shape, axis)), x.shape),
+# Array methods rather than np.sum / np.reshape / np.transpose: numpy's function
+# layer costs ~1 µs a call, and a train step's backward pass makes dozens of them.
+sum = primitive("sum", lambda x, axis, keepdims: x.sum(axis=axis, keepdims=keepdims),  # noqa: A001
+                lambda g, out, x, axis, keepdims: broadcast_to(
+                    reshape(g, shape=keepdims_shape(x.shape, axis)), shape=x.shape),
                 samples=S.reduction)
-max = primitive("max", lambda x, axis, keepdims: np.max(x, axis=axis, keepdims=keepdims),  # noqa: A001
+max = primitive("max", lambda x, axis, keepdims: x.max(axis=axis, keepdims=keepdims),  # noqa: A001
                 _extremum_vjp, samples=S.reduction)
-min = primitive("min", lambda x, axis, keepdims: np.min(x, axis=axis, keepdims=keepdims),  # noqa: A001
+min = primitive("min", lambda x, axis, keepdims: x.min(axis=axis, keepdims=keepdims),  # noqa: A001
                 _extremum_vjp, samples=S.reduction)
 
 
@@ -144,37 +169,66 @@ def _concatenate_vjp(i):
         for x in xs[:i]:
             start += x.shape[axis]
         index = (slice(None),) * axis + (slice(start, start + xs[i].shape[axis]),)
-        return F.getitem(g, index)
+        return getitem(g, index=index)
     return rule
 
 
-reshape = primitive("reshape", lambda x, shape: np.reshape(x, shape),
-                    lambda g, out, x, shape: F.reshape(g, x.shape),
+def _scatter_add(g, index, shape):
+    """zeros(shape) with `g` added at `index` (repeated indices add up)."""
+    if len(shape) == 1 and isinstance(index, np.ndarray) and index.dtype.kind in "iu" \
+            and index.ndim == 1:
+        return scatter_add_flat(np.asarray(g), index, shape[0])   # compiled loop: np.add.at is slow
+    out = np.zeros(shape, dtype=g.dtype)
+    if _is_basic_index(index):
+        out[index] = g            # distinct positions: plain assignment is exact
+    else:
+        np.add.at(out, index, g)  # advanced index: repeated positions accumulate
+    return out
+
+
+def _is_basic_index(index) -> bool:
+    items = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(i, (int, np.integer, slice)) or i is None or i is Ellipsis
+               for i in items)
+
+
+def _cast(g, dtype):
+    return g if g.dtype == dtype else astype(g, dtype=dtype)
+
+
+reshape = primitive("reshape", lambda x, shape: x.reshape(shape),
+                    lambda g, out, x, shape: reshape(g, shape=x.shape),
                     samples=S.reshape_sample)
-transpose = primitive("transpose", lambda x, axes: np.transpose(x, axes),
-                      lambda g, out, x, axes: F.transpose(g, _inverse_permutation(axes)),
+transpose = primitive("transpose", lambda x, axes: x.transpose(axes),
+                      lambda g, out, x, axes: transpose(g, axes=_inverse_permutation(axes)),
                       samples=S.transpose_sample)
 broadcast_to = primitive("broadcast_to", lambda x, shape: np.broadcast_to(x, shape),
-                         lambda g, out, x, shape: F.sum_to(g, x.shape),
+                         lambda g, out, x, shape: sum_to(g, x.shape),
                          samples=S.broadcast_to_sample)
 getitem = primitive("getitem", lambda x, index: x[index],
-                    lambda g, out, x, index: F.scatter_add(g, index, x.shape),
+                    lambda g, out, x, index: scatter_add(g, index=index, shape=x.shape),
                     samples=S.getitem_sample)
 # getitem's transpose: zeros with g added at index (repeated indices accumulate).
-scatter_add = primitive("scatter_add", F.scatter_add_forward,
-                        lambda g, out, x, index, shape: F.getitem(g, index),
+scatter_add = primitive("scatter_add", _scatter_add,
+                        lambda g, out, x, index, shape: getitem(g, index=index),
                         samples=S.scatter_add_sample)
 concatenate = primitive("concatenate", lambda *xs, axis: np.concatenate(xs, axis=axis),
                         variadic_vjp=_concatenate_vjp, samples=S.concatenate_sample)
 astype = primitive("astype", lambda x, dtype: x.astype(dtype),
-                   lambda g, out, x, dtype: F.astype(g, F.dtype_of(x)),
+                   lambda g, out, x, dtype: _cast(g, M.dtype_of(x)),
                    samples=S.astype_sample)
 
 # ---- linear algebra -----------------------------------------------------------
+def _swap_last(x):
+    """Swap the last two axes (the matrix transpose of a batch of matrices)."""
+    n = len(x.shape)
+    return transpose(x, axes=tuple(range(n - 2)) + (n - 1, n - 2))
+
+
 # Inputs have ndim >= 2 (functions.matmul lifts vectors); batch dims broadcast.
 matmul = primitive("matmul", KM.matmul,
-                   lambda g, out, a, b: F.matmul(g, F.swap_last(b)),
-                   lambda g, out, a, b: F.matmul(F.swap_last(a), g),
+                   lambda g, out, a, b: matmul(g, _swap_last(b)),
+                   lambda g, out, a, b: matmul(_swap_last(a), g),
                    symbol="@", samples=S.matmul_sample)
 
 
@@ -194,29 +248,34 @@ def _linear_forward(x, w, b=None):
 
 def _rows(a, width):
     """a as a 2-D array of rows of `width` (batch dimensions flattened)."""
-    return a if len(a.shape) == 2 else F.reshape(a, (-1, width))
+    if len(a.shape) == 2:
+        return a
+    return reshape(a, shape=(int(np.prod(a.shape[:-1], dtype=np.int64)), width))
 
 
 def _linear_grad_input(g, out, x, w, b=None):
-    gx = F.matmul(_rows(g, w.shape[0]), w)
-    return gx if len(x.shape) == 2 else F.reshape(gx, x.shape)
+    gx = matmul(_rows(g, w.shape[0]), w)
+    return gx if len(x.shape) == 2 else reshape(gx, shape=x.shape)
 
 
+# x @ w.T + b for x (..., in), w (out, in), b (out,).
 linear = primitive(
     "linear", _linear_forward,
     _linear_grad_input,
-    lambda g, out, x, w, b=None: F.matmul(F.swap_last(_rows(g, w.shape[0])), _rows(x, w.shape[1])),
-    lambda g, out, x, w, b=None: F.sum(_rows(g, w.shape[0]), 0),
-    samples=S.linear_sample, doc="x @ w.T + b for x (..., in), w (out, in), b (out,).")
+    lambda g, out, x, w, b=None: matmul(_swap_last(_rows(g, w.shape[0])), _rows(x, w.shape[1])),
+    lambda g, out, x, w, b=None: sum(_rows(g, w.shape[0]), axis=(0,), keepdims=False),
+    samples=S.linear_sample)
 
 
 # log_softmax as one op with the closed-form rule g - softmax * sum(g): a
 # classifier's loss is then 4 recorded ops instead of 9 (W2 spends as long on
-# the bookkeeping of a (64, 10) loss as on its arithmetic).
+# the bookkeeping of a (64, 10) loss as on its arithmetic). x - logsumexp(x)
+# along `axis`, stable for logits of any size.
 log_softmax = primitive(
     "log_softmax", KS.log_softmax,
-    lambda g, out, x, axis: g - F.exp(out) * F.sum(g, axis, keepdims=True),
-    samples=S.log_softmax_sample, doc="x - logsumexp(x) along `axis`, stable for logits of any size.")
+    lambda g, out, x, axis: g - exp(out) * sum(g, axis=normalize_axis(axis, len(g.shape)),
+                                               keepdims=True),
+    samples=S.log_softmax_sample)
 
 
 # Cross-entropy as one op, from logits (batch, classes) and target probabilities q
@@ -229,12 +288,18 @@ log_softmax = primitive(
 def _log_probs(x, saved):
     # recorded backward passes (create_graph) recompute them as a node, so that
     # their own gradient is right; plain ones reuse the forward's
-    return F.log_softmax(x, -1) if isinstance(x, Node) else saved
+    return log_softmax(x, axis=-1) if isinstance(x, Node) else saved
+
+
+def _cross_entropy_grad_logits(g, out, x, q, saved):
+    """g * (softmax(x) - q) / batch."""
+    if isinstance(g, Node) or isinstance(x, Node) or isinstance(q, Node):
+        return g * (exp(_log_probs(x, saved)) - q) / x.shape[0]
+    return KS.cross_entropy_grad(g, saved, q)    # one compiled pass instead of four
 
 
 cross_entropy = primitive(
     "cross_entropy", KS.cross_entropy,
-    lambda g, out, x, q, saved: F.cross_entropy_grad(g, _log_probs(x, saved), q),
+    _cross_entropy_grad_logits,
     lambda g, out, x, q, saved: -g * _log_probs(x, saved) / x.shape[0],
-    saves=True, samples=S.cross_entropy_sample,
-    doc="-sum(q * log_softmax(x)) / batch for logits x (batch, classes) and target probabilities q.")
+    saves=True, samples=S.cross_entropy_sample)

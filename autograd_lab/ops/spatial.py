@@ -18,56 +18,23 @@ from ..core.node import Node
 from ..core.op import primitive
 from ..kernels import conv as K
 from ..kernels import pool as KP
-from . import generic as F
+from .primitives import reshape, scatter_add, sum
 
 
-# ---- dispatch: graph nodes get the recorded op, arrays the kernel ---------------------------
-def _conv2d(x, w, stride, padding, dilation):
-    if isinstance(x, Node) or isinstance(w, Node):
-        return conv2d(x, w, stride=stride, padding=padding, dilation=dilation)
-    return K.conv2d_forward(x, w, None, stride, padding, dilation)
-
-
-def _grad_input(g, w, x_shape, stride, padding, dilation):
-    if isinstance(g, Node) or isinstance(w, Node):
-        return conv2d_grad_input(g, w, x_shape=tuple(x_shape), stride=stride, padding=padding,
-                                 dilation=dilation)
-    return K.conv2d_grad_input(g, w, x_shape, stride, padding, dilation)
-
-
-def _grad_weight(x, g, w_shape, stride, padding, dilation):
-    if isinstance(x, Node) or isinstance(g, Node):
-        return conv2d_grad_weight(x, g, w_shape=tuple(w_shape), stride=stride, padding=padding,
-                                  dilation=dilation)
-    return K.conv2d_grad_weight(x, g, w_shape, stride, padding, dilation)
-
-
+# ---- rules that pick a compiled kernel for raw arrays --------------------------------------
 def _grad_bias(g):
     if isinstance(g, Node):
-        return F.sum(g, (0, 2, 3))
-    return K.conv2d_grad_bias(g)
+        return sum(g, axis=(0, 2, 3), keepdims=False)
+    return K.conv2d_grad_bias(g)       # channel sums by threads over the batch
 
 
-def _avg_pool(x, kernel, stride, padding):
-    if isinstance(x, Node):
-        return avg_pool2d(x, kernel=kernel, stride=stride, padding=padding)
-    return KP.avg_pool2d_forward(x, kernel, stride, padding)
-
-
-def _avg_pool_backward(g, x_shape, kernel, stride, padding):
+def _max_pool_grad(g, out, x, *, kernel, stride, padding, saved):
+    """g added at the winning inputs (`saved`: the argmax of every window, flat indices)."""
     if isinstance(g, Node):
-        return avg_pool2d_backward(g, x_shape=tuple(x_shape), kernel=kernel, stride=stride,
-                                   padding=padding)
-    return KP.avg_pool2d_backward(g, x_shape, kernel, stride, padding)
-
-
-def _scatter_to(g, argmax, x_shape):
-    """The max-pool gradient: g added at the winning inputs (flat indices)."""
-    size = int(np.prod(x_shape))
-    if isinstance(g, Node):
-        flat = F.scatter_add(F.reshape(g, (-1,)), argmax.reshape(-1), (size,))
-        return F.reshape(flat, x_shape)
-    return KP.max_pool2d_backward(g, argmax, x_shape)
+        size = int(np.prod(x.shape))
+        flat = scatter_add(reshape(g, shape=(int(np.prod(g.shape)),)), index=saved.reshape(-1), shape=(size,))
+        return reshape(flat, shape=tuple(x.shape))
+    return KP.max_pool2d_backward(g, saved, x.shape)    # a scatter by threads over images
 
 
 # ---- samplers: small random geometries, every output at least 1x1 ---------------------------
@@ -123,48 +90,55 @@ def _avg_pool_backward_sample(gen):
 
 
 # ---- the declarations ------------------------------------------------------------------------
+# NCHW input, OIHW weights, optional bias (O,).
 conv2d = primitive(
     "conv2d", lambda x, w, b=None, *, stride, padding, dilation:
         K.conv2d_forward(x, w, b, stride, padding, dilation),
     lambda g, out, x, w, b=None, *, stride, padding, dilation:
-        _grad_input(g, w, x.shape, stride, padding, dilation),
+        conv2d_grad_input(g, w, x_shape=tuple(x.shape), stride=stride, padding=padding, dilation=dilation),
     lambda g, out, x, w, b=None, *, stride, padding, dilation:
-        _grad_weight(x, g, w.shape, stride, padding, dilation),
+        conv2d_grad_weight(x, g, w_shape=tuple(w.shape), stride=stride, padding=padding, dilation=dilation),
     lambda g, out, x, w, b=None, *, stride, padding, dilation:
         _grad_bias(g),
-    samples=_conv_sample, doc="NCHW input, OIHW weights, optional bias (O,).")
+    samples=_conv_sample)
 
+# The transposed convolution: conv2d's gradient for its input.
 conv2d_grad_input = primitive(
     "conv2d_grad_input", lambda g, w, *, x_shape, stride, padding, dilation:
         K.conv2d_grad_input(g, w, x_shape, stride, padding, dilation),
     lambda h, out, g, w, *, x_shape, stride, padding, dilation:
-        _conv2d(h, w, stride, padding, dilation),
+        conv2d(h, w, stride=stride, padding=padding, dilation=dilation),
     lambda h, out, g, w, *, x_shape, stride, padding, dilation:
-        _grad_weight(h, g, w.shape, stride, padding, dilation),
-    samples=_grad_input_sample, doc="The transposed convolution: conv2d's gradient for its input.")
+        conv2d_grad_weight(h, g, w_shape=tuple(w.shape), stride=stride, padding=padding, dilation=dilation),
+    samples=_grad_input_sample)
 
+# conv2d's gradient for its weights.
 conv2d_grad_weight = primitive(
     "conv2d_grad_weight", lambda x, g, *, w_shape, stride, padding, dilation:
         K.conv2d_grad_weight(x, g, w_shape, stride, padding, dilation),
     lambda k, out, x, g, *, w_shape, stride, padding, dilation:
-        _grad_input(g, k, x.shape, stride, padding, dilation),
+        conv2d_grad_input(g, k, x_shape=tuple(x.shape), stride=stride, padding=padding, dilation=dilation),
     lambda k, out, x, g, *, w_shape, stride, padding, dilation:
-        _conv2d(x, k, stride, padding, dilation),
-    samples=_grad_weight_sample, doc="conv2d's gradient for its weights.")
+        conv2d(x, k, stride=stride, padding=padding, dilation=dilation),
+    samples=_grad_weight_sample)
 
+# Keeps the argmax of every window, so backward is a scatter, not a search.
 max_pool2d = primitive(
     "max_pool2d", lambda x, *, kernel, stride, padding: KP.max_pool2d_forward(x, kernel, stride, padding),
-    lambda g, out, x, *, kernel, stride, padding, saved: _scatter_to(g, saved, x.shape),
-    saves=True, samples=_pool_sample,
-    doc="Keeps the argmax of every window, so backward is a scatter, not a search.")
+    _max_pool_grad,
+    saves=True, samples=_pool_sample)
 
+# Padding counts in the divisor (count_include_pad=True).
 avg_pool2d = primitive(
     "avg_pool2d", lambda x, *, kernel, stride, padding: KP.avg_pool2d_forward(x, kernel, stride, padding),
-    lambda g, out, x, *, kernel, stride, padding: _avg_pool_backward(g, x.shape, kernel, stride, padding),
-    samples=_pool_sample, doc="Padding counts in the divisor (count_include_pad=True).")
+    lambda g, out, x, *, kernel, stride, padding:
+        avg_pool2d_backward(g, x_shape=tuple(x.shape), kernel=kernel, stride=stride, padding=padding),
+    samples=_pool_sample)
 
+# avg_pool2d's gradient: each output spread over its window.
 avg_pool2d_backward = primitive(
     "avg_pool2d_backward", lambda g, *, x_shape, kernel, stride, padding:
         KP.avg_pool2d_backward(g, x_shape, kernel, stride, padding),
-    lambda h, out, g, *, x_shape, kernel, stride, padding: _avg_pool(h, kernel, stride, padding),
-    samples=_avg_pool_backward_sample, doc="avg_pool2d's gradient: each output spread over its window.")
+    lambda h, out, g, *, x_shape, kernel, stride, padding:
+        avg_pool2d(h, kernel=kernel, stride=stride, padding=padding),
+    samples=_avg_pool_backward_sample)

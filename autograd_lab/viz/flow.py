@@ -1,7 +1,9 @@
-"""The gradient that flows along every edge, from the op rules, without touching `.grad`.
+"""The gradient that flows along every edge, read from the engine's one reverse walk.
 
 Drawings, the stepper and the viewer read d(root)/d(node) at every node and the share
-sent along every edge from here. An error in a rule propagates: a picture never hides it.
+sent along every edge from here; `core.engine.backward_steps` is the walk that backward()
+runs too, so a picture shows what backward computes. An error in a rule propagates: a
+picture never hides it.
 """
 from __future__ import annotations
 
@@ -9,10 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.engine import topological_order
-from ..core.node import Node, Tensor, Value
-from ..core.state import no_grad
-from ..ops import generic as F
+from ..core.engine import backward_steps, local_derivative
+from ..core.node import Node
 
 
 @dataclass
@@ -30,46 +30,20 @@ def norm(a) -> float:
 
 
 def backward_flow(root) -> Flow | None:
-    """d(root)/d(every node) and the share sent along every edge, by the op rules.
+    """d(root)/d(every node) and the share sent along every edge, from the engine's walk.
 
     Returns None when root is not a single number that requires grad (no chain rule to show).
     """
     if np.size(root.data) != 1 or not root.requires_grad:
         return None
-    order = topological_order(root, requires_grad_only=True)
-    seed = 1.0 if isinstance(root, Value) else np.ones_like(root.data)
-    grads, edges, walked = {root: seed}, {}, []
-    with no_grad():
-        for node in reversed(order):
-            g = grads.get(node)
-            if g is None:
-                continue
-            walked.append(node)
-            if node.op is None:
-                continue
-            args = [x.data for x in node.inputs]
-            params = dict(node.params)
-            if node.op.saves:
-                if not isinstance(node._saved, np.ndarray):
-                    # backward() released what this op saved: fall back on the gradients
-                    # the engine stored (exact when the input has no other consumer)
-                    for i, x in enumerate(node.inputs):
-                        if x.requires_grad and x.grad is not None:
-                            edges[(node, i)] = (None, x.grad)
-                            grads[x] = x.grad
-                    continue
-                params["saved"] = node._saved
-            for i, x in enumerate(node.inputs):
-                rule = node.op.vjp(i)
-                if rule is None or not x.requires_grad:
-                    continue
-                share = rule(g, node.data, *args, **params)
-                if isinstance(x, Tensor) and np.shape(share) != x.shape:
-                    share = F.sum_to(share, x.shape)
-                local = None
-                if np.size(x.data) == 1 and np.size(node.data) == 1:
-                    one = 1.0 if isinstance(node, Value) else np.ones_like(node.data)
-                    local = float(np.asarray(rule(one, node.data, *args, **params)).sum())
-                edges[(node, i)] = (local, share)
-                grads[x] = share if x not in grads else grads[x] + share
-    return Flow(grads, edges, walked)
+    grads, edges, order = {}, {}, []
+    for step in backward_steps(root):
+        node = step.node
+        grads[node] = step.grad
+        order.append(node)
+        for c in step.contributions:
+            local = None
+            if np.size(c.input.data) == 1 and np.size(node.data) == 1:
+                local = float(np.sum(local_derivative(node, c.position)))
+            edges[(node, c.position)] = (local, c.value)
+    return Flow(grads, edges, order)
