@@ -115,7 +115,11 @@ def main(argv=None):
     loss = nn.functional.cross_entropy(model(xb), np.arange(8) % 10)
     loss.backward()
     put("cnn_layers_backward.png", al.draw(loss, mode="backward"))
-    put("cnn_ops.png", al.draw(loss, detail="op", show=("shape",)))
+    al.manual_seed(0)
+    ten = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                        nn.Linear(32 * 10 * 8, 64), nn.ReLU(), nn.Linear(64, 10))
+    put("cnn_ops.png", al.draw(nn.functional.cross_entropy(ten(xb), np.arange(8) % 10)))
 
     # micrograd's MLPs: 2-3-1 by neuron (the default) and op by op, 2-16-16-1 by layer
     small = scalar_mlp_loss([3, 1], 2)

@@ -241,7 +241,13 @@ def _group_fields(b: DotBuilder, name, members, params):
     count = sum(int(np.size(p.data)) for p in params if p.requires_grad)
     fields = [name if kind == name else f"{kind}  {name}", f"{count:,} parameters"]
     grad = b.grad_of(out)
-    if np.size(out.data) == 1:
+    outputs = [n for n in members if n._meta and n._meta.get("neuron")]   # a scalar layer: its neurons
+    if len(outputs) > 1:
+        grads = [b.grad_of(n) for n in outputs]
+        fields.append(f"{len(outputs)} outputs, norm {fmt(math.sqrt(sum(scalar(n) ** 2 for n in outputs)))}")
+        if all(g is not None for g in grads):
+            fields.append(f"out grad norm {fmt(math.sqrt(sum(scalar(g) ** 2 for g in grads)))}")
+    elif np.size(out.data) == 1:
         fields.append(f"out {fmt(scalar(out))}" + (f"  grad {fmt(scalar(grad))}" if grad is not None else ""))
     else:
         fields.append(f"out {tuple(out.shape)}")

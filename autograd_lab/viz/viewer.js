@@ -16,7 +16,7 @@
   let view = { x: 20, y: 20, k: 1 };
   let boxes = {};                     // item id -> {x, y, w, h}
   const stepper = G.steps ? { k: 0, timer: null } : null;
-  const COLS_PER_BAND = 30, COL_GAP = 60, ROW_GAP = 14, H = 36;
+  const MIN_COLS_PER_BAND = 4, MIN_COL_GAP = 60, MIN_ROW_GAP = 14, H = 36;
   const COARSE_ITEMS = 1500, COARSE_ZOOM = 0.35;
   // the canvas size, read once before anything is drawn: reading it after forces the browser
   // to lay out thousands of SVG elements (2 s for 5,000 nodes)
@@ -110,10 +110,19 @@
     for (const [id, it] of items) {
       const d = depth.get(id);
       (columns[d] = columns[d] || []).push(it);
-      const chars = Math.max(...it.lines.map(s => s.length));
+      // as wide as the widest text the box will show at any step or in either mode: the
+      // layout does not move when a gradient is revealed
+      const n = it.node !== undefined ? G.nodes[it.node] : G.nodes[it.out];
+      const chars = Math.max(...it.lines.map(s => s.length), n.v.length + 2, n.gr === null ? 0 : n.gr.length + 7);
       it.w = Math.min(420, 7 * chars + 18);
       it.h = H;
     }
+    // with chain-rule labels on the edges, the gaps make room for the longest label
+    let longest = 0;
+    if (mode === "backward" && links.size <= 400) {
+      for (const { uses } of links.values()) if (uses.length === 1) longest = Math.max(longest, G.edges[uses[0]][2].length);
+    }
+    const COL_GAP = Math.max(MIN_COL_GAP, 6.5 * longest + 24), ROW_GAP = longest ? 34 : MIN_ROW_GAP;
     const row = new Map();
     boxes = {};
     // columns per band: enough that the whole picture comes out about as wide as the canvas
@@ -125,7 +134,7 @@
       maxH = Math.max(maxH, col.length * (H + ROW_GAP));
     });
     const aspect = Math.min(3, Math.max(0.5, canvas.width / Math.max(canvas.height, 1)));
-    const perBand = Math.max(COLS_PER_BAND, Math.round(Math.sqrt(aspect * n * (maxH + 80) / Math.max(sumW / n, 1))));
+    const perBand = Math.max(MIN_COLS_PER_BAND, Math.round(Math.sqrt(aspect * n * (maxH + 80) / Math.max(sumW / n, 1))));
     let bandTop = 0, x = 0, bandBottom = 0, placed = 0;
     columns.forEach((col, c) => {
       if (!col) return;
