@@ -293,3 +293,13 @@ def test_jupyter_reprs():
     frame = al.viz.stepper(L)._repr_html_()
     assert frame.startswith("<iframe sandbox=\"allow-scripts\"") and "&lt;script" in frame
     assert "<iframe" in drawing.interactive()._repr_html_()
+
+
+def test_the_stepper_steps_through_layers_on_larger_graphs():
+    loss = scalar_mlp_loss([16, 16, 1], 1)              # 847 nodes
+    steps = al.viz.backprop_steps(loss)
+    assert steps[0]["reveal"] == [] and steps[0]["lines"] == []           # step 0: no gradient shown
+    titles = [s["title"] for s in steps]
+    assert len(steps) < 40 and any("layer L1" in t for t in titles) and any("layer L3" in t for t in titles)
+    revealed = {i for s in steps for i in s["reveal"]}
+    assert len(revealed) > 800                          # every node's gradient is revealed at some step

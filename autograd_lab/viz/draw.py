@@ -158,7 +158,7 @@ def _document(builder, body, rankdir, heading, note, legend, labelled=False, fas
     # labelled edges sit side by side in a rank: more room between them, so labels never touch
     lines = ["digraph autograd_lab {",
              f"  graph [rankdir={rankdir}, {FONT}, fontsize=12, nodesep={0.5 if labelled else 0.25}, ranksep=0.4"
-             f"{', ' + _fast() if fast else ''}{extra}];",
+             f"{', ' + FAST_LAYOUT if fast else ''}{extra}];",
              f"  node [{FONT}, fontsize={NODE_FONT}];",
              f"  edge [{FONT}, fontsize={NODE_FONT}];"]
     label = "\\n".join(escape(t) for t in (heading, note) if t)
@@ -169,10 +169,6 @@ def _document(builder, body, rankdir, heading, note, legend, labelled=False, fas
         lines += builder.legend()
     lines.append("}")
     return "\n".join(lines)
-
-
-def _fast():
-    return FAST_LAYOUT
 
 
 def _layered_source(root, nodes, names, mode, show, max_elements, flow, scale, rankdir, heading, groups):
