@@ -20,7 +20,7 @@ import numpy as np
 
 from ..core.node import Value
 
-MAX_EXPRESSION = 16          # longer expressions fall back on a positional name
+MAX_EXPRESSION = 20          # longer expressions fall back on a positional name
 _INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "matmul": "@"}
 
 
@@ -125,7 +125,9 @@ def node_names(nodes, groups=None) -> dict:
                 key = (place, node.op.name)
                 counters[key] = counters.get(key, 0) + 1
                 name = f"{place}.{node.op.name}" if place else node.op.name
-                name += str(counters[key]) if place == "" or groups.get(node) else ""
+                module = node.scope is not None and groups.get(node) == node.scope
+                if not (module and counters[key] == 1):      # Sequential.0.conv2d, L1.n0.add1, add1
+                    name += str(counters[key])
         if name in used and not (node.is_leaf and node.name is None):   # numbers may repeat
             used[name] += 1
             name = f"{name}#{used[name]}"
@@ -140,7 +142,7 @@ def _expression(node, names):
     if len(args) == 2 and op.name in _INFIX:
         a, b = node.inputs
         return f"{_operand(a, args[0], op.name)}{_INFIX[op.name]}{_operand(b, args[1], op.name, right=True)}"
-    if len(args) == 1 and not node.params:
+    if len(args) == 1:                # sum(h) even with its axis: the params show on the op node
         x = node.inputs[0]
         wrap = x.name is None and x.op is not None and x.op.name in _INFIX
         return (f"-({args[0]})" if wrap else f"-{args[0]}") if op.name == "neg" else f"{op.name}({args[0]})"
