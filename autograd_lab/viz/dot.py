@@ -115,8 +115,8 @@ class DotBuilder:
         if isinstance(node, Value) or (np.size(node.data) == 1 and node.ndim == 0):
             if "value" in self.show:
                 fields.append(f"data {fmt(scalar(node))}")
-            if "grad" in self.show and node.requires_grad:
-                fields.append(f"grad {fmt(None if grad is None else scalar(grad))}")
+            if "grad" in self.show and node.requires_grad and grad is not None:
+                fields.append(f"grad {fmt(scalar(grad))}")
             return record(fields, flip=True)      # one line along LR ranks, a column in TB
         if "shape" in self.show:
             fields.append(f"{tuple(node.shape)} {node.dtype}")

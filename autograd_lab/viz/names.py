@@ -12,7 +12,7 @@ expression when that is short (`a*b`, `tanh(h)`), else from where it sits: insid
 neuron of a scalar network `L1.n3.add2` (the second add of neuron 3 of layer 1), inside a
 module call `Sequential.0.conv2d`, elsewhere its op and its place among the ops of that
 kind (`add2`). A name used twice (the same neuron called on two samples) gets `#2`, `#3`.
-Unnamed constants are named by their value and unnamed inputs `x0`, `x1`, ...
+Unnamed constants are named by their value (arrays: `const0`, ...), unnamed inputs `x0`, `x1`, ...
 """
 from __future__ import annotations
 
@@ -104,7 +104,7 @@ def node_names(nodes, groups=None) -> dict:
         for x in node.inputs:
             if x.is_leaf:
                 users.setdefault(x, set()).add(groups.get(node))
-    names, used, counters, inputs = {}, {}, {}, 0
+    names, used, counters, inputs, constants = {}, {}, {}, 0, 0
     for node in nodes:
         name = node.name
         owner = users.get(node, {None})
@@ -114,6 +114,8 @@ def node_names(nodes, groups=None) -> dict:
         if name is None and node.is_leaf:
             if np.size(node.data) == 1 and not (isinstance(node, Value) and node.requires_grad):
                 name = _number(node.data)
+            elif (node._meta or {}).get("constant"):
+                name, constants = f"const{constants}", constants + 1    # an array an op lifted
             else:
                 name, inputs = f"x{inputs}", inputs + 1
         elif name is None and neuron_of(node) and node in groups:
