@@ -212,7 +212,7 @@
       el("rect", { x: s.x0 - 8, y: s.y0 - 24, width: s.x1 - s.x0 + 16, height: s.y1 - s.y0 + 32, rx: 8 }, frame);
       const t = el("text", { x: s.x0 - 4, y: s.y0 - 10, class: "frame-label" }, frame);
       t.textContent = "▾ " + G.groups[g].name + " (click to collapse)";
-      t.addEventListener("click", ev => { ev.stopPropagation(); expanded.delete(g); render(); });
+      t.addEventListener("click", ev => { ev.stopPropagation(); expanded.delete(g); render(); fit(); });
     }
     const current = stepper ? G.steps[stepper.k].node : null;
     for (const id in boxes) {
@@ -249,7 +249,7 @@
   world.addEventListener("click", ev => {
     const n = ev.target.closest("[data-item]");
     const it = n && boxes[n.dataset.item].it;
-    if (it && it.kind === "group" && !moved) { expanded.add(it.group); render(); }
+    if (it && it.kind === "group" && !moved) { expanded.add(it.group); render(); fit(); }
   });
 
   function showTip(it, ev) {
@@ -275,7 +275,7 @@
     view.k = k;
     if (coarse !== (Object.keys(boxes).length > COARSE_ITEMS && k < COARSE_ZOOM)) render(); else applyView();
   }
-  function fit() {
+  function fit(redraw = true) {
     const all = Object.values(boxes);
     if (!all.length) return;
     let x1 = 0, y1 = 0;
@@ -283,7 +283,8 @@
     const r = canvas;
     view.k = Math.min(1.5, (r.width - 40) / Math.max(x1, 1), (r.height - 40) / Math.max(y1, 1));
     view.x = 20; view.y = 20;
-    applyView();
+    // zoomed out past the point where text is drawn (or back in): draw again
+    if (redraw && coarse !== (all.length > COARSE_ITEMS && view.k < COARSE_ZOOM)) render(); else applyView();
   }
   function centerOn(id) {
     const b = boxes[id], r = canvas;
@@ -309,7 +310,7 @@
   const center = () => [canvas.width / 2, canvas.height / 2];
   document.getElementById("zoom-in").onclick = () => zoomAt(1.25, ...center());
   document.getElementById("zoom-out").onclick = () => zoomAt(0.8, ...center());
-  document.getElementById("fit").onclick = fit;
+  document.getElementById("fit").onclick = () => fit();
 
   // ---- search ----------------------------------------------------------------------------
   const search = document.getElementById("search");
@@ -334,8 +335,9 @@
   if (G.hasGrad && !stepper) {
     toggle.onclick = () => { mode = mode === "forward" ? "backward" : "forward"; render(); };
   } else toggle.hidden = true;
-  document.getElementById("expand-all").onclick = () => { G.groups.forEach((_, g) => expanded.add(g)); render(); };
-  document.getElementById("collapse-all").onclick = () => { expanded.clear(); render(); };
+  // a new layout is shown whole (fit), as after opening the page
+  document.getElementById("expand-all").onclick = () => { G.groups.forEach((_, g) => expanded.add(g)); render(); fit(); };
+  document.getElementById("collapse-all").onclick = () => { expanded.clear(); render(); fit(); };
 
   // ---- the stepper ---------------------------------------------------------------------------
   if (stepper) {
@@ -382,10 +384,10 @@
       else if (ev.key === "ArrowLeft") { stop(); showStep(stepper.k - 1); }
       else if (ev.key === " ") { ev.preventDefault(); play.click(); }
     });
-    layout(); fit();
+    layout(); fit(false);
     showStep(0);
   } else {
-    layout(); fit();
+    layout(); fit(false);
     render();
   }
   document.body.setAttribute("data-ready", "1");
