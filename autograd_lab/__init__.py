@@ -13,20 +13,28 @@ from .core.node import Node, Tensor, Value, tensor
 from .core.state import (detect_anomaly, enable_grad, get_default_dtype, is_grad_enabled,
                          no_grad, set_default_dtype)
 from .core.engine import backward, grad, topological_order
-from .core.op import OPS
+from .core.op import OPS, on_declare
 from .core.gradcheck import gradcheck, GradcheckReport
 from .core.graph import to_networkx
-from . import ops as _ops  # noqa: F401  (registers the op table and binds operators)
-from .ops.functions import (abs, add, astype, broadcast_to, clip, concatenate, div, equal, exp,
-                            flatten, getitem, greater, greater_equal, less, less_equal, log,
-                            log_softmax, logsumexp, matmul, max, maximum, mean, min, minimum,
-                            mul, neg, not_equal, pow, relu, reshape, sigmoid, sign, softmax, sqrt,
-                            stack, sub, sum, tanh, transpose, where)
+
+
+@on_declare
+def _export(op):
+    """An op declared with function=True is `al.<its name>` (al.exp, al.add, ...), wherever it is declared."""
+    if op.function:
+        globals()[op.name] = op
+
+
+from . import ops as _ops  # noqa: E402,F401  (declares the op table and binds operators)
+from .ops.functions import (astype, broadcast_to, clip, concatenate, flatten, getitem,  # noqa: E402
+                            log_softmax, logsumexp, matmul, max, mean, min, reshape, softmax,
+                            stack, sum, transpose, where)
 
 from .core.random import manual_seed  # noqa: E402
 from . import nn, optim, data, train, viz, audio  # noqa: E402
 from .viz import draw, explain, to_sympy  # noqa: E402
 from .io import save, load, CheckpointError  # noqa: E402
 from .kernels import set_num_threads, get_num_threads  # noqa: E402
+from .kernels.memory import configure as tune_memory  # noqa: E402  (opt-in, process-wide)
 
 __version__ = "0.1.0"

@@ -309,6 +309,8 @@ def main(argv=None) -> int:
     from .io import CheckpointError
     parser = build_parser()
     args = parser.parse_args(argv)
+    from .kernels import memory
+    memory.configure()     # the command owns its process: keep freed memory for reuse (kernels.memory)
     if getattr(args, "fold", 0) and not 0 <= args.fold < args.folds:
         parser.error(f"--fold must be in 0..{args.folds - 1}")
     # one line per skipped file, naming it (not Python's file:line warning format)

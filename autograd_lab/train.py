@@ -61,7 +61,9 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs=10, met
                 training loss) improves, with `checkpoint_metadata` (a JSON-able dict)
                 stored beside the epoch
     patience    stop after this many epochs without an improvement larger than min_delta
-    Ctrl-C stops training after the current batch; the best checkpoint stays intact.
+    Ctrl-C stops training where it lands (a kernel that is running finishes its job
+    first) and fit returns with history.interrupted; the last batch's update may be
+    partly applied, and the best checkpoint stays intact.
     """
     from tqdm.auto import tqdm
 

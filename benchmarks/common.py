@@ -60,6 +60,14 @@ def try_import_torch():
     return _TORCH
 
 
+# The allocator settings of kernels.memory (process-wide, so opt-in since issue 17), as
+# the `autograd-lab` command uses them; BENCH_TUNE_MEMORY=0 measures a plain import.
+if os.environ.get("BENCH_TUNE_MEMORY", "1") != "0":
+    import autograd_lab as _al
+    if hasattr(_al, "tune_memory"):
+        _al.tune_memory()
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:

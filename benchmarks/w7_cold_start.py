@@ -38,7 +38,7 @@ def main(repeats=5):
     cold = []
     for _ in range(3):
         with tempfile.TemporaryDirectory() as empty:
-            cold.append(fresh_process(["--steps", "1"], dict(env, NUMBA_CACHE_DIR=empty))[0])
+            cold.append(fresh_process(["--steps", "1"], dict(env, AUTOGRAD_LAB_CACHE_DIR=empty))[0])
     print(f"W7 on {machine()}")
     print("| workload | autograd_lab | reference |")
     print("|---|---|---|")

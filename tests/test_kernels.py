@@ -137,13 +137,16 @@ def test_vector_conv_kernels_match_the_reference(case):
     assert gx.dtype == gw.dtype == np.float32
     np.testing.assert_allclose(gx, K.conv2d_grad_input_reference(g, w, x.shape, **params), **TOL[np.float32])
     np.testing.assert_allclose(gw, K.conv2d_grad_weight_reference(x, g, w.shape, **params), **TOL[np.float32])
-    # the vector path ran wherever it applies (the few-channel direct kernels come first)
+    # the vector path ran wherever it applies (the few-channel direct kernels come first),
+    # and only on a CPU with fused multiply-add (kernels.simd)
+    from autograd_lab.kernels.simd import vector_kernels_fit
     C, OW, dilation = w.shape[1], y.shape[3], params["dilation"]
+    fit = vector_kernels_fit()
     direct_forward = K._direct(w.shape, (1, 1), dilation, K.DIRECT_FORWARD_MAX_CHANNELS)
     direct_grad_weight = K._direct(w.shape, (1, 1), dilation, K.DIRECT_GRAD_WEIGHT_MAX_CHANNELS)
-    assert ("_vector_forward" in called) == (OW % 16 == 0 and not direct_forward)
-    assert ("_vector_grad_input" in called) == (C % 4 == 0 and x.shape[3] % 16 == 0)
-    assert ("_vector_grad_weight" in called) == (not direct_grad_weight)
+    assert ("_vector_forward" in called) == (fit and OW % 16 == 0 and not direct_forward)
+    assert ("_vector_grad_input" in called) == (fit and C % 4 == 0 and x.shape[3] % 16 == 0)
+    assert ("_vector_grad_weight" in called) == (fit and not direct_grad_weight)
 
 
 def test_vector_conv_keeps_nan_and_inf_where_the_reference_has_them():
@@ -320,40 +323,8 @@ def test_matmul_kernel_matches_numpy_for_every_split(shape, dtype):
         al.set_num_threads(before)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_gemm_product_matches_numpy_compiled_and_as_python(dtype):
-    import numba
-    from autograd_lab.kernels import gemm
-
-    @numba.njit(nogil=True)
-    def compiled(address, ilp64, a, b, c, beta):
-        gemm.product(address, ilp64, a, b, c, beta)
-
-    address, ilp64 = gemm.blas_function(dtype)
-    callers = [gemm.product] + ([compiled] if address else [])
-    if sys.platform == "linux" and not numba.config.DISABLE_JIT:
-        assert address, "numpy's OpenBLAS should export cblas_?gemm here"
-    rng = np.random.default_rng(5)
-    for M, K_, N in [(1, 1, 1), (3, 5, 7), (32, 144, 640), (1, 9, 4), (5, 1, 3), (4, 3, 1), (0, 3, 2), (3, 0, 2)]:
-        for a_t in (False, True):          # C order, or the transpose of a C-order array
-            for b_t in (False, True):
-                a = rng.standard_normal((K_, M) if a_t else (M, K_)).astype(dtype)
-                b = rng.standard_normal((N, K_) if b_t else (K_, N)).astype(dtype)
-                a, b = (a.T if a_t else a), (b.T if b_t else b)
-                for beta in (0.0, 1.0, 0.5):
-                    start = rng.standard_normal((M, N)).astype(dtype)
-                    for call in callers:
-                        c = start.copy()
-                        call(address, ilp64, a, b, c, beta)
-                        np.testing.assert_allclose(c, a.astype(np.float64) @ b + beta * start,
-                                                   rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-5)
-    if address:      # the output needs rows of unit stride
-        with pytest.raises(ValueError, match="unit-stride"):
-            compiled(address, ilp64, np.ones((3, 2), dtype), np.ones((2, 3), dtype), np.ones((3, 6), dtype)[:, ::2], 0.0)
-
-
 def test_blas_controls_numpys_own_library_when_others_are_loaded():
-    """SciPy brings a second OpenBLAS: the thread count and the compiled products must use numpy's."""
+    """SciPy brings a second OpenBLAS: the thread count we switch must be numpy's."""
     import os
     from autograd_lab.kernels import blas
     from threadpoolctl import ThreadpoolController
@@ -363,29 +334,6 @@ def test_blas_controls_numpys_own_library_when_others_are_loaded():
     if not any(os.path.abspath(path).startswith(numpy_dir) for path in paths):
         pytest.skip("this numpy does not ship its own BLAS")
     assert os.path.abspath(blas.numpy_library().filepath).startswith(numpy_dir)
-
-
-def test_conv_chunk_loops_give_the_same_result_when_run_as_python(monkeypatch):
-    """Without a BLAS to call from compiled code (e.g. numpy on Accelerate), the loops run as Python."""
-    from autograd_lab.kernels import gemm
-    rng = np.random.default_rng(6)
-    x = rng.standard_normal((5, 6, 7, 9)).astype(np.float32)
-    w = rng.standard_normal((4, 6, 3, 3)).astype(np.float32)
-    g = rng.standard_normal((5, 4, 7, 9)).astype(np.float32)
-    params = dict(stride=(1, 1), padding=(1, 1), dilation=(1, 1))
-
-    def passes():
-        return (K.conv2d_forward(x, w, None, **params), K.conv2d_grad_input(g, w, x.shape, **params),
-                K.conv2d_grad_weight(x, g, w.shape, **params))
-
-    compiled = passes()
-    monkeypatch.setattr(K, "blas_function", lambda dtype: (0, True))
-    for ours, python, reference in zip(compiled, passes(),
-                                       (K.conv2d_reference(x, w, None, **params),
-                                        K.conv2d_grad_input_reference(g, w, x.shape, **params),
-                                        K.conv2d_grad_weight_reference(x, g, w.shape, **params))):
-        np.testing.assert_allclose(python, reference, rtol=1e-5, atol=1e-4)
-        np.testing.assert_allclose(ours, python, rtol=1e-5, atol=1e-4)
 
 
 def test_blas_runs_single_threaded_inside_and_is_restored_after():
@@ -465,86 +413,6 @@ def test_allocator_keeps_freed_blocks_for_reuse():
         np.ones(8 * 1024 * 1024 // 8)       # reuses the kept block: no fresh pages
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
     assert faults < 20 * 2048 // 4, faults  # fresh pages would cost 2,048 faults each time
-
-
-def test_worker_pool_returns_every_share_raises_errors_and_runs_nested_calls_serially():
-    import threading
-    from autograd_lab.kernels import parallel, spin
-    before = al.get_num_threads()
-    try:
-        for threads in (1, 2, 3):
-            al.set_num_threads(threads)
-            for polling in (True, False):            # polled hand-offs, and plain locks only
-                spin_was, spin.AVAILABLE = spin.AVAILABLE, spin.AVAILABLE and polling
-                try:
-                    for _ in range(50):              # many hand-offs in a row
-                        shares = parallel.run_chunks(10, 3, lambda ranges: list(ranges))
-                        assert sorted(r for share in shares for r in share) == [(0, 3), (3, 6), (6, 9), (9, 10)]
-                        assert len(shares) == min(threads, 4) and shares[0][0] == (0, 3)
-
-                    def failing(ranges):
-                        if (3, 6) in ranges:         # the second chunk: a helper's when there is one
-                            raise KeyError("share 2")
-                        return ranges
-                    with pytest.raises(KeyError, match="share 2"):
-                        parallel.run_chunks(10, 3, failing)
-                    # a call from inside a share finds the helpers busy and runs on its own thread
-                    inner = parallel.run_chunks(4, 1, lambda ranges: parallel.run_chunks(
-                        4, 1, lambda inner_ranges: threading.get_ident()))
-                    assert all(len(set(ids)) == 1 for ids in inner)
-                    assert parallel.run_chunks(10, 3, lambda ranges: len(ranges)) != []
-                finally:
-                    spin.AVAILABLE = spin_was
-    finally:
-        al.set_num_threads(before)
-
-
-def test_polling_wait_sees_a_change_made_by_another_thread():
-    import threading
-    from autograd_lab.kernels import spin
-    if not spin.AVAILABLE:
-        pytest.skip("polling needs compiled code on a POSIX system")
-    box = np.zeros(3, np.int64)
-    assert not spin.wait_for_change(box, 1, 0, 100)       # nothing changes: gives up
-    assert spin.wait_for_change(box, 1, 5, 1)             # already different
-    timer = threading.Timer(0.01, lambda: box.__setitem__(2, 7))
-    timer.start()
-    assert spin.wait_for_change(box, 2, 0, 10_000_000)    # sees the other thread's store
-    timer.join()
-
-
-def test_split_products_reach_workers_that_poll_sleep_or_are_about_to():
-    """A product posted to a worker's mailbox is run whether the worker is polling, asleep,
-    or between the two (the handshake in kernels.spin); a lost wake-up would hang here."""
-    import threading
-    import time
-    from autograd_lab.kernels import parallel
-    from autograd_lab.kernels.matmul import matmul
-    before, spins_before = al.get_num_threads(), parallel.SPINS
-    al.set_num_threads(2)
-    if not parallel.products_available(np.float32):
-        al.set_num_threads(before)
-        pytest.skip("needs compiled code calling numpy's OpenBLAS")
-    rng = np.random.default_rng(7)
-    a = rng.standard_normal((64, 1280)).astype(np.float32)
-    b = rng.standard_normal((1280, 128)).astype(np.float32)
-    expected = a.astype(np.float64) @ b
-    outcomes = []
-
-    def products():
-        for i in range(60):
-            parallel.SPINS = (1, 50, 10_000)[i % 3]    # workers that give up polling soon, or not
-            time.sleep((0, 0.0005, 0.003)[i % 3])      # ... and have, or are about to, or have not
-            outcomes.append(np.abs(matmul(a, b) - expected).max())
-
-    runner = threading.Thread(target=products, daemon=True)
-    runner.start()
-    runner.join(timeout=60)
-    parallel.SPINS = spins_before
-    # a hung product holds the worker pool: restoring the thread count would hang too
-    assert not runner.is_alive(), "a posted product was never run"
-    al.set_num_threads(before)
-    assert len(outcomes) == 60 and max(outcomes) < 1e-2
 
 
 @st.composite

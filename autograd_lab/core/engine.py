@@ -34,7 +34,7 @@ import numpy as np
 from .errors import AnomalyError, GraphFreedError, ShapeError
 from .node import _NO_PARAMS, Node, Tensor, Value
 from .shapes import sum_to
-from .state import _switch, state
+from .state import state
 
 # A non-leaf node whose backward has run without retain_graph holds this in _saved.
 _RELEASED = object()
@@ -369,10 +369,10 @@ def backward_steps(root, grad=None):
     if not root.requires_grad:
         return
     seed = _seed(root, grad, False)
-    with _switch("grad_enabled", False):
-        for node, g, shares in _walk([root], [seed], create_graph=False, retain_graph=True,
-                                     strict=False, contributions=True):
-            yield BackwardStep(node, g, shares)
+    # rules get raw data here, so the ops they call only compute: nothing is recorded
+    for node, g, shares in _walk([root], [seed], create_graph=False, retain_graph=True,
+                                 strict=False, contributions=True):
+        yield BackwardStep(node, g, shares)
 
 
 def local_derivative(node, position):
@@ -397,8 +397,7 @@ def local_derivative(node, position):
             _released(node, strict=False)
         params = dict(params, saved=node._saved)
     one = 1.0 if node.__class__ is Value else np.ones_like(node.data)
-    with _switch("grad_enabled", False):
-        return rule(one, node.data, *[x.data for x in node.inputs], **params)
+    return rule(one, node.data, *[x.data for x in node.inputs], **params)
 
 
 def _backward_pass(roots, seeds, *, retain_graph, create_graph, accumulate, capture=None):

@@ -1,8 +1,12 @@
-"""How a primitive op is declared: one `primitive(...)` call per op.
+"""How a primitive op is declared: one `primitive(...)` call per op, and it says everything.
 
 A declaration gives the op's name, its forward function on raw data (numpy
 arrays; optionally a faster one for Python floats), one gradient rule (VJP) per
-input, and a sampler of test inputs. Gradient rules have the form
+input, a sampler of test inputs, and what the rest of the library needs to know:
+its SymPy form (`al.to_sympy`), its FLOP count (`al.viz.summary`), its symbol in
+drawings, and whether it is exported as `al.<name>` and bound as a method.
+tests/test_op_table.py requires each of these where it applies, so an op cannot
+be half-added. Gradient rules have the form
 
     rule(g, out, *inputs, **params) -> gradient for that input
 
@@ -23,6 +27,7 @@ its `samples`, so an op cannot be added without being tested.
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 from .engine import forward_error, record
@@ -35,7 +40,8 @@ class Op:
     """A primitive op: see `primitive`. Call it on nodes to record, on raw data to evaluate."""
 
     __slots__ = ("name", "forward", "value_forward", "vjps", "variadic_vjp", "samples",
-                 "differentiable", "second_order", "saves", "symbol", "__weakref__")
+                 "differentiable", "second_order", "saves", "elementwise", "sympy", "flops",
+                 "symbol", "function", "method", "__weakref__")
 
     def __call__(self, *args, **params):
         for a in args:
@@ -68,11 +74,46 @@ class Op:
         return f"<op {self.name}>"
 
 
+# ---- FLOP counts: flops(out_shape, *input_shapes, **params) -> int ---------------------------
+def per_output_element(out, *inputs, **params) -> int:
+    """One floating-point operation per output element: the default of elementwise ops."""
+    return math.prod(out)
+
+
+def per_input_element(out, *inputs, **params) -> int:
+    """One per element of the first input: reductions (sum, max) and the softmax family."""
+    return math.prod(inputs[0])
+
+
+def no_flops(out, *inputs, **params) -> int:
+    """Ops that only move, index, cast or compare data."""
+    return 0
+
+
+# ---- where declarations are listed: al.<name>, Tensor/Value methods ----------------------------
+_listeners: list = []
+
+
+def on_declare(callback: Callable) -> Callable:
+    """Call `callback(op)` for every op declared so far, and for every op declared later.
+
+    This is how a declaration reaches the places that list ops: the package
+    exports ops declared with `function=True` as `al.<name>`, and ops/methods.py
+    binds ops declared with `method=True` as Tensor (and, if elementwise, Value) methods.
+    """
+    _listeners.append(callback)
+    for op in list(OPS.values()):
+        callback(op)
+    return callback
+
+
 def primitive(name: str, forward: Callable, *vjps: Callable | None,
               scalar: Callable | None = None, variadic_vjp: Callable | None = None,
               samples: Callable | None = None, differentiable: bool = True,
-              second_order: bool = True, saves: bool = False, symbol: str | None = None) -> Op:
-    """Declare a primitive op and register it in `OPS`.
+              second_order: bool = True, saves: bool = False, elementwise: bool = False,
+              sympy: Callable | None = None, flops: Callable | None = None,
+              symbol: str | None = None, function: bool = False, method: bool = False) -> Op:
+    """Declare a primitive op and register it in `OPS`: everything about an op is here.
 
     name           unique op name, shown on every node it makes
     forward        forward(*raw_inputs, **params) -> raw output (numpy)
@@ -87,7 +128,15 @@ def primitive(name: str, forward: Callable, *vjps: Callable | None,
     saves          forward returns (output, saved): buffers kept only for the backward
                    pass (im2col columns, argmax indices), handed to the rules as
                    `saved=` and released by backward() unless retain_graph=True
-    symbol         short symbol for drawings ('+', '*', ...)
+    elementwise    a function of numbers applied element by element: it works on
+                   al.Value too, and counts one FLOP per output element by default
+    sympy          sympy(sp, *input_expressions, **params) -> its SymPy expression
+                   (al.to_sympy); required for differentiable elementwise ops
+    flops          flops(out_shape, *input_shapes, **params) -> floating-point
+                   operations of one call (al.viz.summary); `no_flops` for data movement
+    symbol         how drawings show the op ('+', '*', ...); its name if None
+    function       export the op itself as `al.<name>`
+    method         bind it as a method `x.<name>(...)` of Tensor (and of Value if elementwise)
     """
     if name in OPS:
         raise ValueError(f"op {name!r} is declared twice")
@@ -101,6 +150,13 @@ def primitive(name: str, forward: Callable, *vjps: Callable | None,
     op.differentiable = differentiable
     op.second_order = second_order
     op.saves = saves
+    op.elementwise = elementwise
+    op.sympy = sympy
+    op.flops = flops if flops is not None or not elementwise else per_output_element
     op.symbol = symbol
+    op.function = function
+    op.method = method
     OPS[name] = op
+    for callback in _listeners:
+        callback(op)
     return op

@@ -11,18 +11,26 @@ So every product autograd_lab computes runs inside `single_threaded()`, and
 large ones are split across our pool (kernels.matmul). The count is switched
 through the BLAS library's own function, about 0.4 µs a switch (threadpoolctl's
 `limit` context costs ~11 µs, which adds up over the ~20 products of a step).
-The user's own numpy code keeps its BLAS threads: the count is restored on exit.
+The user's own numpy code keeps its BLAS threads: the count is restored when the
+last of our calls ends. The count is process-wide, so two Python threads that run
+our kernels at once share one switch: the first to enter sets it, the last to
+leave restores it (a lock and a depth count; never a switch while another of our
+calls is inside BLAS).
 """
 from __future__ import annotations
 
 import ctypes
 import os
+import threading
 
 import numpy as np
 
 _get_threads = None    # () -> int
 _set_threads = None    # (int) -> None
 _resolved = False
+_depth = 0             # our calls inside single_threaded() now, all threads together
+_saved = 1             # the count to restore when the last one leaves
+_switch = threading.Lock()
 
 
 def numpy_library():
@@ -70,30 +78,36 @@ class single_threaded:
     ...     blas.num_threads() in (1, None)
     True
     """
-    __slots__ = ("previous",)
+    __slots__ = ()
 
     def __enter__(self):
-        self.previous = use_one_thread()
+        use_one_thread()
         return self
 
     def __exit__(self, *exc):
-        restore_threads(self.previous)
+        restore_threads()
         return False
 
 
 def use_one_thread():
-    """BLAS on one thread until `restore_threads(previous)`; returns `previous`, the count before."""
+    """BLAS on one thread until the matching `restore_threads()`."""
+    global _depth, _saved
     if not _resolved:
         _resolve()
-    previous = _get_threads() if _get_threads is not None else 1
-    if previous != 1:
-        _set_threads(1)
-    return previous
+    with _switch:
+        if _depth == 0 and _get_threads is not None:
+            _saved = _get_threads()
+            if _saved != 1:
+                _set_threads(1)
+        _depth += 1
 
 
-def restore_threads(previous):
-    if previous != 1:
-        _set_threads(previous)
+def restore_threads():
+    global _depth
+    with _switch:
+        _depth -= 1
+        if _depth == 0 and _saved != 1 and _set_threads is not None:
+            _set_threads(_saved)
 
 
 def num_threads():
@@ -101,3 +115,17 @@ def num_threads():
     if not _resolved:
         _resolve()
     return None if _get_threads is None else int(_get_threads())
+
+
+def _reset_after_fork():
+    # A forked child has only the forking thread: a switch held by another thread would
+    # never be released, and that thread's calls will never end there.
+    global _switch, _depth
+    _switch = threading.Lock()
+    if _depth and _saved != 1 and _set_threads is not None:
+        _set_threads(_saved)
+    _depth = 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)

@@ -6,8 +6,8 @@ over every output position, so building them copies contiguous runs of the
 input; then W(O, C*KH*KW) @ cols gives the chunk's outputs. A chunk's buffers
 stay in cache, and the full im2col matrix (11.8 MB for W3's second layer) is
 never written to memory: the weight gradient rebuilds the columns chunk by chunk.
-Each worker runs its chunks as one compiled loop that calls BLAS itself
-(kernels.gemm), so it does not wait for the GIL between the pieces of a chunk.
+Each worker runs its chunks as a loop of compiled pieces (im2col, col2im,
+layout changes) and single-threaded BLAS products through numpy.
 
 Two direct paths skip im2col, each where it is faster:
 - a 3x3, stride-1 convolution of an input with few channels (W3's first layer has
@@ -16,17 +16,17 @@ Two direct paths skip im2col, each where it is faster:
 - a stride-1 float32 convolution whose outputs come in fours and whose output rows
   in 16 columns (W3's second layer, W4) runs `_vector_conv` for the forward and the
   input gradient and `_vector_conv_grad_weight` (8 columns) for the weight gradient:
-  register-blocked kernels in explicit 8-lane vectors (kernels.simd).
-float64 (gradcheck) and every other geometry take im2col.
+  register-blocked kernels in explicit 8-lane vectors (kernels.simd), only where
+  the CPU Numba compiles for has fused multiply-add (and AVX2 on x86): elsewhere
+  each `fma8` becomes a library call per lane, 47x slower (kernels.simd).
+float64 (gradcheck), every other geometry, and CPUs without those features take im2col.
 """
 from __future__ import annotations
 
-import numba
 import numpy as np
 from . import jit
-from .gemm import blas_function, product
 from .parallel import chunk_size, run_chunks
-from .simd import fma8, load8, splat8, store8
+from .simd import fma8, load8, splat8, store8, vector_kernels_fit
 
 
 def output_size(size, kernel, stride, padding, dilation):
@@ -419,9 +419,8 @@ _pad_image = jit(_pad_image)
 # Both: contract, multiply-adds fused (one rounding instead of two). The weight
 # gradient also: reassoc, so its dot products may be split across vector lanes,
 # as BLAS splits them. Neither assumes finite values: NaN and inf propagate.
-direct3x3_kernel = numba.njit(cache=True, nogil=True, fastmath={"contract"})(_direct3x3)
-direct3x3_grad_weight_kernel = numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})(
-    _direct3x3_grad_weight)
+direct3x3_kernel = jit(_direct3x3, fastmath={"contract"})
+direct3x3_grad_weight_kernel = jit(_direct3x3_grad_weight, fastmath={"reassoc", "contract"})
 col2im_kernel = jit(_col2im)
 vector_conv_kernel = jit(_vector_conv)
 vector_conv_grad_weight_kernel = jit(_vector_conv_grad_weight)
@@ -430,70 +429,53 @@ images_to_rows_kernel = jit(_images_to_rows)
 # Reassociating the sum (and nothing else: NaN and inf keep their meaning) lets
 # LLVM vectorise it, 3x faster than numpy's g.sum((0, 2, 3)); the error stays
 # at numpy's level (partial sums per vector lane, much like pairwise summation).
-channel_sums_kernel = numba.njit(cache=True, nogil=True, fastmath={"reassoc"})(_channel_sums)
+channel_sums_kernel = jit(_channel_sums, fastmath={"reassoc"})
 
 
-# ---- a worker's share of the batch: one compiled loop over its chunks -----------------
-# Each worker runs its chunks in one call, products included (kernels.gemm), so
-# it never waits for the GIL between the pieces of a chunk. Buffers are flat and
-# reshaped per chunk: a view of the first n*P columns of a 2-D buffer would not be
-# contiguous, and the kernels' loops vectorise only over contiguous rows.
+# ---- a worker's share of the batch: a loop over its chunks ---------------------------
+# Buffers are flat and reshaped per chunk: a view of the first n*P columns of a 2-D
+# buffer would not be contiguous, and the kernels' loops vectorise only over
+# contiguous rows. The compiled pieces and BLAS release the GIL; between them a
+# worker takes it back for a few µs. Until 2026-12 each share was one compiled loop
+# calling BLAS through a function pointer; docs/performance.md says what that
+# bought (nothing on W2 and W3, whose convolutions take the direct kernels) and why it went.
 def _first(buffer, rows, columns):
     """The first rows*columns elements of a flat buffer, as a contiguous (rows, columns) array."""
     return buffer[:rows * columns].reshape(rows, columns)
 
 
-def _forward_chunks(starts, stops, x, weights, bias, args, cols, rows, out, address, ilp64):
+def forward_chunks(ranges, x, weights, bias, args, cols, rows, out):
     """out[lo:hi] = conv(x[lo:hi]) + bias for each chunk [lo, hi): im2col, product, back to images."""
     O, taps = weights.shape
     P = args[-2] * args[-1]
-    for i in range(starts.size):
-        lo, hi = starts[i], stops[i]
+    for lo, hi in ranges:
         columns, products = _first(cols, taps, (hi - lo) * P), _first(rows, O, (hi - lo) * P)
         im2col_kernel(x[lo:hi], *args, columns)
-        product(address, ilp64, weights, columns, products, 0.0)
+        np.matmul(weights, columns, out=products)
         rows_to_images_kernel(products, bias, hi - lo, out[lo:hi])
 
 
-def _grad_weight_chunks(starts, stops, x, g, args, cols, rows, total, address, ilp64):
+def grad_weight_chunks(ranges, x, g, args, cols, rows, total):
     """total (O, taps) += g's rows @ the columns of x, over each chunk."""
     O, taps = total.shape
     P = args[-2] * args[-1]
-    for i in range(starts.size):
-        lo, hi = starts[i], stops[i]
+    for lo, hi in ranges:
         columns, g_rows = _first(cols, taps, (hi - lo) * P), _first(rows, O, (hi - lo) * P)
         im2col_kernel(x[lo:hi], *args, columns)
         images_to_rows_kernel(g[lo:hi], g_rows)
-        product(address, ilp64, g_rows, columns.T, total, 1.0)
+        total += g_rows @ columns.T
 
 
-def _grad_input_chunks(starts, stops, g, weights_t, args, rows, dcols, dx, address, ilp64):
+def grad_input_chunks(ranges, g, weights_t, args, rows, dcols, dx):
     """dx[lo:hi] = the columns' gradient (weights' transpose @ g's rows) added back into images."""
     taps, O = weights_t.shape
     P = args[-2] * args[-1]
-    for i in range(starts.size):
-        lo, hi = starts[i], stops[i]
+    for lo, hi in ranges:
         columns, g_rows = _first(dcols, taps, (hi - lo) * P), _first(rows, O, (hi - lo) * P)
         images_to_rows_kernel(g[lo:hi], g_rows)
-        product(address, ilp64, weights_t, g_rows, columns, 0.0)
-        _zero(dx[lo:hi].reshape(-1))   # zeroed here, in cache, rather than all at once up front
+        np.matmul(weights_t, g_rows, out=columns)
+        dx[lo:hi] = 0                 # zeroed here, in cache, rather than all at once up front
         col2im_kernel(columns, *args, dx[lo:hi])
-
-
-_first = jit(_first)
-forward_chunks = jit(_forward_chunks)
-grad_weight_chunks = jit(_grad_weight_chunks)
-grad_input_chunks = jit(_grad_input_chunks)
-
-
-def _run_share(loop, ranges, *arrays):
-    """loop(starts, stops, *arrays, address, ilp64) over a worker's chunks; compiled when it can call BLAS."""
-    address, ilp64 = blas_function(arrays[-1].dtype)
-    if not address:          # no BLAS to call from compiled code: the same loop, as Python
-        loop = getattr(loop, "py_func", loop)
-    starts = np.array([lo for lo, _ in ranges], np.int64)
-    stops = np.array([hi for _, hi in ranges], np.int64)
-    loop(starts, stops, *arrays, address, ilp64)
 
 
 # ---- array-level functions ------------------------------------------------------------
@@ -538,7 +520,7 @@ VECTOR_OUTPUTS = 4
 
 def _vector(dtype, outputs, columns, width, stride):
     return (dtype == np.float32 and outputs % VECTOR_OUTPUTS == 0 and columns % width == 0
-            and tuple(stride) == (1, 1))
+            and tuple(stride) == (1, 1) and vector_kernels_fit())
 
 
 def _tap_offsets(channels, KH, KW, Hp, Wp, dilation):
@@ -616,7 +598,7 @@ def conv2d_forward(x, w, b, stride, padding, dilation):
 
     def work(ranges):
         cols, rows = np.empty(taps * chunk * P, dtype), np.empty(O * chunk * P, dtype)
-        _run_share(forward_chunks, ranges, x, weights, bias, args, cols, rows, out)
+        forward_chunks(ranges, x, weights, bias, args, cols, rows, out)
 
     run_chunks(N, chunk, work)
     return out.reshape(N, O, args[-2], args[-1])
@@ -665,7 +647,7 @@ def conv2d_grad_weight(x, g, w_shape, stride, padding, dilation):
     def work(ranges):
         cols, rows = np.empty(taps * chunk * P, dtype), np.empty(O * chunk * P, dtype)
         total = np.zeros((O, taps), dtype)
-        _run_share(grad_weight_chunks, ranges, x, g, args, cols, rows, total)
+        grad_weight_chunks(ranges, x, g, args, cols, rows, total)
         return total
 
     return sum(run_chunks(N, chunk, work)).reshape(w_shape)
@@ -689,7 +671,7 @@ def conv2d_grad_input(g, w, x_shape, stride, padding, dilation):
 
     def work(ranges):
         rows, dcols = np.empty(O * chunk * P, dtype), np.empty(taps * chunk * P, dtype)
-        _run_share(grad_input_chunks, ranges, g, weights_t, args, rows, dcols, dx)
+        grad_input_chunks(ranges, g, weights_t, args, rows, dcols, dx)
 
     run_chunks(N, chunk, work)
     return dx

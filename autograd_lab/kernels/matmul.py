@@ -2,23 +2,20 @@
 
 BLAS runs single-threaded inside autograd_lab (kernels.blas says why), so a
 large 2-D product is cut into blocks of rows, of columns or of the inner
-dimension, one per worker thread, each a single-threaded BLAS call. Compiled
-code posts the helpers' parts to their mailboxes and they run them without
-going back to Python (kernels.spin); without compiled BLAS calls
-(kernels.gemm), the parts are Python jobs of the worker pool. Small products,
-and batched or integer ones, are one `np.matmul` call on the calling thread.
+dimension, one per worker thread, each a single-threaded BLAS call (numpy
+releases the GIL while BLAS runs). Small products, and batched or integer ones,
+are one `np.matmul` call on the calling thread.
 
-Measured on W2's 64x1280 by 1280x128 product, 2 threads: 171 µs as Python
-jobs, 156 µs posted from compiled code, 140 µs on OpenBLAS's own threads;
-inside W2's train step, 185-195 µs and 169-173 µs.
+Until 2026-12 the helpers' parts were posted from compiled code to mailboxes
+that the helpers polled without the GIL; docs/performance.md says what that
+bought (too little on W2 and W3 to keep) and why it went.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from . import blas, jit, parallel, spin
+from . import parallel
 from .blas import single_threaded
-from .gemm import blas_function, describe, product
 
 # Below this many multiply-adds a product takes < ~50 µs on one thread, about
 # what handing halves to two workers costs: not worth splitting.
@@ -64,12 +61,9 @@ def matmul(a, b):
     parts = -(-size // block)
     out = np.empty((M, N), a.dtype)
     partials = np.empty((parts - 1 if split == INNER else 0, M, N), a.dtype)
-    if parallel.products_available(a.dtype) and _blas_ready(a) and _blas_ready(b):
-        _split_without_gil(a, b, out, partials, split, block, parts)
-        return out
     pieces = [_part(a, b, out, partials, split, block, i) for i in range(parts)]
 
-    def work(ranges):         # Python jobs of the worker pool, one piece each
+    def work(ranges):         # jobs of the worker pool, one piece each
         for i, _ in ranges:
             np.matmul(*pieces[i][:2], out=pieces[i][2])
 
@@ -77,13 +71,6 @@ def matmul(a, b):
     for partial in partials:
         out += partial
     return out
-
-
-def _blas_ready(x):
-    """Whether BLAS can read x as it is: C order, or the transpose of C order (kernels.gemm)."""
-    (rows, columns), (row_step, column_step), size = x.shape, x.strides, x.itemsize
-    return ((column_step == size and row_step >= columns * size)
-            or (row_step == size and column_step >= rows * size))
 
 
 def _part(a, b, out, partials, split, block, i):
@@ -96,56 +83,3 @@ def _part(a, b, out, partials, split, block, i):
         return a, b[:, lo:hi], out[:, lo:hi]
     lo, hi = i * block, min((i + 1) * block, a.shape[1])
     return a[:, lo:hi], b[lo:hi], out if i == 0 else partials[i - 1]
-
-
-def _post_parts(boxes, address, ilp64, a, b, out, partials, split, block, parts):
-    """Post parts 1.. to the helpers' mailboxes; returns a bit per helper found asleep."""
-    for i in range(1, parts):      # all described (and checked) before any is posted
-        a_i, b_i, c_i = part_views(a, b, out, partials, split, block, i)
-        describe(boxes[i - 1, spin.DESCRIPTION:], address, ilp64, a_i, b_i, c_i)
-        boxes[i - 1, spin.KIND] = spin.PRODUCT_JOB
-    asleep = 0
-    for i in range(1, parts):
-        if spin.post(boxes[i - 1]) == spin.SLEEPING:
-            asleep |= 1 << (i - 1)
-    return asleep
-
-
-def _finish_parts(boxes, address, ilp64, a, b, out, partials, split, block, parts):
-    """Part 0 on this thread, then wait for the helpers and add the partial products."""
-    a_0, b_0, c_0 = part_views(a, b, out, partials, split, block, 0)
-    product(address, ilp64, a_0, b_0, c_0, 0.0)
-    for i in range(1, parts):
-        spin.wait_until_finished(boxes[i - 1], boxes[i - 1, spin.POSTED])
-    if split == INNER:
-        flat = out.reshape(-1)
-        for i in range(parts - 1):
-            partial = partials[i].reshape(-1)
-            for j in range(flat.size):
-                flat[j] += partial[j]
-
-
-part_views = jit(_part)
-_post_parts = jit(_post_parts)
-_finish_parts = jit(_finish_parts)
-
-
-def _split_without_gil(a, b, out, partials, split, block, parts):
-    """out = a @ b, each part one BLAS call, the helpers' posted by compiled code and
-    run by them without the GIL (kernels.spin): a Python hand-off costs ~30 µs
-    inside a train step, against 2 compiled calls here. The pool and BLAS's thread
-    count are taken and given back without `with` blocks: 3 µs less per W2 step,
-    measured A/B in one process (15 rounds, every one faster)."""
-    address, ilp64 = blas_function(a.dtype)
-    boxes = parallel.borrow_mailboxes()
-    if boxes is None:
-        with single_threaded():
-            np.matmul(a, b, out=out)
-        return
-    previous = blas.use_one_thread()
-    try:
-        parallel.wake(_post_parts(boxes, address, ilp64, a, b, out, partials, split, block, parts))
-        _finish_parts(boxes, address, ilp64, a, b, out, partials, split, block, parts)
-    finally:
-        blas.restore_threads(previous)
-        parallel.return_mailboxes()

@@ -8,14 +8,17 @@ page faults per step, and the step took 50 ms; with the settings below, 25.6 ms.
 
 `configure()` raises the mmap threshold to its maximum (32 MB) and the trim
 threshold to 1 GB, through glibc's mallopt. The cost: the process keeps up to
-its peak heap size after a burst of allocations (as a cache would). Nothing
-happens on other C libraries, or when AUTOGRAD_LAB_KEEP_MALLOC=1 is set.
+its peak heap size after a burst of allocations (as a cache would).
+
+These settings are process-wide (every library's allocations follow them), so
+they are opt-in: `al.tune_memory()` applies them, and so does the
+`autograd-lab` command line, which owns its process; importing autograd_lab
+does not. Nothing happens on C libraries other than glibc.
 """
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import os
 
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
@@ -26,9 +29,14 @@ configured = False
 
 
 def configure() -> bool:
-    """Apply the allocator settings once; True if they are in force."""
+    """Apply the allocator settings once (process-wide); True if they are in force.
+
+    >>> import autograd_lab as al
+    >>> al.tune_memory() in (True, False)       # False on a C library other than glibc
+    True
+    """
     global configured
-    if configured or os.environ.get("AUTOGRAD_LAB_KEEP_MALLOC") == "1":
+    if configured:
         return configured
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")

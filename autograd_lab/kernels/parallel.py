@@ -1,140 +1,166 @@
-"""One pool of worker threads for the heavy kernels.
+"""One pool of worker threads for the heavy kernels, correct under Ctrl-C by construction.
 
-Why not Numba's prange plus multi-threaded BLAS: on a 2-core machine the two
-thread pools take turns on the same cores, and after each call the idle
-threads of one keep spinning while the other works. Measured on the W4 conv
-layer, every Numba loop ran 3-10x slower when interleaved with matrix
-products than alone. So a kernel call is split into chunks of the batch; each
-worker thread takes its share of chunks and runs serial Numba kernels (which
-release the GIL) and single-threaded BLAS on buffers small enough to stay in
-cache. One pool, whose threads poll for a few ms before they sleep (kernels.spin),
-and no memory traffic for a full im2col matrix. Besides Python jobs, a worker
-runs matrix products posted to its mailbox by compiled code (kernels.matmul),
-without taking the GIL.
+Why our own pool rather than Numba's prange plus multi-threaded BLAS: on a
+2-core machine the two thread pools take turns on the same cores, and after each
+call the idle threads of one keep spinning while the other works. Measured on
+the W4 conv layer, every Numba loop ran 3-10x slower when interleaved with
+matrix products than alone. So a kernel call is split into chunks of the batch;
+each worker thread takes its share of chunks and runs serial Numba kernels
+(which release the GIL) and single-threaded BLAS (kernels.blas says why).
 
-Why not concurrent.futures: a hand-off through ThreadPoolExecutor (a Future,
-a queue, a condition variable) cost 36 µs per call here, against 14 µs for a
-pair of plain locks per worker, and 9 µs when the threads poll before they
-sleep (kernels.spin); on a 250 µs matrix product split in two, that is the
-difference between 182 µs and 144 µs (OpenBLAS's own threads: 139 µs).
+How a call stays correct whatever lands in the middle of it (a KeyboardInterrupt
+above all):
+- Each call is one `_Job` with its own completion ticket (a countdown and a lock
+  released by the last helper). Nothing is shared between two calls, so a share
+  that ends late can only ever report to its own job, never to the next one.
+- Helpers take jobs from their own FIFO queue and never wait on anything else, so
+  a job posted behind an unfinished one runs after it, and no wait can hang.
+- The caller's wait cannot be abandoned half-way: an exception that lands while
+  the caller runs its share or waits marks the job cancelled (shares not yet
+  started are skipped), the caller waits until every helper has finished or
+  skipped its share, and only then raises. The wait re-checks the countdown and
+  never relies on a single wake-up.
+- A helper's queue outlives a change of thread count: a helper that is no longer
+  needed is told to stop through the same queue, after the jobs already in it.
+
+Simpler than what stood here before (mailboxes polled by compiled code, products
+posted without the GIL, threads that polled for a few ms before they slept):
+docs/performance.md says what each bought and why it went.
 """
 from __future__ import annotations
 
 import os
+import queue
 import threading
 
 import numpy as np
 
-from . import spin
 from .blas import single_threaded
-from .gemm import blas_function, run_described
 
-_threads = int(os.environ.get("AUTOGRAD_LAB_NUM_THREADS", 0)) or min(os.cpu_count() or 1, 2)
+THREADS_VARIABLE = "AUTOGRAD_LAB_NUM_THREADS"
+
+
+def default_num_threads() -> int:
+    """The cores this process may run on, capped by $AUTOGRAD_LAB_NUM_THREADS when it is set."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):      # macOS and Windows have no affinity call
+        cores = os.cpu_count() or 1
+    cap = os.environ.get(THREADS_VARIABLE, "").strip()
+    if cap:
+        try:
+            cap_value = int(cap)
+        except ValueError:
+            raise ValueError(f"{THREADS_VARIABLE} must be a whole number of threads, got {cap!r}") from None
+        if cap_value < 1:
+            raise ValueError(f"{THREADS_VARIABLE} must be at least 1, got {cap_value}")
+        cores = min(cores, cap_value)
+    return max(1, cores)
+
+
+_threads = None                    # set by set_num_threads, else default_num_threads() on first use
 _helpers: list = []                # worker threads besides the caller, started on first use
-_boxes = None                      # their mailboxes (kernels.spin), one row each
-_pool_lock = threading.Lock()      # held while a call uses the helpers; a second caller runs serially
+_helpers_lock = threading.Lock()   # guards _helpers while a caller posts to them
+_active = None                     # the job using the helpers, if any: a hint for a second caller
 
 
-# Polls (each a sched_yield, 0.2-0.7 µs) a thread spends waiting before it
-# sleeps: a few ms here, like OpenMP runtimes' spin-then-sleep default. Long
-# enough to bridge the gaps between the kernels of one train step.
-SPINS = 10_000
+class _Job:
+    """One call of `run_chunks`: its shares, their outcomes, and its own completion ticket.
+
+    Share 0 is the caller's; share i >= 1 is posted to helper i. Every step below is
+    one atomic operation for the interpreter or can be repeated, so an exception
+    landing between any two steps leaves nothing half-done: a share is run by
+    whoever claims it first (`claims.setdefault`), and `ended[i]` is set once its
+    share has run or been skipped.
+    """
+    __slots__ = ("work", "shares", "results", "errors", "cancelled", "claims", "ended", "_ticket")
+
+    def __init__(self, work, shares):
+        self.work, self.shares = work, shares
+        self.results = [None] * len(shares)
+        self.errors = [None] * len(shares)
+        self.cancelled = False
+        self.claims = {}                       # share -> who runs it: a helper, or the caller (to skip it)
+        self.ended = np.zeros(len(shares), np.uint8)
+        self.ended[0] = 1                      # the caller's share: run inline, before the wait
+        self._ticket = threading.Lock()
+        self._ticket.acquire()                 # released by each helper as its share ends
+
+    def run_share(self, i, helper):
+        """On a helper: share i, unless the caller has skipped it."""
+        if self.claims.setdefault(i, helper) is not helper:
+            return
+        try:
+            if not self.cancelled:
+                self.results[i] = self.work(self.shares[i])
+        except BaseException as error:        # handed back to the caller, raised there
+            self.errors[i] = error
+        self.ended[i] = 1
+        try:
+            self._ticket.release()
+        except RuntimeError:                   # already released by another helper: the caller re-checks
+            pass
+
+    def _skip_unclaimed(self):
+        for i in range(1, len(self.shares)):
+            if self.claims.setdefault(i, self) is self:   # ours, now or on an earlier try
+                self.ended[i] = 1
+
+    def wait(self):
+        """Until every share has ended. An exception that lands meanwhile (KeyboardInterrupt)
+        cancels the shares no helper has started, and is returned for the caller to raise."""
+        landed = None
+        while True:
+            try:
+                if self.cancelled:
+                    self._skip_unclaimed()
+                if self.ended.all():
+                    return landed
+                self._ticket.acquire(timeout=0.5)      # the flags above are the truth, not the wake-up
+            except BaseException as error:
+                self.cancelled = True
+                landed = landed or error
 
 
 class _Helper(threading.Thread):
-    """A worker thread that runs one job at a time: a Python callable, or a matrix product.
+    """A worker thread that runs the shares posted to its queue, in order, until told to stop."""
 
-    Jobs are posted through its mailbox (`box`, kernels.spin): while the worker
-    polls, it runs a product on its own without the GIL, and notices a Python
-    job at once; after a few ms without work it sleeps on `wake`, which a poster
-    releases only when the mailbox says SLEEPING. The caller of a Python job
-    polls for its end and then sleeps on `finished`.
-    """
-
-    def __init__(self, box):
+    def __init__(self):
         super().__init__(daemon=True, name="autograd_lab-worker")
-        self.wake = threading.Lock()
-        self.wake.acquire()
-        self.finished = threading.Lock()
-        self.finished.acquire()
-        self.box = box
-        self.job = self.result = self.error = None
+        self.inbox = queue.SimpleQueue()
+
+    def put(self, item):
+        self.inbox.put(item)
 
     def run(self):
-        box, done = self.box, 0
         while True:
-            if spin.AVAILABLE:
-                done = spin.serve(box, done, SPINS)
-            if spin.posted(box) == done:         # nothing new: sleep until something is posted
-                if spin.prepare_to_sleep(box, done):
-                    self.wake.acquire()
-                    spin.set_state(box, spin.POLLING)
-                continue
-            if box[spin.KIND] == spin.PRODUCT_JOB:     # posted while this thread was not polling
-                run_described(box[spin.DESCRIPTION:])
-                done += 1
-                spin.finish(box, done)
-                continue
-            job, self.job = self.job, None
-            if job is None:          # told to stop
+            item = self.inbox.get()
+            if item is None:
                 return
-            try:
-                self.result, self.error = job(), None
-            except BaseException as error:   # handed back to the caller, raised there
-                self.result, self.error = None, error
-            job = None               # nor keep the job's arrays alive until the next one
-            done += 1
-            self.finished.release()
-            spin.finish(box, done)
-
-    def _post(self):
-        if spin.post(self.box) == spin.SLEEPING:
-            self.wake_up()
-
-    def wake_up(self):
-        try:
-            self.wake.release()
-        except RuntimeError:     # already released: the worker will find its job anyway
-            pass
-
-    def start_job(self, job):
-        self.job = job
-        self.box[spin.KIND] = spin.PYTHON_JOB
-        self._post()
-
-    def wait(self):
-        if spin.AVAILABLE:
-            spin.wait_for_change(self.box, spin.FINISHED, self.box[spin.POSTED] - 1, SPINS)
-        self.finished.acquire()
-        outcome, self.result, self.error = (self.result, self.error), None, None
-        return outcome
-
-    def stop(self):
-        self.start_job(None)
+            job, i = item
+            job.run_share(i, self)
+            job = item = None                 # nor keep the job's arrays alive until the next one
 
 
 def get_num_threads() -> int:
+    global _threads
+    if _threads is None:
+        _threads = default_num_threads()
     return _threads
 
 
-def _stop_helpers():
-    for helper in _helpers:
-        helper.stop()
-    _helpers.clear()
-
-
 def set_num_threads(n: int) -> None:
+    """Threads for the next calls; a call already running keeps the helpers it started with."""
     global _threads
-    with _pool_lock:
-        _threads = n
-        _stop_helpers()
+    _threads = int(n)
 
 
 def _forget_helpers_after_fork():
     # A forked child has none of the parent's threads: start fresh ones on demand.
-    global _pool_lock
+    global _helpers_lock, _active
     _helpers.clear()
-    _pool_lock = threading.Lock()
+    _helpers_lock = threading.Lock()
+    _active = None
 
 
 if hasattr(os, "register_at_fork"):
@@ -146,71 +172,66 @@ def chunk_size(n_items: int, bytes_per_item: int, target_bytes: int = 1 << 20) -
     return max(1, min(n_items, target_bytes // max(bytes_per_item, 1)))
 
 
-def _start_helpers():
-    """Start the helpers (under _pool_lock), their mailboxes the rows of one array."""
-    global _boxes
-    if len(_helpers) < _threads - 1:
-        _stop_helpers()
-        _boxes = np.stack([spin.new_box() for _ in range(_threads - 1)])
-        _helpers.extend(_Helper(box) for box in _boxes)
-        for helper in _helpers:
+def _post(job, count):
+    """Post shares 1..count of `job` to the first `count` helpers, starting or stopping helpers
+    so that there are get_num_threads() - 1 of them. False when the helpers could not be had
+    (the lock is held too long), and nothing was posted."""
+    if not _helpers_lock.acquire(timeout=0.1):
+        return False
+    try:
+        wanted = get_num_threads() - 1
+        while len(_helpers) > max(wanted, count):
+            _helpers.pop().put(None)           # after whatever is already in its queue
+        while len(_helpers) < count:
+            helper = _Helper()
             helper.start()
+            _helpers.append(helper)
+        for i in range(1, count + 1):
+            _helpers[i - 1].put((job, i))
+    finally:
+        _helpers_lock.release()
+    return True
 
 
-def products_available(dtype) -> bool:
-    """Whether the workers can run products of `dtype` posted from compiled code (`borrow_mailboxes`)."""
-    return spin.AVAILABLE and _threads > 1 and blas_function(dtype)[0] != 0
-
-
-def borrow_mailboxes():
-    """The helpers' mailboxes, (threads - 1, slots), for compiled code that posts products to
-    them itself (kernels.matmul), until `return_mailboxes()`; None when the helpers are
-    busy (a call from inside a share). The code that posts gets back which helpers were
-    asleep: `wake(asleep)` wakes them."""
-    if not _pool_lock.acquire(blocking=False):
-        return None
-    _start_helpers()
-    return _boxes
-
-
-def return_mailboxes():
-    _pool_lock.release()
-
-
-def wake(asleep: int) -> None:
-    """Wake helper i for each bit i set in `asleep`."""
-    for i, helper in enumerate(_helpers):
-        if asleep >> i & 1:
-            helper.wake_up()
+def _pool_is_free():
+    job = _active
+    return job is None or job.ended.all()
 
 
 def run_chunks(n_items: int, chunk: int, work) -> list:
     """Split range(n_items) into chunks; `work(ranges)` runs in each worker on its share.
 
     Returns the workers' results (e.g. partial sums to add up), the caller's share first.
-    A call made while the helpers are busy (from a worker, or another user thread)
-    runs all its chunks on the calling thread.
+    A call made while the helpers are busy (from inside a share, or from another user
+    thread at the same time) runs all its chunks on the calling thread.
+
+    >>> shares = run_chunks(5, 2, lambda ranges: ranges)      # [(0, 2), (2, 4), (4, 5)] shared out
+    >>> sorted(chunk for share in shares for chunk in share)
+    [(0, 2), (2, 4), (4, 5)]
     """
+    global _active
     ranges = [(lo, min(lo + chunk, n_items)) for lo in range(0, n_items, chunk)]
-    workers = min(_threads, len(ranges))
+    workers = min(get_num_threads(), len(ranges))
     with single_threaded():      # BLAS inside a chunk: one thread (kernels.blas says why)
-        if workers <= 1 or not _pool_lock.acquire(blocking=False):
+        if workers <= 1 or isinstance(threading.current_thread(), _Helper) or not _pool_is_free():
             return [work(ranges)]
+        job = _Job(work, [ranges[i::workers] for i in range(workers)])
+        landed = None
         try:
-            _start_helpers()
-            helpers = _helpers[:workers - 1]
-            for i, helper in enumerate(helpers, start=1):
-                helper.start_job(lambda share=ranges[i::workers]: work(share))
+            _active = job
+            if not _post(job, workers - 1):
+                job.cancelled = True           # nothing posted: the caller runs every share
+                return [work(ranges)]
             # The calling thread takes the first share itself: one thread fewer to wake.
-            try:
-                first, first_error = work(ranges[0::workers]), None
-            except BaseException as error:
-                first, first_error = None, error
-            outcomes = [helper.wait() for helper in helpers]   # never leave a helper writing
+            job.results[0] = work(job.shares[0])
+        except BaseException as error:
+            job.cancelled = True
+            job.errors[0] = error
         finally:
-            _pool_lock.release()
-    errors = [first_error] + [error for _, error in outcomes]
-    for error in errors:
+            landed = job.wait()                # never leave a helper writing
+            if _active is job:
+                _active = None
+    for error in [job.errors[0], landed] + job.errors[1:]:
         if error is not None:
             raise error
-    return [first] + [result for result, _ in outcomes]
+    return job.results

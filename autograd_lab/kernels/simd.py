@@ -16,12 +16,20 @@ registered as its Numba implementation. The compiled forms do not check
 bounds: callers index inside their arrays. The Python forms do check.
 
 LLVM lowers the vectors to whatever the CPU has (two SSE or NEON registers each
-where there is no AVX), so the kernels should stay correct anywhere; they were
-measured only on AVX2 with FMA, and a CPU without FMA would run the fused
-multiply-add as a library call, slowly.
+where there is no AVX), so the kernels stay correct anywhere. They are fast only
+where the CPU Numba compiles for has a fused multiply-add instruction: without
+one, `llvm.fma` becomes a call to the C library's fmaf per lane (measured on W4's
+layer with Numba building for a generic x86-64 CPU: 195 ms against 4.1 ms). That
+is what an x86 Python sees under macOS's Rosetta 2, and what some older laptops
+have. `vector_kernels_fit()` says whether to use them; kernels.conv takes im2col
+where it says no.
 """
 from __future__ import annotations
 
+import functools
+import platform
+
+import numba
 import numpy as np
 from llvmlite import ir
 from numba import types
@@ -29,6 +37,31 @@ from numba.core import cgutils
 from numba.extending import intrinsic, models, overload, register_model
 
 LANES = 8
+
+
+@functools.lru_cache(maxsize=None)
+def compiled_cpu_features() -> frozenset:
+    """The CPU features Numba's compiled code may use: NUMBA_CPU_FEATURES when set (empty for
+    NUMBA_CPU_NAME=generic), else the host's as Numba reads them (less AVX when
+    NUMBA_ENABLE_AVX=0): the same source that numba.core.codegen builds its target from."""
+    from numba.core import codegen, config
+    flat = config.CPU_FEATURES if config.CPU_FEATURES is not None else codegen.get_host_cpu_features()
+    return frozenset(f[1:] for f in (flat or "").split(",") if f.startswith("+"))
+
+
+def vector_kernels_fit() -> bool:
+    """Whether the 8-lane kernels run fast here: compiled code with fused multiply-add, and
+    AVX2 on x86 (on 64-bit ARM, NEON always has it). Without JIT, the Python forms run
+    (exact, slow either way), so the tests reach them."""
+    if numba.config.DISABLE_JIT:
+        return True
+    features = compiled_cpu_features()
+    machine = platform.machine().lower()
+    if machine in ("x86_64", "amd64", "i386", "i686", "x86"):
+        return {"fma", "avx2"} <= features
+    if machine in ("arm64", "aarch64"):
+        return True
+    return "fma" in features
 
 
 # ---- the Python meaning ----------------------------------------------------------------

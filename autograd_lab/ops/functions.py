@@ -1,4 +1,4 @@
-"""The public functions: `al.exp`, `al.sum`, `al.softmax`, ...
+"""The public functions with argument handling: `al.sum`, `al.reshape`, `al.softmax`, ...
 
 Thin wrappers over the primitives in primitives.py that normalise arguments
 (axes, indices, vectors in matmul), plus composite functions built from
@@ -15,6 +15,7 @@ import numpy as np
 
 from ..core.errors import ShapeError
 from ..core.node import Node, Tensor
+from ..core.op import on_declare
 from ..core.shapes import normalize_axis
 from ..kernels import softmax as KS
 from . import masks as M
@@ -35,18 +36,13 @@ def _axis(axis, ndim):
     return None if axis is None else normalize_axis(axis, ndim)
 
 
-# ---- elementwise (the primitives themselves are the functions) --------------
-neg, exp, log, sqrt, tanh, sigmoid, relu, abs = (                  # noqa: A001
-    P.neg, P.exp, P.log, P.sqrt, P.tanh, P.sigmoid, P.relu, P.abs)
-add, sub, mul, div, maximum, minimum, sign = (
-    P.add, P.sub, P.mul, P.div, P.maximum, P.minimum, P.sign)
-equal, not_equal, less, less_equal, greater, greater_equal = (
-    P.equal, P.not_equal, P.less, P.less_equal, P.greater, P.greater_equal)
-
-
-def pow(x, y):                                                     # noqa: A001
-    """x ** y, elementwise, differentiable in both."""
-    return P.pow(x, y)
+# ---- elementwise ------------------------------------------------------------
+@on_declare
+def _export(op):
+    """An op declared with function=True is a function itself (fn.exp, fn.add, ...): the
+    package exports it as al.<name> the same way. Here are only those that need argument handling."""
+    if op.function:
+        globals()[op.name] = op
 
 
 def clip(x, low=None, high=None):
@@ -121,7 +117,7 @@ def logsumexp(x, axis=-1, keepdims=False):
     """
     x = _operand(x)
     shift = _shift(x, axis)
-    out = log(sum(exp(x - shift), axis=axis, keepdims=True)) + shift
+    out = P.log(sum(P.exp(x - shift), axis=axis, keepdims=True)) + shift
     return out if keepdims else reshape(out, np.squeeze(shift, axis=axis).shape)
 
 
@@ -133,7 +129,7 @@ def softmax(x, axis=-1):
     [0.0, 0.0, 1.0]
     """
     x = _operand(x)
-    e = exp(x - _shift(x, axis))
+    e = P.exp(x - _shift(x, axis))
     return e / sum(e, axis=axis, keepdims=True)
 
 

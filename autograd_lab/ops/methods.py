@@ -1,4 +1,5 @@
-"""Operators and methods of Tensor and Value, bound in one table.
+"""Operators and methods of Tensor and Value: the table of operators and argument-handling
+methods, and the ops declared with method=True (x.exp(), x.tanh(), ...).
 
 `a * b` on nodes goes straight to the engine's `apply`: the operator path is the
 hot path of scalar (al.Value) networks, so it skips the argument handling of the
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from ..core.engine import apply, record
 from ..core.node import _NO_PARAMS, Node, Tensor, Value
+from ..core.op import on_declare
 from . import functions as fn
 from . import primitives as P
 
@@ -45,10 +47,7 @@ _SHARED = {
     "__mul__": _binary(P.mul), "__rmul__": _reflected(P.mul),
     "__truediv__": _binary(P.div), "__rtruediv__": _reflected(P.div),
     "__pow__": _binary(P.pow), "__rpow__": _reflected(P.pow),
-    "__neg__": _unary(P.neg),
-    "exp": _unary(P.exp), "log": _unary(P.log), "sqrt": _unary(P.sqrt),
-    "tanh": _unary(P.tanh), "sigmoid": _unary(P.sigmoid), "relu": _unary(P.relu),
-    "abs": _unary(P.abs), "__abs__": _unary(P.abs),
+    "__neg__": _unary(P.neg), "__abs__": _unary(P.abs),
     "clip": fn.clip,
 }
 
@@ -64,6 +63,22 @@ _TENSOR_ONLY = {
     "softmax": fn.softmax, "log_softmax": fn.log_softmax, "logsumexp": fn.logsumexp,
     "T": property(lambda self: fn.transpose(self)),
 }
+
+def _declared(op):
+    def method(self, *args, **params):
+        if not args and not params:
+            return apply(op, (self,))          # x.exp(): straight to the engine, as operators go
+        return op(self, *args, **params)
+    method.__name__ = op.name
+    return method
+
+
+@on_declare
+def _bind(op):
+    """An op declared with method=True is x.<its name>(...): on Tensor, and on Value too if elementwise."""
+    if op.method:
+        setattr(Node if op.elementwise else Tensor, op.name, _declared(op))
+
 
 for _name, _method in _SHARED.items():
     setattr(Node, _name, _method)

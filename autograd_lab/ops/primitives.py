@@ -22,7 +22,7 @@ import operator
 import numpy as np
 
 from ..core.node import Node
-from ..core.op import primitive
+from ..core.op import no_flops, per_input_element, primitive
 from ..core.shapes import keepdims_shape, normalize_axis, sum_to
 from ..kernels import elementwise as KE
 from ..kernels import matmul as KM
@@ -50,25 +50,42 @@ def _scalar_sigmoid(x):
     return e / (1.0 + e)
 
 
+# Elementwise ops work on al.Value too; each is exported as al.<name> (function=True),
+# the unary ones also as methods x.exp() (method=True).
 neg = primitive("neg", operator.neg,
                 lambda g, out, x: -g,
-                symbol="-", samples=S.unary())
+                elementwise=True, sympy=lambda sp, x: -x, symbol="-", function=True,
+                samples=S.unary())
 exp = primitive("exp", np.exp,
                 lambda g, out, x: g * out,
-                scalar=math.exp, samples=S.unary())
+                scalar=math.exp, elementwise=True, sympy=lambda sp, x: sp.exp(x),
+                function=True, method=True, samples=S.unary())
 log = primitive("log", np.log,
                 lambda g, out, x: g / x,
-                scalar=_scalar_log, samples=S.unary(0.3, 3.0))
+                scalar=_scalar_log, elementwise=True, sympy=lambda sp, x: sp.log(x),
+                function=True, method=True, samples=S.unary(0.3, 3.0))
 sqrt = primitive("sqrt", np.sqrt,
                  lambda g, out, x: g / (2 * out),
-                 scalar=math.sqrt, samples=S.unary(0.3, 3.0))
+                 scalar=math.sqrt, elementwise=True, sympy=lambda sp, x: sp.sqrt(x),
+                 function=True, method=True, samples=S.unary(0.3, 3.0))
 tanh = primitive("tanh", np.tanh,
                  lambda g, out, x: g * (1 - out * out),
-                 scalar=math.tanh, samples=S.unary())
+                 scalar=math.tanh, elementwise=True, sympy=lambda sp, x: sp.tanh(x),
+                 function=True, method=True, samples=S.unary())
+sin = primitive("sin", np.sin,
+                lambda g, out, x: g * cos(x),
+                scalar=math.sin, elementwise=True, sympy=lambda sp, x: sp.sin(x),
+                function=True, method=True, samples=S.unary())
+cos = primitive("cos", np.cos,
+                lambda g, out, x: -g * sin(x),
+                scalar=math.cos, elementwise=True, sympy=lambda sp, x: sp.cos(x),
+                function=True, method=True, samples=S.unary())
 # sigmoid is a primitive rather than 1/(1+exp(-x)): no overflow, and a cheap rule.
 sigmoid = primitive("sigmoid", _stable_sigmoid,
                     lambda g, out, x: g * out * (1 - out),
-                    scalar=_scalar_sigmoid, samples=S.unary(-4.0, 4.0))
+                    scalar=_scalar_sigmoid, elementwise=True,
+                    sympy=lambda sp, x: 1 / (1 + sp.exp(-x)),
+                    function=True, method=True, samples=S.unary(-4.0, 4.0))
 
 
 # relu'(0) = 0 and |x|'(0) = 0, as in PyTorch.
@@ -80,62 +97,81 @@ def _relu_grad(g, out, x):
 
 relu = primitive("relu", KE.relu,
                  _relu_grad,
-                 scalar=lambda x: x if x > 0 else 0.0, samples=S.unary(avoid=(0.0,)))
+                 scalar=lambda x: x if x > 0 else 0.0, elementwise=True,
+                 sympy=lambda sp, x: sp.Max(0, x),
+                 function=True, method=True, samples=S.unary(avoid=(0.0,)))
 abs = primitive("abs", np.abs,                                     # noqa: A001
                 lambda g, out, x: g * sign(x),
-                scalar=lambda x: x if x >= 0 else -x, samples=S.unary(avoid=(0.0,)))
+                scalar=lambda x: x if x >= 0 else -x, elementwise=True,
+                sympy=lambda sp, x: sp.Abs(x),
+                function=True, method=True, samples=S.unary(avoid=(0.0,)))
+def _sympy_clip(sp, x, low, high):
+    x = x if low is None else sp.Max(x, low)
+    return x if high is None else sp.Min(x, high)
+
+
 # The gradient passes where low <= x <= high, bounds included (PyTorch's clamp).
 clip = primitive("clip", lambda x, low, high: np.clip(x, low, high),
                  lambda g, out, x, low, high: g * M.inside(x, low, high),
                  scalar=lambda x, low, high: builtins.min(builtins.max(x, -math.inf if low is None else low),
                                                           math.inf if high is None else high),
+                 elementwise=True, sympy=_sympy_clip,
                  samples=S.unary(avoid=(-0.5, 0.5), params={"low": -0.5, "high": 0.5}))
 
 # ---- binary elementwise (numpy broadcasting; the engine undoes it) ----------
 add = primitive("add", operator.add,
                 lambda g, out, x, y: g,
                 lambda g, out, x, y: g,
-                symbol="+", samples=S.binary())
+                elementwise=True, sympy=lambda sp, x, y: x + y, symbol="+", function=True,
+                samples=S.binary())
 sub = primitive("sub", operator.sub,
                 lambda g, out, x, y: g,
                 lambda g, out, x, y: -g,
-                symbol="-", samples=S.binary())
+                elementwise=True, sympy=lambda sp, x, y: x - y, symbol="-", function=True,
+                samples=S.binary())
 mul = primitive("mul", operator.mul,
                 lambda g, out, x, y: g * y,
                 lambda g, out, x, y: g * x,
-                symbol="*", samples=S.binary())
+                elementwise=True, sympy=lambda sp, x, y: x * y, symbol="*", function=True,
+                samples=S.binary())
 div = primitive("div", operator.truediv,
                 lambda g, out, x, y: g / y,
                 lambda g, out, x, y: -g * out / y,
-                symbol="/", samples=S.binary(low2=-2.0, high2=2.0, avoid2=(0.0,)))
+                elementwise=True, sympy=lambda sp, x, y: x / y, symbol="/", function=True,
+                samples=S.binary(low2=-2.0, high2=2.0, avoid2=(0.0,)))
 pow = primitive("pow", np.power,                                   # noqa: A001
                 lambda g, out, x, y: g * y * x ** (y - 1),
                 lambda g, out, x, y: g * out * log(x),
-                scalar=math.pow, symbol="**", samples=S.binary(0.3, 2.0, -2.0, 2.0))
+                scalar=math.pow, elementwise=True, sympy=lambda sp, x, y: x ** y, symbol="**",
+                function=True, samples=S.binary(0.3, 2.0, -2.0, 2.0))
 # Ties share the gradient equally, as in PyTorch.
 maximum = primitive("maximum", np.maximum,
                     lambda g, out, x, y: M.share_of_extremum(g, x, y, operator.gt),
                     lambda g, out, x, y: M.share_of_extremum(g, y, x, operator.gt),
-                    scalar=max, samples=S.binary())
+                    scalar=max, elementwise=True, sympy=lambda sp, x, y: sp.Max(x, y),
+                    function=True, samples=S.binary())
 minimum = primitive("minimum", np.minimum,
                     lambda g, out, x, y: M.share_of_extremum(g, x, y, operator.lt),
                     lambda g, out, x, y: M.share_of_extremum(g, y, x, operator.lt),
-                    scalar=min, samples=S.binary())
+                    scalar=min, elementwise=True, sympy=lambda sp, x, y: sp.Min(x, y),
+                    function=True, samples=S.binary())
 where = primitive("where", np.where,
                   None,
                   lambda g, out, cond, x, y: where(cond, g, 0),
                   lambda g, out, cond, x, y: where(cond, 0, g),
-                  samples=S.where_sample)
+                  flops=no_flops, samples=S.where_sample)
 
 # ---- comparisons and sign: results carry no gradient ------------------------
-equal = primitive("equal", operator.eq, differentiable=False, symbol="==")
-not_equal = primitive("not_equal", operator.ne, differentiable=False, symbol="!=")
-less = primitive("less", operator.lt, differentiable=False, symbol="<")
-less_equal = primitive("less_equal", operator.le, differentiable=False, symbol="<=")
-greater = primitive("greater", operator.gt, differentiable=False, symbol=">")
-greater_equal = primitive("greater_equal", operator.ge, differentiable=False, symbol=">=")
-sign = primitive("sign", np.sign, differentiable=False,
-                 scalar=lambda x: float((x > 0) - (x < 0)))
+_COMPARISON = dict(differentiable=False, flops=no_flops, function=True)
+equal = primitive("equal", operator.eq, symbol="==", **_COMPARISON)
+not_equal = primitive("not_equal", operator.ne, symbol="!=", **_COMPARISON)
+less = primitive("less", operator.lt, symbol="<", **_COMPARISON)
+less_equal = primitive("less_equal", operator.le, symbol="<=", **_COMPARISON)
+greater = primitive("greater", operator.gt, symbol=">", **_COMPARISON)
+greater_equal = primitive("greater_equal", operator.ge, symbol=">=", **_COMPARISON)
+sign = primitive("sign", np.sign, differentiable=False, elementwise=True,
+                 scalar=lambda x: float((x > 0) - (x < 0)), sympy=lambda sp, x: sp.sign(x),
+                 flops=no_flops, function=True)
 
 
 # ---- reductions -------------------------------------------------------------
@@ -151,11 +187,11 @@ def _extremum_vjp(g, out, x, axis, keepdims):
 sum = primitive("sum", lambda x, axis, keepdims: x.sum(axis=axis, keepdims=keepdims),  # noqa: A001
                 lambda g, out, x, axis, keepdims: broadcast_to(
                     reshape(g, shape=keepdims_shape(x.shape, axis)), shape=x.shape),
-                samples=S.reduction)
+                flops=per_input_element, samples=S.reduction)
 max = primitive("max", lambda x, axis, keepdims: x.max(axis=axis, keepdims=keepdims),  # noqa: A001
-                _extremum_vjp, samples=S.reduction)
+                _extremum_vjp, flops=per_input_element, samples=S.reduction)
 min = primitive("min", lambda x, axis, keepdims: x.min(axis=axis, keepdims=keepdims),  # noqa: A001
-                _extremum_vjp, samples=S.reduction)
+                _extremum_vjp, flops=per_input_element, samples=S.reduction)
 
 
 # ---- shapes and indexing ----------------------------------------------------
@@ -198,25 +234,25 @@ def _cast(g, dtype):
 
 reshape = primitive("reshape", lambda x, shape: x.reshape(shape),
                     lambda g, out, x, shape: reshape(g, shape=x.shape),
-                    samples=S.reshape_sample)
+                    flops=no_flops, samples=S.reshape_sample)
 transpose = primitive("transpose", lambda x, axes: x.transpose(axes),
                       lambda g, out, x, axes: transpose(g, axes=_inverse_permutation(axes)),
-                      samples=S.transpose_sample)
+                      flops=no_flops, samples=S.transpose_sample)
 broadcast_to = primitive("broadcast_to", lambda x, shape: np.broadcast_to(x, shape),
                          lambda g, out, x, shape: sum_to(g, x.shape),
-                         samples=S.broadcast_to_sample)
+                         flops=no_flops, samples=S.broadcast_to_sample)
 getitem = primitive("getitem", lambda x, index: x[index],
                     lambda g, out, x, index: scatter_add(g, index=index, shape=x.shape),
-                    samples=S.getitem_sample)
+                    flops=no_flops, samples=S.getitem_sample)
 # getitem's transpose: zeros with g added at index (repeated indices accumulate).
 scatter_add = primitive("scatter_add", _scatter_add,
                         lambda g, out, x, index, shape: getitem(g, index=index),
-                        samples=S.scatter_add_sample)
+                        flops=no_flops, samples=S.scatter_add_sample)
 concatenate = primitive("concatenate", lambda *xs, axis: np.concatenate(xs, axis=axis),
-                        variadic_vjp=_concatenate_vjp, samples=S.concatenate_sample)
+                        variadic_vjp=_concatenate_vjp, flops=no_flops, samples=S.concatenate_sample)
 astype = primitive("astype", lambda x, dtype: x.astype(dtype),
                    lambda g, out, x, dtype: _cast(g, M.dtype_of(x)),
-                   samples=S.astype_sample)
+                   flops=no_flops, samples=S.astype_sample)
 
 # ---- linear algebra -----------------------------------------------------------
 def _swap_last(x):
@@ -229,6 +265,7 @@ def _swap_last(x):
 matmul = primitive("matmul", KM.matmul,
                    lambda g, out, a, b: matmul(g, _swap_last(b)),
                    lambda g, out, a, b: matmul(_swap_last(a), g),
+                   flops=lambda out, a, b: 2 * math.prod(out) * a[-1],      # multiply-add = 2
                    symbol="@", samples=S.matmul_sample)
 
 
@@ -264,6 +301,7 @@ linear = primitive(
     _linear_grad_input,
     lambda g, out, x, w, b=None: matmul(_swap_last(_rows(g, w.shape[0])), _rows(x, w.shape[1])),
     lambda g, out, x, w, b=None: sum(_rows(g, w.shape[0]), axis=(0,), keepdims=False),
+    flops=lambda out, x, w, b=None: 2 * math.prod(out) * w[1] + (math.prod(out) if b is not None else 0),
     samples=S.linear_sample)
 
 
@@ -275,7 +313,7 @@ log_softmax = primitive(
     "log_softmax", KS.log_softmax,
     lambda g, out, x, axis: g - exp(out) * sum(g, axis=normalize_axis(axis, len(g.shape)),
                                                keepdims=True),
-    samples=S.log_softmax_sample)
+    flops=per_input_element, samples=S.log_softmax_sample)
 
 
 # Cross-entropy as one op, from logits (batch, classes) and target probabilities q
@@ -302,4 +340,4 @@ cross_entropy = primitive(
     "cross_entropy", KS.cross_entropy,
     _cross_entropy_grad_logits,
     lambda g, out, x, q, saved: -g * _log_probs(x, saved) / x.shape[0],
-    saves=True, samples=S.cross_entropy_sample)
+    saves=True, flops=per_input_element, samples=S.cross_entropy_sample)

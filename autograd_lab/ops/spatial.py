@@ -12,10 +12,12 @@ derivatives flow through convolutions and pooling as well:
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..core.node import Node
-from ..core.op import primitive
+from ..core.op import per_output_element, primitive
 from ..kernels import conv as K
 from ..kernels import pool as KP
 from .primitives import reshape, scatter_add, sum
@@ -89,6 +91,10 @@ def _avg_pool_backward_sample(gen):
     return (g,), dict(params, x_shape=x.shape)
 
 
+def _window_flops(out, x, *, kernel, **geometry):
+    return math.prod(out) * math.prod(kernel)       # one per element of every window
+
+
 # ---- the declarations ------------------------------------------------------------------------
 # NCHW input, OIHW weights, optional bias (O,).
 conv2d = primitive(
@@ -100,6 +106,8 @@ conv2d = primitive(
         conv2d_grad_weight(x, g, w_shape=tuple(w.shape), stride=stride, padding=padding, dilation=dilation),
     lambda g, out, x, w, b=None, *, stride, padding, dilation:
         _grad_bias(g),
+    flops=lambda out, x, w, b=None, **geometry:
+        2 * math.prod(out) * math.prod(w[1:]) + (math.prod(out) if b is not None else 0),
     samples=_conv_sample)
 
 # The transposed convolution: conv2d's gradient for its input.
@@ -110,6 +118,7 @@ conv2d_grad_input = primitive(
         conv2d(h, w, stride=stride, padding=padding, dilation=dilation),
     lambda h, out, g, w, *, x_shape, stride, padding, dilation:
         conv2d_grad_weight(h, g, w_shape=tuple(w.shape), stride=stride, padding=padding, dilation=dilation),
+    flops=lambda out, g, w, **geometry: 2 * math.prod(g) * math.prod(w[1:]),
     samples=_grad_input_sample)
 
 # conv2d's gradient for its weights.
@@ -120,20 +129,21 @@ conv2d_grad_weight = primitive(
         conv2d_grad_input(g, k, x_shape=tuple(x.shape), stride=stride, padding=padding, dilation=dilation),
     lambda k, out, x, g, *, w_shape, stride, padding, dilation:
         conv2d(x, k, stride=stride, padding=padding, dilation=dilation),
+    flops=lambda out, x, g, *, w_shape, **geometry: 2 * math.prod(g) * math.prod(w_shape[1:]),
     samples=_grad_weight_sample)
 
 # Keeps the argmax of every window, so backward is a scatter, not a search.
 max_pool2d = primitive(
     "max_pool2d", lambda x, *, kernel, stride, padding: KP.max_pool2d_forward(x, kernel, stride, padding),
     _max_pool_grad,
-    saves=True, samples=_pool_sample)
+    saves=True, flops=_window_flops, samples=_pool_sample)
 
 # Padding counts in the divisor (count_include_pad=True).
 avg_pool2d = primitive(
     "avg_pool2d", lambda x, *, kernel, stride, padding: KP.avg_pool2d_forward(x, kernel, stride, padding),
     lambda g, out, x, *, kernel, stride, padding:
         avg_pool2d_backward(g, x_shape=tuple(x.shape), kernel=kernel, stride=stride, padding=padding),
-    samples=_pool_sample)
+    flops=_window_flops, samples=_pool_sample)
 
 # avg_pool2d's gradient: each output spread over its window.
 avg_pool2d_backward = primitive(
@@ -141,4 +151,4 @@ avg_pool2d_backward = primitive(
         KP.avg_pool2d_backward(g, x_shape, kernel, stride, padding),
     lambda h, out, g, *, x_shape, kernel, stride, padding:
         avg_pool2d(h, kernel=kernel, stride=stride, padding=padding),
-    samples=_avg_pool_backward_sample)
+    flops=per_output_element, samples=_avg_pool_backward_sample)

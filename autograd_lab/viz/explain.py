@@ -212,16 +212,6 @@ def explain(root, wrt, max_paths=32) -> Explanation:
 
 
 # ---- SymPy ----------------------------------------------------------------------
-def _sympy_ops(sp):
-    return {
-        "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
-        "div": lambda a, b: a / b, "pow": lambda a, b: a ** b, "neg": lambda a: -a,
-        "exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "tanh": sp.tanh, "abs": sp.Abs,
-        "sigmoid": lambda a: 1 / (1 + sp.exp(-a)), "relu": lambda a: sp.Max(0, a),
-        "maximum": sp.Max, "minimum": sp.Min,
-    }
-
-
 def to_sympy(root, return_symbols=False):
     """The scalar graph of `root` as a SymPy expression (SymPy is an optional extra).
 
@@ -238,7 +228,6 @@ def to_sympy(root, return_symbols=False):
     except ImportError:
         raise ImportError("to_sympy needs SymPy: pip install sympy "
                           "(or the extra: pip install 'autograd-lab[sympy]')") from None
-    ops = _sympy_ops(sp)
     names = _names(root)
     expr, symbols = {}, {}
     for node in topological_order(root):
@@ -246,11 +235,11 @@ def to_sympy(root, return_symbols=False):
             raise ValueError(f"to_sympy: works on scalar graphs; {names[node]} has shape {node.shape}")
         if node.op is None:
             if node.requires_grad or node.name:
-                symbols[node] = expr[node] = sp.Symbol(names[node])
+                symbols[node] = expr[node] = sp.Symbol(names[node], real=True)   # leaves are real numbers
             else:
                 expr[node] = sp.nsimplify(_scalar(node.data), rational=False)
             continue
-        if node.op.name not in ops:
-            raise ValueError(f"to_sympy: op {node.op.name!r} has no scalar SymPy form")
-        expr[node] = ops[node.op.name](*[expr[x] for x in node.inputs])
+        if node.op.sympy is None:
+            raise ValueError(f"to_sympy: op {node.op.name!r} has no SymPy form (sympy= in its declaration)")
+        expr[node] = node.op.sympy(sp, *[expr[x] for x in node.inputs], **node.params)
     return (expr[root], symbols) if return_symbols else expr[root]

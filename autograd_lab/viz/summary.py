@@ -1,37 +1,20 @@
 """`summary`: a table of ops, shapes, parameters and FLOPs per node and per layer."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..core.engine import topological_order
 
-_FREE = {"reshape", "transpose", "broadcast_to", "getitem", "astype", "concatenate", "scatter_add",
-         "equal", "not_equal", "less", "less_equal", "greater", "greater_equal", "sign"}
-
-
 def flops(node) -> int:
-    """Floating-point operations of one op node (multiply-add = 2), an estimate."""
+    """Floating-point operations of one op node (multiply-add = 2), an estimate from its declaration."""
     op = node.op
-    if op is None or op.name in _FREE:
+    if op is None:
         return 0
-    out = int(np.size(node.data))
-    ins = node.inputs
-    if op.name == "matmul":
-        return 2 * out * int(ins[0].shape[-1])
-    if op.name == "linear":        # x @ w.T, plus one add per output for the bias
-        return 2 * out * int(ins[1].shape[1]) + (out if len(ins) > 2 else 0)
-    if op.name in ("conv2d", "conv2d_grad_input", "conv2d_grad_weight"):
-        w_shape = ins[1].shape if op.name != "conv2d_grad_weight" else node.params["w_shape"]
-        g_size = out if op.name == "conv2d" else int(np.size(ins[1 if op.name == "conv2d_grad_weight" else 0].data))
-        return 2 * g_size * int(np.prod(w_shape[1:])) + (out if len(ins) > 2 else 0)
-    if op.name in ("max_pool2d", "avg_pool2d"):
-        return out * int(np.prod(node.params["kernel"]))
-    if op.name in ("sum", "max", "min"):
-        return int(np.size(ins[0].data))
-    return out
+    if op.flops is None:
+        raise ValueError(f"summary: op {op.name!r} declares no FLOP count (flops= in its declaration)")
+    return int(op.flops(tuple(node.shape), *[tuple(x.shape) for x in node.inputs], **node.params))
 
 
 @dataclass
