@@ -142,7 +142,10 @@ def draw(root, mode="forward", detail=None, show=("value", "grad", "shape"), ran
                                fast=len(nodes) > FAST_LAYOUT_NODES and level == "op")
             if len(levels) == 1 and len(tries) == 1:
                 return Drawing(source, note, len(nodes), root, mode, level)
-            svg = render(source, "svg")
+            try:
+                svg = render(source, "svg")
+            except RenderError:    # no Graphviz here: keep the DOT text; pipe() says what to install
+                return Drawing(source, note, len(nodes), root, mode, level)
             size = measure(svg)
             drawing = Drawing(source, note, len(nodes), root, mode, level, svg)
             # among the layouts that fit, keep the one whose text is largest on a 16:9 slide
