@@ -6,6 +6,7 @@
   autograd-lab predict --checkpoint C FILE...   [--json: class probabilities, one JSON line per file]
   autograd-lab export CHECKPOINT OUT.onnx    the classifier as ONNX, raw audio in (or --web DIR: a page)
   autograd-lab tour                        the engine in five steps (micrograd's example, ...)
+  autograd-lab data instruments --out DIR  render melodies of eight instruments (needs FluidSynth)
 
 Bad arguments and bad data end with one line on stderr and exit status 2.
 """
@@ -291,6 +292,18 @@ def _data_options(p):
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
 
 
+def make_data(args) -> int:
+    from .audio.instruments import make_instruments
+    if args.out and os.path.isfile(args.out):
+        raise UsageError(f"--out {args.out} is a file; give a folder")
+    manifest = make_instruments(args.out, soundfont=args.soundfont, per_class=args.per_class,
+                                seed=args.seed, progress=not args.quiet)
+    print(f"wrote {len(manifest['clips'])} clips ({args.per_class} per instrument, "
+          f"bank {manifest['soundfont']}, seed {args.seed}) to {args.out}")
+    print(f"next: autograd-lab train --data {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autograd-lab", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -336,6 +349,18 @@ def build_parser() -> argparse.ArgumentParser:
     _training_options(p, epochs=20, n_per_class=150, out=os.path.join("out", "demo"))
     p.set_defaults(run=demo)
 
+    p = commands.add_parser("data", help="make a data set: `data instruments` renders eight instruments")
+    kinds = p.add_subparsers(dest="kind", required=True, metavar="KIND")
+    q = kinds.add_parser("instruments", help="melodies of eight General-MIDI instruments, rendered by FluidSynth",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    q.add_argument("--out", required=True, help="folder to write class folders into")
+    q.add_argument("--soundfont", default="timgm6mb",
+                   help="the instrument bank: 'timgm6mb', 'musescore', or a .sf2/.sf3 file")
+    q.add_argument("--per-class", type=_positive(int), default=40, help="melodies per instrument")
+    q.add_argument("--seed", type=int, default=0, help="the same seed plays the same melodies in any bank")
+    q.add_argument("--quiet", action="store_true", help="no progress output")
+    q.set_defaults(run=make_data)
+
     p = commands.add_parser("tour", help="the engine in five steps, with drawings")
     p.add_argument("--steps", type=int, default=500, help="gradient-descent steps")
     p.add_argument("--lr", type=float, default=0.5, help="learning rate")
@@ -347,6 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     from .audio import AudioFileError, DatasetError
+    from .audio.instruments import InstrumentDataError
     from .io import CheckpointError
     from .interop.onnx import ExportError
     from .interop.web import WebExportError
@@ -361,7 +387,7 @@ def main(argv=None) -> int:
     try:
         return args.run(args)
     except (UsageError, AudioFileError, DatasetError, CheckpointError, FileNotFoundError, ExportError,
-            WebExportError) as exc:
+            WebExportError, InstrumentDataError) as exc:
         print(f"autograd-lab {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
