@@ -34,7 +34,10 @@ from .core.random import manual_seed  # noqa: E402
 from . import nn, optim, data, train, viz, audio  # noqa: E402
 from .viz import draw, explain, to_sympy  # noqa: E402
 from .io import save, load, CheckpointError  # noqa: E402
+from .interop import onnx  # noqa: E402  (al.onnx.export; needs the `interop` extra)
+from .interop.torch import export_torch, torch_state_dict  # noqa: E402  (torch only when called)
 from .kernels import set_num_threads, get_num_threads  # noqa: E402
 from .kernels.memory import configure as tune_memory  # noqa: E402  (opt-in, process-wide)
+from .compiler import compile, CompileWarning  # noqa: E402,A004
 
 __version__ = "0.1.0"

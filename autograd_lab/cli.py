@@ -3,14 +3,17 @@
   autograd-lab demo                        train a CNN on synthetic sounds, write every picture
   autograd-lab train --data PATH|synthetic train a classifier on a folder of recordings
   autograd-lab evaluate --checkpoint C --data PATH
-  autograd-lab predict --checkpoint C FILE...
+  autograd-lab predict --checkpoint C FILE...   [--json: class probabilities, one JSON line per file]
+  autograd-lab export CHECKPOINT OUT.onnx    the classifier as ONNX, raw audio in (or --web DIR: a page)
   autograd-lab tour                        the engine in five steps (micrograd's example, ...)
+  autograd-lab data instruments --out DIR  render melodies of eight instruments (needs FluidSynth)
 
 Bad arguments and bad data end with one line on stderr and exit status 2.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import warnings
@@ -97,7 +100,7 @@ def _report(metrics, out):
     if test:
         print(f"test accuracy: {test['accuracy']:.3f} ({test['n']} clips)")
     print(f"written to {os.path.abspath(out)}:")
-    for path in ["metrics.json", "model.npz"] + [os.path.basename(p) for p in metrics["pictures"]]:
+    for path in ["metrics.json", "model.safetensors"] + [os.path.basename(p) for p in metrics["pictures"]]:
         print(f"  {os.path.join(os.path.abspath(out), path)}")
 
 
@@ -136,9 +139,37 @@ def predict(args) -> int:
             print(f"{path}: error: {exc}", file=sys.stderr)
             failed += 1
             continue
+        if args.json:
+            print(json.dumps({"file": str(path), "label": label, "probabilities": probabilities}))
+            continue
         top = ", ".join(f"{name} {p:.3f}" for name, p in list(probabilities.items())[:args.top])
         print(f"{path}: {label}   ({top})")
     return 2 if failed else 0
+
+
+def export(args) -> int:
+    """The classifier as an ONNX file, and/or as a static web page that runs it."""
+    from .audio import AudioClassifier
+    from .interop import onnx
+    from .interop.web import export_web
+    if args.out is None and args.web is None:
+        raise UsageError("give OUT.onnx, --web DIR, or both")
+    classifier = AudioClassifier.load(args.checkpoint)
+    if args.out is not None:
+        onnx.export(classifier, args.out, features_input=args.features_input)
+        what = "log-mel features (batch, 1, n_mels, frames)" if args.features_input else \
+            f"raw mono audio (batch, samples) at {classifier.config.sr} Hz"
+        print(f"wrote {os.path.abspath(args.out)}: input {what}, output probabilities of "
+              f"{len(classifier.classes)} classes")
+    if args.web is not None:
+        if args.features_input:
+            raise UsageError("--web takes raw audio; leave out --features-input")
+        if os.path.isfile(args.web):
+            raise UsageError(f"--web: {args.web} is a file; give a folder")
+        page = export_web(classifier, args.web)
+        print(f"wrote {os.path.abspath(page)} (with model.onnx and onnxruntime-web in ort/)\n"
+              f"serve it, e.g. `python -m http.server --directory {args.web}`, and open http://localhost:8000")
+    return 0
 
 
 def demo(args) -> int:
@@ -149,7 +180,7 @@ def demo(args) -> int:
           f"(synthetic clips made in code: {args.n_per_class} per class for training)\n")
     code = train(args)
     print("\nopen the pictures above; `autograd-lab predict --checkpoint "
-          f"{os.path.join(args.out, 'model.npz')} FILE.wav` labels your own recordings")
+          f"{os.path.join(args.out, 'model.safetensors')} FILE.wav` labels your own recordings")
     return code
 
 
@@ -261,6 +292,18 @@ def _data_options(p):
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
 
 
+def make_data(args) -> int:
+    from .audio.instruments import make_instruments
+    if args.out and os.path.isfile(args.out):
+        raise UsageError(f"--out {args.out} is a file; give a folder")
+    manifest = make_instruments(args.out, soundfont=args.soundfont, per_class=args.per_class,
+                                seed=args.seed, progress=not args.quiet)
+    print(f"wrote {len(manifest['clips'])} clips ({args.per_class} per instrument, "
+          f"bank {manifest['soundfont']}, seed {args.seed}) to {args.out}")
+    print(f"next: autograd-lab train --data {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autograd-lab", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -288,12 +331,35 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("predict", help="label sound files with a trained checkpoint")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--top", type=_positive(int), default=3, help="how many probabilities to show")
+    p.add_argument("--json", action="store_true",
+                   help='one JSON line per file: {"file": ..., "label": ..., "probabilities": {class: p}}')
     p.add_argument("files", nargs="+", metavar="FILE")
     p.set_defaults(run=predict)
+
+    p = commands.add_parser("export", help="a checkpoint as ONNX (raw audio in), or as a web page (--web)")
+    p.add_argument("checkpoint", metavar="CHECKPOINT")
+    p.add_argument("out", nargs="?", default=None, metavar="OUT.onnx")
+    p.add_argument("--features-input", action="store_true",
+                   help="export the network alone: log-mel features in, not raw audio")
+    p.add_argument("--web", default=None, metavar="DIR",
+                   help="write a static page classifying dropped sound files (fetches onnxruntime-web once)")
+    p.set_defaults(run=export)
 
     p = commands.add_parser("demo", help="the main demo: a CNN on synthetic sounds, with every picture")
     _training_options(p, epochs=20, n_per_class=150, out=os.path.join("out", "demo"))
     p.set_defaults(run=demo)
+
+    p = commands.add_parser("data", help="make a data set: `data instruments` renders eight instruments")
+    kinds = p.add_subparsers(dest="kind", required=True, metavar="KIND")
+    q = kinds.add_parser("instruments", help="melodies of eight General-MIDI instruments, rendered by FluidSynth",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    q.add_argument("--out", required=True, help="folder to write class folders into")
+    q.add_argument("--soundfont", default="timgm6mb",
+                   help="the instrument bank: 'timgm6mb', 'musescore', or a .sf2/.sf3 file")
+    q.add_argument("--per-class", type=_positive(int), default=40, help="melodies per instrument")
+    q.add_argument("--seed", type=int, default=0, help="the same seed plays the same melodies in any bank")
+    q.add_argument("--quiet", action="store_true", help="no progress output")
+    q.set_defaults(run=make_data)
 
     p = commands.add_parser("tour", help="the engine in five steps, with drawings")
     p.add_argument("--steps", type=int, default=500, help="gradient-descent steps")
@@ -306,7 +372,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     from .audio import AudioFileError, DatasetError
+    from .audio.instruments import InstrumentDataError
     from .io import CheckpointError
+    from .interop.onnx import ExportError
+    from .interop.web import WebExportError
     parser = build_parser()
     args = parser.parse_args(argv)
     from .kernels import memory
@@ -317,7 +386,8 @@ def main(argv=None) -> int:
     warnings.showwarning = lambda message, *a, **k: print(f"warning: {message}", file=sys.stderr)
     try:
         return args.run(args)
-    except (UsageError, AudioFileError, DatasetError, CheckpointError, FileNotFoundError) as exc:
+    except (UsageError, AudioFileError, DatasetError, CheckpointError, FileNotFoundError, ExportError,
+            WebExportError, InstrumentDataError) as exc:
         print(f"autograd-lab {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

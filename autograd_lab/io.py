@@ -1,10 +1,17 @@
 """Checkpoints: `al.save` / `al.load`, safe by construction.
 
-A checkpoint is a .npz archive of plain arrays read with allow_pickle=False, so
-loading a file never executes code, plus one JSON entry of metadata holding a
-SHA-256 digest of every array. Saving writes a temporary file in the same folder
-and renames it over the target: a crash mid-save leaves the old file intact.
-Truncated, corrupted or tampered files are refused with CheckpointError.
+A checkpoint is a safetensors file (https://huggingface.co/docs/safetensors): a JSON
+header naming each array's dtype, shape and byte range, then the raw bytes. Loading
+never executes code, and any tool that reads safetensors (`safetensors.numpy.load_file`,
+PyTorch, JAX, the Hugging Face hub) reads our weights. The header's free-form
+`__metadata__` holds ours as JSON strings: the format name, the caller's metadata and
+a SHA-256 digest of every array, so a tampered or corrupted file is refused even when
+it is well formed. Saving writes a temporary file in the same folder and renames it
+over the target: a crash mid-save leaves the old file intact. Truncated, corrupted or
+tampered files are refused with CheckpointError.
+
+Checkpoints written before safetensors (.npz archives with a JSON entry holding the
+same digests) still load, read with allow_pickle=False.
 """
 from __future__ import annotations
 
@@ -17,7 +24,11 @@ import zipfile
 import numpy as np
 
 FORMAT = "autograd_lab-checkpoint-1"
-_META = "__metadata__"
+_META = "__metadata__"          # the legacy .npz entry holding the header
+# safetensors stores these dtypes; anything else (complex, object, strings) is refused on save
+_STORABLE = {np.dtype(t) for t in (np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8,
+                                    np.uint16, np.uint32, np.uint64, np.float16, np.float32,
+                                    np.float64)}
 
 
 class CheckpointError(ValueError):
@@ -32,35 +43,44 @@ def _digest(array: np.ndarray) -> str:
 
 
 def save(arrays, path, metadata=None) -> None:
-    """Write a dict of arrays (e.g. model.state_dict()) and JSON metadata, atomically.
+    """Write a dict of arrays (e.g. model.state_dict()) and JSON metadata as safetensors, atomically.
 
     >>> import autograd_lab as al, numpy as np, tempfile, os
-    >>> path = os.path.join(tempfile.mkdtemp(), "model.npz")
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.safetensors")
     >>> al.save({"w": np.ones(3)}, path, metadata={"epoch": 2})
     >>> state, meta = al.load(path, with_metadata=True)
     >>> state["w"].tolist(), meta["epoch"]
     ([1.0, 1.0, 1.0], 2)
+    >>> import safetensors.numpy                       # any safetensors reader gets the arrays
+    >>> safetensors.numpy.load_file(path)["w"].tolist()
+    [1.0, 1.0, 1.0]
     """
+    from safetensors.numpy import save as to_safetensors_bytes
     path = os.fspath(path)
-    arrays = {str(k): np.asarray(getattr(v, "data", v)) for k, v in dict(arrays).items()}
+    arrays = {str(k): np.ascontiguousarray(np.asarray(getattr(v, "data", v))) for k, v in dict(arrays).items()}
     for key, value in arrays.items():
         if value.dtype == object:
             raise TypeError(f"save: {key!r} is an object array; checkpoints hold numbers only")
-        if key == _META:
-            raise ValueError(f"save: {_META!r} is a reserved key")
-    header = {"format": FORMAT, "metadata": metadata or {},
-              "digests": {k: _digest(v) for k, v in arrays.items()}}
+        if value.dtype not in _STORABLE:
+            raise TypeError(f"save: {key!r} has dtype {value.dtype}, which safetensors cannot store "
+                            f"(numbers: bool, int, uint, float16/32/64)")
     try:
-        header_bytes = json.dumps(header).encode()
+        header = {"format": FORMAT, "metadata": json.dumps(metadata or {}),
+                  "digests": json.dumps({k: _digest(v) for k, v in arrays.items()})}
     except TypeError as exc:
         raise TypeError(f"save: metadata must be JSON-serialisable: {exc}") from None
+    payload = to_safetensors_bytes(arrays, metadata=header)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".safetensors", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays, **{_META: np.frombuffer(header_bytes, dtype=np.uint8)})
+            f.write(payload)
             f.flush()
             os.fsync(f.fileno())
+        # mkstemp creates 0600; give the file the mode an ordinary open() would (umask applies)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)          # atomic on POSIX and Windows
     except BaseException:
         if os.path.exists(tmp):
@@ -69,13 +89,54 @@ def save(arrays, path, metadata=None) -> None:
 
 
 def load(path, with_metadata=False):
-    """Read a checkpoint written by `save`; never unpickles, verifies every array."""
+    """Read a checkpoint written by `save` (or an older .npz one); never unpickles, verifies every array."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"load: no checkpoint at {path}")
-    if not zipfile.is_zipfile(path):
+    if os.path.isdir(path):
+        raise CheckpointError(f"load: {path} is a folder, not a checkpoint file")
+    if zipfile.is_zipfile(path):
+        arrays, header = _load_npz(path)
+    else:
+        arrays, header = _load_safetensors(path)
+    if header.get("format") != FORMAT:
+        raise CheckpointError(f"load: {path} has unknown format {header.get('format')!r}")
+    digests = header.get("digests", {})
+    if set(digests) != set(arrays):
+        raise CheckpointError(f"load: {path} does not list the arrays it holds (tampered?)")
+    for key, array in arrays.items():
+        if _digest(array) != digests[key]:
+            raise CheckpointError(f"load: {path}: array {key!r} does not match its digest (corrupt or tampered)")
+    return (arrays, header.get("metadata", {})) if with_metadata else arrays
+
+
+def _load_safetensors(path):
+    from safetensors import SafetensorError, safe_open
+    with open(path, "rb") as f:
+        start = f.read(9)
+    # 8 bytes of header length, then the JSON header: anything else is not safetensors at all
+    if len(start) < 9 or start[8:9] != b"{":
         raise CheckpointError(f"load: {path} is truncated or corrupt, or not a checkpoint at all "
-                              "(no .npz archive in it)")
+                              "(neither a safetensors file nor an .npz archive)")
+    try:
+        with safe_open(path, framework="numpy") as f:
+            raw = f.metadata() or {}
+            arrays = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"load: {path} is truncated or corrupt ({type(exc).__name__}: {exc})") from None
+    if "format" not in raw:
+        raise CheckpointError(f"load: {path} is a safetensors file but not an autograd_lab checkpoint "
+                              "(no autograd_lab metadata in its header)")
+    try:
+        header = {"format": raw["format"], "metadata": json.loads(raw.get("metadata", "{}")),
+                  "digests": json.loads(raw.get("digests", "{}"))}
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"load: {path} has a corrupt header ({exc})") from None
+    return arrays, header
+
+
+def _load_npz(path):
+    """The checkpoint format before safetensors: an .npz with the header as a uint8 entry."""
     try:
         with np.load(path, allow_pickle=False) as archive:
             if _META not in archive.files:
@@ -91,12 +152,4 @@ def load(path, with_metadata=False):
         raise CheckpointError(f"load: {path} is corrupt: {exc}") from None
     except (OSError, EOFError, zipfile.BadZipFile, KeyError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"load: {path} is truncated or corrupt ({type(exc).__name__}: {exc})") from None
-    if header.get("format") != FORMAT:
-        raise CheckpointError(f"load: {path} has unknown format {header.get('format')!r}")
-    digests = header.get("digests", {})
-    if set(digests) != set(arrays):
-        raise CheckpointError(f"load: {path} does not list the arrays it holds (tampered?)")
-    for key, array in arrays.items():
-        if _digest(array) != digests[key]:
-            raise CheckpointError(f"load: {path}: array {key!r} does not match its digest (corrupt or tampered)")
-    return (arrays, header.get("metadata", {})) if with_metadata else arrays
+    return arrays, header

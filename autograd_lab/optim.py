@@ -7,6 +7,19 @@ import math
 import numpy as np
 
 
+def _sqrt(x):
+    # np.sqrt on arrays; the sqrt op on graph nodes, so that al.compile can record
+    # an optimizer's update as ops (compiler/trace.py) with these same formulas
+    return np.sqrt(x) if not hasattr(x, "requires_grad") else x.sqrt()
+
+
+def _like(c, x):
+    # a traced step count is a float64 node; numpy would round a Python float to x's dtype
+    # where it is used, so the node is rounded the same way
+    return c.astype(x.dtype) if hasattr(c, "requires_grad") and hasattr(c, "astype") \
+        and c.dtype != x.dtype else c
+
+
 class Optimizer:
     def __init__(self, params, lr):
         self.params = list(params)
@@ -56,7 +69,7 @@ class SGD(Optimizer):
             g = g + self.weight_decay * w
         if self.momentum:
             buf = st.get("momentum")
-            buf = g.copy() if buf is None else self.momentum * buf + g
+            buf = g * 1 if buf is None else self.momentum * buf + g
             st["momentum"] = buf
             g = g + self.momentum * buf if self.nesterov else buf
         return self.lr * g
@@ -74,7 +87,7 @@ class Adam(Optimizer):
         st["t"] = t = st.get("t", 0) + 1
         st["m"] = m = b1 * st.get("m", 0) + (1 - b1) * g
         st["v"] = v = b2 * st.get("v", 0) + (1 - b2) * g * g
-        return (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + self.eps)
+        return (m / _like(1 - b1 ** t, m)) / (_sqrt(v / _like(1 - b2 ** t, v)) + self.eps)
 
     def _update(self, g, w, st):
         if self.weight_decay:
@@ -101,7 +114,7 @@ class RMSprop(Optimizer):
         if self.weight_decay:
             g = g + self.weight_decay * w
         st["sq"] = sq = self.alpha * st.get("sq", 0) + (1 - self.alpha) * g * g
-        return self.lr * g / (np.sqrt(sq) + self.eps)
+        return self.lr * g / (_sqrt(sq) + self.eps)
 
 
 # ---- schedules --------------------------------------------------------------------

@@ -45,7 +45,7 @@ def test_demo_trains_on_synthetic_sounds_and_writes_every_picture(run, tmp_path)
     result = run("demo", "--n-per-class", 8, "--epochs", 2, "--out", out, "--quiet")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "test accuracy:" in result.stdout
-    for name in PICTURES + ("metrics.json", "model.npz"):
+    for name in PICTURES + ("metrics.json", "model.safetensors"):
         assert (out / name).stat().st_size > 1000, name
         assert str(out / name) in result.stdout                 # it says where they are
     metrics = json.loads((out / "metrics.json").read_text())
@@ -73,7 +73,7 @@ def test_train_evaluate_predict_on_a_folder(run, tmp_path):
     assert metrics["train_clips"] + metrics["val_clips"] + metrics["test"]["n"] == 20
     assert metrics["test"]["accuracy"] == 1.0
 
-    result = run("evaluate", "--checkpoint", out / "model.npz", "--data", root, "--split", "all")
+    result = run("evaluate", "--checkpoint", out / "model.safetensors", "--data", root, "--split", "all")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "accuracy: 1.000" in result.stdout and "(20 clips" in result.stdout
     assert "per-class recall:" in result.stdout and "confusion matrix" in result.stdout
@@ -81,7 +81,7 @@ def test_train_evaluate_predict_on_a_folder(run, tmp_path):
 
     probe = tmp_path / "probe.ogg"
     al.audio.save(probe, _tone(320, 0.8, 22050), 22050)
-    result = run("predict", "--checkpoint", out / "model.npz", probe, "--top", 2)
+    result = run("predict", "--checkpoint", out / "model.safetensors", probe, "--top", 2)
     assert result.returncode == 0, result.stderr
     line = result.stdout.strip()
     assert re.fullmatch(rf"{re.escape(str(probe))}: low +\(low [01]\.\d{{3}}, high [01]\.\d{{3}}\)", line), line
@@ -99,7 +99,7 @@ def test_fsdd_mlp_trained_from_the_command_line(run, tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["train_clips"] + metrics["val_clips"] == 2250 and metrics["test"]["n"] == 250
     assert metrics["test"]["accuracy"] >= 0.85
-    result = run("evaluate", "--checkpoint", out / "model.npz", "--data", FSDD)
+    result = run("evaluate", "--checkpoint", out / "model.safetensors", "--data", FSDD)
     assert f"accuracy: {metrics['test']['accuracy']:.3f}   (250 clips" in result.stdout
 
 
@@ -110,7 +110,7 @@ def test_bad_input_gives_one_line(run, tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     _one_line_error(run("evaluate", "--checkpoint", tmp_path / "notes.txt", "--data", "synthetic"),
                     "notes.txt", "not a checkpoint")
-    _one_line_error(run("predict", "--checkpoint", tmp_path / "none.npz", "x.wav"), "no checkpoint")
+    _one_line_error(run("predict", "--checkpoint", tmp_path / "none.safetensors", "x.wav"), "no checkpoint")
     result = run("train", "--data", "synthetic", "--epochs", "-3")
     assert result.returncode == 2 and "--epochs: must be positive" in result.stderr
     result = run("nonsense")

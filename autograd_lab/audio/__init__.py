@@ -7,6 +7,6 @@ from .features import (amplitude_to_db, fft_frequencies, get_window, hz_to_mel, 
                        mfcc, power_to_db, spectrogram, stft, stft_power)
 from .prepare import (Augment, FeatureConfig, default_cache_dir, extract_features,  # noqa: F401
                       fix_length, normalize_loudness)
-from . import datasets  # noqa: F401
+from . import datasets, instruments  # noqa: F401
 from .datasets import FSDD, AudioFolder, DatasetError, SyntheticSounds  # noqa: F401
 from .classifier import AudioClassifier, train_classifier  # noqa: F401

@@ -137,7 +137,7 @@ def train_classifier(train_set, test_set=None, *, model="cnn", config=None, epoc
                      log=print, model_kwargs=None) -> dict:
     """Train a classifier on `train_set`, evaluate it on `test_set`, write results to `out`.
 
-    Returns the metrics written to out/metrics.json. out/model.npz is the checkpoint of
+    Returns the metrics written to out/metrics.json. out/model.safetensors is the checkpoint of
     the epoch with the lowest validation loss (validation: `val_fraction` of each class
     of the training data).
     """
@@ -157,7 +157,7 @@ def train_classifier(train_set, test_set=None, *, model="cnn", config=None, epoc
     val_loader = DataLoader(Xs[val_idx], y[val_idx], batch_size=256) if len(val_idx) else None
     optimizer = optim.AdamW(network.parameters(), lr=lr, weight_decay=weight_decay)
     scheduler = optim.CosineAnnealingLR(optimizer, t_max=epochs)
-    checkpoint = os.path.join(out, "model.npz")
+    checkpoint = os.path.join(out, "model.safetensors")
     log(f"training a {model} on {len(fit_idx)} clips ({len(val_idx)} for validation), "
         f"input {X.shape[1:]}, {sum(p.size for p in network.parameters())} parameters")
     history = fit(network, nn.functional.cross_entropy, optimizer, train_loader, val_loader,

@@ -1,0 +1,394 @@
+"""Rewrites of the IR: each pass is a plain function Graph -> (Graph, number of changes).
+
+    dce            drop instructions no output needs
+    cse            one instruction for identical computations on identical inputs
+    fold           evaluate ops whose inputs are all constants, once, at compile time
+    simplify       algebra: x*1, x+0, x-0, x/1, -(-x), transpose of transpose, reshape of
+                   reshape, reshapes / broadcasts / casts that change nothing; the log-softmax
+                   a cross-entropy's gradient recomputes is read from its forward
+    lower          gradients the recorded backward spells with general ops, given the kernels
+                   the plain backward uses (max-pooling's scatter, a convolution's bias sum)
+    fuse           chains of elementwise ops into one instruction (one kernel, no temporaries)
+    plan_buffers   give fused results preallocated buffers, shared once a value is dead,
+                   and let a parameter's update write into the parameter itself
+
+`optimize` runs them in order and reports what each changed (`Compiled.passes()`).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .ir import Graph, Ref, evaluate_instr
+
+# Elementwise ops of the op table, by name: arity, and the expression of one element
+# (used by fusion; the codegen turns it into Numba or plain Python).
+ELEMENTWISE = {
+    "neg": 1, "exp": 1, "log": 1, "sqrt": 1, "tanh": 1, "sigmoid": 1, "relu": 1, "abs": 1,
+    "clip": 1, "sign": 1, "astype": 1,
+    "add": 2, "sub": 2, "mul": 2, "div": 2, "pow": 2, "maximum": 2, "minimum": 2,
+    "equal": 2, "not_equal": 2, "less": 2, "less_equal": 2, "greater": 2, "greater_equal": 2,
+    "where": 3,
+}
+# ops whose result may be a view of their first input (buffers: a view keeps its base alive)
+VIEWS = {"reshape", "transpose", "broadcast_to", "getitem"}
+
+
+def _remap(graph, replace, drop=()):
+    """A new graph with every read of `replace` keys redirected, `drop` ids removed."""
+    def r(i):
+        while i in replace:
+            i = replace[i]
+        return i
+
+    def param(v):
+        if isinstance(v, Ref):
+            return Ref(r(v.id), v.shape)
+        if isinstance(v, tuple):
+            return tuple(param(x) for x in v)
+        return v
+    out = []
+    for ins in graph.instrs:
+        if ins.id in drop or ins.id in replace:
+            continue
+        if replace:
+            new_inputs = tuple([r(i) for i in ins.inputs])
+            dynamic = bool(ins.params) and len(ins.refs()) > len(ins.inputs)
+            if new_inputs != ins.inputs or dynamic:
+                ins = ins.copy(inputs=new_inputs, params={k: param(v) for k, v in ins.params.items()}
+                               if dynamic else ins.params)
+        out.append(ins)
+    return Graph(out, [(r(i), sink) for i, sink in graph.outputs])
+
+
+# ---- dead code -------------------------------------------------------------------------------
+def dce(graph):
+    live = set()
+    stack = [i for i, _ in graph.outputs]
+    while stack:
+        i = stack.pop()
+        if i in live:
+            continue
+        live.add(i)
+        stack.extend(graph[i].refs())
+    dead = {ins.id for ins in graph.instrs if ins.id not in live}
+    return _remap(graph, {}, dead), len(dead)
+
+
+# ---- common subexpressions ---------------------------------------------------------------------
+def _key_of_value(v):
+    if isinstance(v, np.ndarray):
+        return ("array", v.shape, v.dtype.str, v.tobytes() if v.size <= 4096 else id(v))
+    if isinstance(v, Ref):
+        return v.key()
+    if isinstance(v, tuple):
+        return tuple(_key_of_value(x) for x in v)
+    if isinstance(v, np.dtype):
+        return ("dtype", v.str)
+    if isinstance(v, float) and v != v:
+        return ("nan",)
+    return (type(v).__name__, v)
+
+
+def _key(ins, inputs):
+    if ins.kind == "input":
+        return ("input",) + tuple(id(x) if not isinstance(x, (str, int)) else x for x in ins.value)
+    if ins.kind == "const":
+        v = ins.value
+        if isinstance(v, float):
+            return ("const", "float", v) if v == v else None
+        if v.size > 4096:
+            return None
+        return ("const", v.shape, v.dtype.str, v.tobytes())
+    if ins.kind == "saved":
+        return ("saved", inputs)
+    if ins.kind == "op":
+        try:
+            params = tuple([(k, _key_of_value(v)) for k, v in ins.params.items()]) if ins.params else ()
+            hash(params)
+        except TypeError:
+            return None
+        return ("op", ins.op, inputs, params, ins.scalar)
+    return None
+
+
+def cse(graph):
+    seen, replace = {}, {}
+
+    def r(i):
+        return replace.get(i, i)
+    changed = 0
+    for ins in graph.instrs:
+        key = _key(ins, tuple([r(i) for i in ins.inputs]) if ins.inputs else ())
+        if key is None:
+            continue
+        if key in seen and seen[key] != ins.id:
+            replace[ins.id] = seen[key]
+            changed += 1
+        else:
+            seen[key] = ins.id
+    return (_remap(graph, replace) if replace else graph), changed
+
+
+# ---- constant folding ------------------------------------------------------------------------
+FOLD_LIMIT = 1 << 20    # elements: larger constants would cost more memory than they save time
+
+
+def fold(graph):
+    values, replace, new = {}, {}, []
+    changed = 0
+    for ins in graph.instrs:
+        if ins.kind == "const":
+            values[ins.id] = ins.value
+        elif (ins.kind == "op" and ins.inputs and all(i in values for i in ins.inputs)
+              and not ins.op.saves and int(np.prod(ins.shape)) <= FOLD_LIMIT
+              and not any(isinstance(v, Ref) for v in ins.params.values())):
+            value = evaluate_instr(ins, [values[i] for i in ins.inputs])
+            values[ins.id] = value
+            ins = ins.copy(kind="const", op=None, inputs=(), params={}, value=value)
+            changed += 1
+        new.append(ins)
+    return Graph(new, graph.outputs), changed
+
+
+# ---- algebra ---------------------------------------------------------------------------------
+def _const_is(instrs, i, number):
+    ins = instrs[i]
+    if ins.kind != "const":
+        return False
+    v = ins.value
+    if isinstance(v, float):
+        return v == number
+    return v.size <= FOLD_LIMIT and bool(np.all(v == number))
+
+
+def simplify(graph):
+    replace = {}
+    rewritten = []
+    changed = 0
+
+    current = dict(graph.by_id)     # instructions as rewritten so far
+
+    def same(a, b):     # b may stand for a: same shape and dtype
+        return current[a].shape == current[b].shape and current[a].dtype == current[b].dtype
+
+    cross_entropy_of = {}     # logits id -> cross_entropy instruction (it saves their log-softmax)
+    for ins in graph.instrs:
+        if ins.inputs and replace:
+            new_inputs = tuple([replace.get(i, i) for i in ins.inputs])
+            if new_inputs != ins.inputs:
+                ins = ins.copy(inputs=new_inputs)
+        target = None
+        name = ins.op.name if ins.kind == "op" else None
+        x = ins.inputs[0] if ins.inputs else None
+        if name == "cross_entropy" and ins.op.saves and len(ins.shape) == 0:
+            cross_entropy_of.setdefault(x, ins.id)
+        if (name == "log_softmax" and x in cross_entropy_of and len(current[x].shape) == 2
+                and ins.params.get("axis") in (-1, 1)):
+            # the recorded backward recomputes log_softmax(logits); the forward's cross-entropy
+            # computed it already and keeps it for its rule: read that instead
+            ins = ins.copy(kind="saved", op=None, inputs=(cross_entropy_of[x],), params={})
+            changed += 1
+        elif name == "mul":
+            a, b = ins.inputs
+            if _const_is(current, b, 1) and same(ins.id, a):
+                target = a
+            elif _const_is(current, a, 1) and same(ins.id, b):
+                target = b
+        elif name == "add":
+            a, b = ins.inputs
+            if _const_is(current, b, 0) and same(ins.id, a):
+                target = a
+            elif _const_is(current, a, 0) and same(ins.id, b):
+                target = b
+        elif name == "sub" and _const_is(current, ins.inputs[1], 0) and same(ins.id, x):
+            target = x
+        elif name == "div" and _const_is(current, ins.inputs[1], 1) and same(ins.id, x):
+            target = x
+        elif name == "neg" and current[x].kind == "op" and current[x].op.name == "neg":
+            target = current[x].inputs[0]
+        elif name in ("reshape", "broadcast_to") and same(ins.id, x):
+            target = x
+        elif name == "astype" and same(ins.id, x):
+            target = x
+        elif name == "reshape" and current[x].kind == "op" and current[x].op.name == "reshape":
+            ins = ins.copy(inputs=(current[x].inputs[0],))
+            changed += 1
+        elif name == "transpose" and current[x].kind == "op" and current[x].op.name == "transpose":
+            inner = current[x]
+            n = len(ins.shape)
+            first = inner.params["axes"] or tuple(range(n))[::-1]
+            second = ins.params["axes"] or tuple(range(n))[::-1]
+            axes = tuple(first[a] for a in second)
+            source = inner.inputs[0]
+            if axes == tuple(range(n)):
+                target = source
+            else:
+                ins = ins.copy(inputs=(source,), params={"axes": axes})
+                changed += 1
+        if target is not None:
+            replace[ins.id] = target
+            changed += 1
+        rewritten.append(ins)
+        current[ins.id] = ins
+    result = _remap(Graph(rewritten, graph.outputs), replace)
+    return result, changed
+
+
+# ---- lowering --------------------------------------------------------------------------------
+# The recorded backward spells some gradients with general ops, where the plain backward
+# calls a kernel made for them: max-pooling's gradient as reshape -> scatter_add at the saved
+# argmax -> reshape (a serial scatter over the whole batch; the kernel splits the batch over
+# the threads), a convolution's bias gradient as a numpy sum over (0, 2, 3).
+def _lowered_ops():
+    from ..kernels import conv as KC
+    from ..kernels import pool as KP
+    from .ir import HostOp
+    return (HostOp("max_pool2d_backward", lambda g, argmax, *, x_shape: KP.max_pool2d_backward(
+                g.reshape(argmax.shape), argmax, x_shape)),
+            HostOp("conv2d_grad_bias", lambda g: KC.conv2d_grad_bias(g)))
+
+
+def lower(graph):
+    max_pool_backward, grad_bias = _lowered_ops()
+    new, changed = [], 0
+    current = graph.by_id
+    for ins in graph.instrs:
+        if ins.kind == "op" and ins.op.name == "reshape" and not ins.scalar:
+            scatter = current[ins.inputs[0]]
+            if (scatter.kind == "op" and scatter.op.name == "scatter_add"
+                    and isinstance(scatter.params.get("index"), Ref)
+                    and current[scatter.params["index"].id].kind == "saved"
+                    and current[current[scatter.params["index"].id].inputs[0]].op.name == "max_pool2d"):
+                flat = current[scatter.inputs[0]]
+                saved = scatter.params["index"].id
+                if (flat.kind == "op" and flat.op.name == "reshape"
+                        and int(np.prod(current[saved].shape)) == int(np.prod(flat.shape))):
+                    ins = ins.copy(op=max_pool_backward, inputs=(flat.inputs[0], saved),
+                                   params={"x_shape": ins.shape})
+                    changed += 1
+        elif (ins.kind == "op" and ins.op.name == "sum" and not ins.scalar
+              and len(current[ins.inputs[0]].shape) == 4 and ins.params.get("axis") == (0, 2, 3)
+              and not ins.params.get("keepdims") and current[ins.inputs[0]].dtype.kind == "f"):
+            ins = ins.copy(op=grad_bias, params={})
+            changed += 1
+        new.append(ins)
+    return Graph(new, graph.outputs), changed
+
+
+# ---- fusion ----------------------------------------------------------------------------------
+def _fusable(ins):
+    return (ins.kind == "op" and ins.op.name in ELEMENTWISE and not ins.scalar
+            and not any(isinstance(v, Ref) for v in ins.params.values()))
+
+
+def fuse(graph):
+    """Merge each elementwise op into its consumers' group when all of them are in one group
+    of the same shape, and it is not an output: the group runs as one loop."""
+    users = graph.consumers()
+    outputs = {i for i, _ in graph.outputs}
+    group = {}
+    for ins in reversed(graph.instrs):
+        if not _fusable(ins):
+            continue
+        mine = users[ins.id]
+        groups = {group.get(u) for u in mine}
+        if (ins.id not in outputs and mine and len(groups) == 1 and None not in groups
+                and graph[next(iter(groups))].shape == ins.shape):
+            group[ins.id] = next(iter(groups))
+        else:
+            group[ins.id] = ins.id          # the root of a new group
+    members = {}
+    for ins in graph.instrs:
+        if ins.id in group:
+            members.setdefault(group[ins.id], []).append(ins)
+    # a lone op stays as it is: numpy's one pass is as good, and costs no compilation
+    singles = {root for root, body in members.items() if len(body) == 1}
+    new, changed = [], 0
+    for ins in graph.instrs:
+        if ins.id in group and group[ins.id] != ins.id:
+            continue                        # inside a group: emitted with its root
+        if ins.id in group and ins.id not in singles:
+            body = members[ins.id]
+            inside = {b.id for b in body}
+            inputs = []
+            for b in body:
+                for i in b.inputs:
+                    if i not in inside and i not in inputs:
+                        inputs.append(i)
+            changed += len(body) - 1
+            ins = ins.copy(kind="fused", op=None, inputs=tuple(inputs), params={}, body=body)
+        new.append(ins)
+    return Graph(new, graph.outputs), changed
+
+
+# ---- buffers ---------------------------------------------------------------------------------
+def plan_buffers(graph):
+    """Decide where each fused result is written.
+
+    Returns (graph, changes) with `graph.buffers`: id -> ("pool", k) for a preallocated
+    buffer shared by values whose lifetimes do not overlap, or ("inplace", input id)
+    for a parameter's update written into the parameter's own array.
+    """
+    index = {ins.id: n for n, ins in enumerate(graph.instrs)}
+    root = {}
+    for ins in graph.instrs:
+        if ins.kind == "op" and ins.op.name in VIEWS:
+            root[ins.id] = root.get(ins.inputs[0], ins.inputs[0])
+    last_use = {}
+    for ins in graph.instrs:
+        for r in ins.refs():
+            base = root.get(r, r)
+            last_use[base] = max(last_use.get(base, -1), index[ins.id])
+    escaping = {root.get(i, i) for i, _ in graph.outputs}
+    buffers, changed = {}, 0
+    data_sinks = {}
+    for i, sink in graph.outputs:
+        if sink[0] == "data":
+            data_sinks[i] = sink[1]
+    expiring, free, slots = {}, {}, {}
+    for n, ins in enumerate(graph.instrs):
+        for base in expiring.pop(n, ()):          # dead before this instruction: reusable
+            kind, slot = buffers[base][1:]
+            free.setdefault(kind, []).append(slot)
+        if ins.kind != "fused" or ins.scalar:
+            continue
+        leaf = data_sinks.get(ins.id)
+        if leaf is not None:
+            for i in ins.inputs:
+                src = graph[i]
+                if (src.kind == "input" and src.value[0] == "data" and src.value[1] is leaf
+                        and src.shape == ins.shape and src.dtype == ins.dtype
+                        and last_use.get(i, -1) <= n):
+                    buffers[ins.id] = ("inplace", i)
+                    changed += 1
+                    break
+            continue
+        if ins.id in escaping:
+            continue
+        kind = (ins.shape, ins.dtype.str)
+        if free.get(kind):
+            slot = free[kind].pop()
+            changed += 1
+        else:
+            slot = slots.get(kind, 0)
+            slots[kind] = slot + 1
+        buffers[ins.id] = ("pool", kind, slot)
+        expiring.setdefault(last_use.get(ins.id, n) + 1, []).append(ins.id)
+    graph = Graph(graph.instrs, graph.outputs)
+    graph.buffers = buffers
+    return graph, changed
+
+
+PIPELINE = (("dce", dce), ("cse", cse), ("fold", fold), ("simplify", simplify), ("cse", cse),
+            ("lower", lower), ("dce", dce), ("fuse", fuse), ("plan_buffers", plan_buffers))
+
+
+def optimize(graph, fuse_elementwise=True):
+    """Run the pipeline; returns (optimized graph, [(pass, changes, instructions after)])."""
+    report = []
+    for name, rewrite in PIPELINE:
+        if name == "fuse" and not fuse_elementwise:
+            continue
+        graph, changes = rewrite(graph)
+        report.append((name, changes, graph.op_count()))
+    return graph, report
