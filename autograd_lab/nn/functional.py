@@ -775,20 +775,23 @@ def batch_norm(x, stats, weight=None, bias=None, training=True, momentum=0.1, ep
     axes = (0,) + tuple(range(2, x.ndim))
     shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
     if training:
-        mean = fn.mean(x, axis=axes, keepdims=True)
-        centered = x - mean
-        var = fn.mean(centered * centered, axis=axes, keepdims=True)
         n = x.size // x.shape[1]
         if n < 2:
             raise ShapeError(f"batch_norm: needs more than one value per feature to train, "
                              f"got input {x.shape}")
-        new_mean = mean.data.reshape(-1)
-        new_var = var.data.reshape(-1) * n / (n - 1)
+        # one op (ops.primitives.batch_norm): it keeps its output and two numbers per channel
+        # for the backward pass, not five full-size intermediates
+        w = weight if weight is not None else np.ones(x.shape[1], x.dtype)
+        b = bias if bias is not None else np.zeros(x.shape[1], x.dtype)
+        out = P.batch_norm(x, w, b, eps=eps)
+        data = x.data
+        new_mean = data.mean(axis=axes)
+        new_var = data.var(axis=axes) * n / (n - 1)
         stats.running_mean = ((1 - momentum) * stats.running_mean + momentum * new_mean).astype(
             stats.running_mean.dtype)
         stats.running_var = ((1 - momentum) * stats.running_var + momentum * new_var).astype(
             stats.running_var.dtype)
-        out = centered / fn.sqrt(var + eps)
+        return out
     else:
         mean = stats.running_mean.reshape(shape).astype(x.dtype)
         std = np.sqrt(stats.running_var.reshape(shape).astype(x.dtype) + eps)

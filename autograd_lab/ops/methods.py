@@ -7,6 +7,8 @@ general `Op.__call__`.
 """
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from ..core.engine import apply, record
@@ -67,10 +69,26 @@ _TENSOR_ONLY = {
     "T": property(lambda self: fn.transpose(self)),
 }
 
+def _inputs_only(forward):
+    """How many inputs `forward` takes, if it takes nothing else (no params); else None."""
+    if isinstance(forward, np.ufunc):
+        return forward.nin
+    try:
+        params = inspect.signature(forward).parameters.values()
+    except (TypeError, ValueError):          # a builtin without a signature: take the general path
+        return None
+    if all(p.kind is p.POSITIONAL_OR_KEYWORD and p.default is p.empty for p in params):
+        return len(params)
+    return None
+
+
 def _declared(op):
+    """x.<name>(...) for an op declared with method=True. A one-input op without params
+    goes straight to the engine, as operators do: x.tanh() is on W5's hot path."""
+    if _inputs_only(op.forward) == 1:
+        return _unary(op)
+
     def method(self, *args, **params):
-        if not args and not params:
-            return apply(op, (self,))          # x.exp(): straight to the engine, as operators go
         return op(self, *args, **params)
     method.__name__ = op.name
     return method
