@@ -10,8 +10,8 @@ array([ 0.6397, -0.1362], dtype=float32)
 """
 from .core.errors import AnomalyError, GradcheckError, GraphFreedError, ShapeError
 from .core.node import Node, Tensor, Value, tensor
-from .core.state import (detect_anomaly, enable_grad, get_default_dtype, is_grad_enabled,
-                         no_grad, set_default_dtype)
+from .core.state import (detect_anomaly, enable_grad, get_default_dtype, inference_mode,
+                         is_grad_enabled, no_grad, set_default_dtype, set_grad_enabled)
 from .core.engine import backward, grad, topological_order
 from .core.op import OPS, on_declare
 from .core.gradcheck import gradcheck, GradcheckReport
@@ -26,9 +26,16 @@ def _export(op):
 
 
 from . import ops as _ops  # noqa: E402,F401  (declares the op table and binds operators)
-from .ops.functions import (astype, broadcast_to, clip, concatenate, flatten, getitem,  # noqa: E402
-                            log_softmax, logsumexp, matmul, max, mean, min, reshape, softmax,
-                            stack, sum, transpose, where)
+from .ops.functions import (amax, amin, argmax, argmin, astype, broadcast_to, cat,  # noqa: E402
+                            clamp, clip, concatenate, expand, flatten, getitem, log_softmax,
+                            logsumexp, masked_fill, matmul, max, mean, min, permute, reshape,
+                            softmax, square, squeeze, stack, std, sum, swapaxes, transpose,
+                            unsqueeze, var, where)
+from .ops.creation import (allclose, arange, as_tensor, bool_, double, empty, eye,  # noqa: E402
+                           float16, float32, float64, from_numpy, full, full_like, half, int32,
+                           int64, is_tensor, linspace, long, numel, ones, ones_like, rand,
+                           rand_like, randint, randn, randn_like, randperm, uint8, zeros,
+                           zeros_like)
 
 from .core.random import manual_seed  # noqa: E402
 from . import nn, optim, data, train, viz, audio  # noqa: E402

@@ -4,6 +4,7 @@
   autograd-lab train --data PATH|synthetic train a classifier on a folder of recordings
   autograd-lab evaluate --checkpoint C --data PATH
   autograd-lab predict --checkpoint C FILE...   [--json: class probabilities, one JSON line per file]
+  autograd-lab cv --data PATH [--group-by FIELD]  k-fold cross-validation, mean ± std
   autograd-lab export CHECKPOINT OUT.onnx    the classifier as ONNX, raw audio in (or --web DIR: a page)
   autograd-lab tour                        the engine in five steps (micrograd's example, ...)
   autograd-lab playground                  TF Playground on our engine, in the browser
@@ -35,64 +36,148 @@ def detect_format(path) -> str:
     return "fsdd" if find_fsdd_recordings(path) else "folder"
 
 
-def open_datasets(args, split):
-    """(train set, test set) for `train`; (set, None) for evaluate, by --split."""
+def open_data(args):
+    """The whole dataset named by --data (and its format: "synthetic", "fsdd" or "folder")."""
     from .audio import datasets
     if args.data == SYNTHETIC:
-        n = args.n_per_class
-        if split == "train":
-            return (datasets.SyntheticSounds(n, "train", seed=args.seed),
-                    datasets.SyntheticSounds(max(n // 3, 5), "test", seed=args.seed))
-        return datasets.SyntheticSounds(max(n // 3, 5), "test", seed=args.seed), None
+        return datasets.SyntheticSounds(args.n_per_class, "train", seed=args.seed), SYNTHETIC
     if not os.path.exists(args.data):
         raise UsageError(f"--data: no such folder: {args.data}")
     if not os.path.isdir(args.data):
         raise UsageError(f"--data: {args.data} is a file; give a folder of recordings")
     fmt = args.format or detect_format(args.data)
     if fmt == "fsdd":
+        return datasets.FSDD(args.data, "all"), fmt
+    return datasets.AudioFolder(args.data), fmt
+
+
+def open_datasets(args, split):
+    """(train set, test set) for `train`; (set, None) for evaluate, by --split."""
+    from .audio import datasets
+    held = getattr(args, "test_speaker", None)
+    if args.data == SYNTHETIC:
+        if held:
+            raise UsageError("--test-speaker: the synthetic sounds have no speakers")
+        n = args.n_per_class
         if split == "train":
-            speakers = _speaker_split(args, datasets.FSDD(args.data, "all"))
-            if speakers:
-                kept, held = speakers
+            return (datasets.SyntheticSounds(n, "train", seed=args.seed),
+                    datasets.SyntheticSounds(max(n // 3, 5), "test", seed=args.seed))
+        return datasets.SyntheticSounds(max(n // 3, 5), "test", seed=args.seed), None
+    everything, fmt = open_data(args)
+    if fmt == "fsdd":
+        if split == "train":
+            if held:
+                if held not in everything.all_speakers:
+                    raise UsageError(f"--test-speaker: {held!r} is not among {everything.all_speakers}")
+                kept = [s for s in everything.all_speakers if s != held]
                 return (datasets.FSDD(args.data, "all", speakers=kept),
                         datasets.FSDD(args.data, "all", speakers=[held]))
             return datasets.FSDD(args.data, "train"), datasets.FSDD(args.data, "test")
         return datasets.FSDD(args.data, split), None
-    folder = datasets.AudioFolder(args.data)
+    if held:
+        raise UsageError(f"--test-speaker works with the spoken-digit layout ({{digit}}_{{speaker}}_{{index}}.wav); "
+                         f"{args.data} is a folder of class folders: use `autograd-lab cv --group-by FIELD` "
+                         "to keep a speaker or source recording on one side of the split")
     if split == "all":
-        return folder, None
-    train_idx, test_idx = folder.kfold(args.folds, seed=args.seed)[args.fold]
+        return everything, None
+    if split == "train":
+        _check_small_classes(everything)
+    train_idx, test_idx = everything.kfold(args.folds, seed=args.seed)[args.fold]
     if split == "test":
-        return folder.subset(test_idx), None
-    return folder.subset(train_idx), folder.subset(test_idx)
+        return everything.subset(test_idx), None
+    return everything.subset(train_idx), everything.subset(test_idx)
 
 
-def _speaker_split(args, everything):
-    held = getattr(args, "test_speaker", None)
-    if not held:
-        return None
-    if held not in everything.all_speakers:
-        raise UsageError(f"--test-speaker: {held!r} is not among {everything.all_speakers}")
-    return [s for s in everything.all_speakers if s != held], held
+def _check_small_classes(dataset):
+    """One class only, or a class with one clip: say so before any work (naming the files)."""
+    counts = np.bincount(dataset.labels, minlength=len(dataset.classes))
+    if len(dataset.classes) < 2:
+        raise UsageError(f"--data: {dataset.root} has only one class folder ({dataset.classes[0]!r}); "
+                         "a classifier needs at least two")
+    single = [(c, dataset.files[int(np.flatnonzero(dataset.labels == k)[0])])
+              for k, c in enumerate(dataset.classes) if counts[k] == 1]
+    if single:
+        names = "; ".join(f"{c!r}: {path}" for c, path in single)
+        raise UsageError(f"--data: {len(single)} class(es) have a single clip ({names}); a class needs at "
+                         "least two clips, one to learn from and one to test on")
+
+
+def _prepare_out(out):
+    """Create --out now, so a bad path fails before minutes of feature extraction."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise UsageError(f"--out: {out} is a file; give a folder (it is created if missing)")
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out: cannot create {out}: {exc.strerror}") from None
+    if not os.access(out, os.W_OK):
+        raise UsageError(f"--out: {out} is not writable")
+
+
+def choose_config(args, *datasets_):
+    """The feature settings for these datasets (flags win), printed with the reasons."""
+    from .audio.survey import choose_features, problems, survey
+    from .audio.prepare import FeatureConfig
+    from .audio.datasets import SyntheticSounds
+    given = {"sr": args.sr, "duration": args.duration, "n_fft": args.n_fft, "hop_length": args.hop_length,
+             "n_mels": args.n_mels}
+    found = None
+    parts = [survey(d) for d in datasets_ if d is not None]
+    parts = [p for p in parts if p is not None]
+    if parts:
+        from .audio.survey import Survey
+        found = Survey(sum((p.files for p in parts), []), np.concatenate([p.rates for p in parts]),
+                       np.concatenate([p.durations for p in parts]),
+                       np.concatenate([p.channels for p in parts]), sum((p.unreadable for p in parts), []))
+    default = FeatureConfig()
+    if isinstance(datasets_[0], SyntheticSounds):
+        default = FeatureConfig(sr=datasets_[0].params["sr"], duration=datasets_[0].params["duration"])
+    config, reasons = choose_features(found, given, default)
+    if not args.quiet:
+        what = f"{len(found)} files" if found is not None else "the data"
+        print(f"features, chosen from {what} (every flag overrides):")
+        for line in reasons:
+            print(f"  {line}")
+    for problem in problems(found, config):
+        warnings.warn(problem)
+    return config
+
+
+def recipe_from(args):
+    from .audio.classifier import Recipe
+    return Recipe(normalization=args.normalize, random_crop=not args.no_random_crop,
+                  augment=not args.no_augment, stretch=None if args.no_stretch else (0.8, 1.25),
+                  warp=0.0 if args.no_warp else 0.1, eq_db=0.0 if args.no_eq else 10.0,
+                  mixup=args.mixup, label_smoothing=args.label_smoothing,
+                  warmup=args.warmup, weight_decay=args.weight_decay, patience=args.patience)
 
 
 # ---- commands -------------------------------------------------------------------------
-def train(args) -> int:
-    from .audio import FeatureConfig, train_classifier
+def _threads(args):
     from . import kernels
     if args.threads:
         kernels.set_num_threads(args.threads)
+
+
+def train(args) -> int:
+    from .audio import train_classifier
+    _prepare_out(args.out)
+    _threads(args)
     train_set, test_set = open_datasets(args, "train")
-    config = FeatureConfig(sr=args.sr, duration=args.duration, n_fft=args.n_fft,
-                           hop_length=args.hop_length, n_mels=args.n_mels)
+    config = choose_config(args, train_set, test_set)
     print(f"train: {train_set.describe()}; test: {test_set.describe()}")
     metrics = train_classifier(train_set, test_set, model=args.model, config=config, epochs=args.epochs,
                                batch_size=args.batch_size, lr=args.lr, seed=args.seed, out=args.out,
-                               augment=not args.no_augment, use_cache=not args.no_cache,
+                               recipe=recipe_from(args), use_cache=not args.no_cache,
                                strict=args.strict, progress=not args.quiet,
-                               log=(lambda *_: None) if args.quiet else print)
+                               log=(lambda *_: None) if args.quiet else _log)
     _report(metrics, args.out)
     return 0
+
+
+def _log(*parts):
+    from tqdm.auto import tqdm
+    tqdm.write(" ".join(map(str, parts)))
 
 
 def _report(metrics, out):
@@ -105,23 +190,26 @@ def _report(metrics, out):
         print(f"  {os.path.join(os.path.abspath(out), path)}")
 
 
+def _class_table(classes, recall):
+    return [f"  {name:>20}  {'-' if recall[name] is None else f'{recall[name]:.3f}'}" for name in classes]
+
+
 def evaluate(args) -> int:
-    from .audio import AudioClassifier, extract_features
+    from .audio import AudioClassifier, extract_clips
     classifier = AudioClassifier.load(args.checkpoint)
     dataset, _ = open_datasets(args, args.split)
     missing = sorted(set(dataset.classes) - set(classifier.classes))
     if missing:
         raise UsageError(f"{args.data}: classes {missing} are unknown to the checkpoint "
                          f"(it knows {classifier.classes})")
-    X, y, _ = extract_features(dataset, classifier.config, use_cache=not args.no_cache,
-                               strict=args.strict, progress=False)
+    clips = extract_clips(dataset, classifier.config, use_cache=not args.no_cache,
+                          strict=args.strict, progress=not args.quiet)
     # the dataset's class numbers -> the checkpoint's
-    y = np.asarray([classifier.classes.index(dataset.classes[k]) for k in y])
-    result = classifier.evaluate(X, y)
+    y = np.asarray([classifier.classes.index(dataset.classes[k]) for k in clips.y])
+    result = classifier.evaluate_clips(clips, y)
     print(f"accuracy: {result['accuracy']:.3f}   ({result['n']} clips, {dataset.describe()})")
     print("per-class recall:")
-    for name, recall in result["recall"].items():
-        print(f"  {name:>20}  {'-' if recall is None else f'{recall:.3f}'}")
+    print("\n".join(_class_table(classifier.classes, result["recall"])))
     print("confusion matrix (rows: true class, columns: predicted):")
     width = max(len(str(v)) for row in result["confusion"] for v in row) + 1
     for name, row in zip(classifier.classes, result["confusion"]):
@@ -146,6 +234,76 @@ def predict(args) -> int:
         top = ", ".join(f"{name} {p:.3f}" for name, p in list(probabilities.items())[:args.top])
         print(f"{path}: {label}   ({top})")
     return 2 if failed else 0
+
+
+def cv(args) -> int:
+    """k-fold cross-validation: a model trained per fold, tested on that fold's clips."""
+    import json
+    from .audio import splits, train_classifier
+    from .audio.classifier import check_classes
+    _prepare_out(args.out)
+    _threads(args)
+    if args.data == SYNTHETIC:
+        raise UsageError("cv: give a folder of recordings (the synthetic sounds have their own test set)")
+    dataset, fmt = open_data(args)
+    if fmt == "folder":
+        _check_small_classes(dataset)
+    check_classes(dataset)
+    groups = splits.groups_of(dataset, args.group_by) if args.group_by else None
+    fold_of, source = (None, "not asked for") if args.folds_from == "none" else \
+        splits.predefined_folds(dataset, args.folds_from)
+    if fold_of is not None:
+        folds = splits.folds_from_assignment(fold_of)
+        how = f"predefined folds from {source}"
+        if groups is not None:
+            crossing = {g for g in set(groups) if len({int(f) for f, h in zip(fold_of, groups) if h == g}) > 1}
+            if crossing:
+                warnings.warn(f"--group-by {args.group_by}: {len(crossing)} groups lie in more than one "
+                              f"predefined fold (e.g. {sorted(crossing)[:3]}); the predefined folds are kept")
+    elif groups is not None:
+        folds = splits.group_kfold(groups, args.folds, seed=args.seed)
+        how = f"{args.folds} folds of whole groups (--group-by {args.group_by}: {len(set(groups))} groups)"
+    else:
+        folds = splits.kfold(dataset.labels, args.folds, seed=args.seed)
+        how = f"stratified {args.folds}-fold ({source})"
+    if args.max_folds:
+        folds = folds[:args.max_folds]
+    config = choose_config(args, dataset)
+    print(f"cv: {dataset.describe()}, {how}")
+    results = []
+    for k, (train_idx, test_idx) in enumerate(folds):
+        out = os.path.join(args.out, f"fold-{k}")
+        print(f"fold {k + 1} of {len(folds)}: {len(train_idx)} training clips, {len(test_idx)} test clips")
+        metrics = train_classifier(dataset.subset(train_idx), dataset.subset(test_idx), model=args.model,
+                                   config=config, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                                   seed=args.seed, out=out, recipe=recipe_from(args),
+                                   use_cache=not args.no_cache, strict=args.strict, progress=not args.quiet,
+                                   log=(lambda *_: None) if args.quiet else _log,
+                                   groups=None if groups is None else [groups[i] for i in train_idx],
+                                   write_files=False)
+        test = metrics["test"]
+        results.append({"fold": k, "train": [dataset.files[i] if dataset.files[i] else int(i) for i in train_idx],
+                        "test": [dataset.files[i] if dataset.files[i] else int(i) for i in test_idx],
+                        "accuracy": test["accuracy"], "n": test["n"], "recall": test["recall"],
+                        "confusion": test["confusion"], "best_epoch": metrics["best_epoch"],
+                        "seconds": metrics["seconds"]})
+        print(f"fold {k + 1}: test accuracy {test['accuracy']:.3f} ({test['n']} clips)")
+    accuracies = np.asarray([r["accuracy"] for r in results])
+    print(f"\naccuracy over {len(results)} folds: {accuracies.mean():.3f} ± {accuracies.std():.3f} "
+          f"(min {accuracies.min():.3f}, max {accuracies.max():.3f})")
+    print("per-class recall, mean ± std over the folds that hold the class:")
+    summary = {}
+    for name in dataset.classes:
+        values = np.asarray([r["recall"][name] for r in results if r["recall"][name] is not None])
+        summary[name] = [float(values.mean()), float(values.std())] if len(values) else None
+        shown = "-" if not len(values) else f"{values.mean():.3f} ± {values.std():.3f}"
+        print(f"  {name:>20}  {shown}")
+    with open(os.path.join(args.out, "cv.json"), "w") as f:
+        json.dump({"how": how, "features": config.to_dict(), "folds": results,
+                   "mean": float(accuracies.mean()), "std": float(accuracies.std()),
+                   "per_class": summary}, f, indent=1)
+    print(f"written to {os.path.abspath(os.path.join(args.out, 'cv.json'))}")
+    return 0
 
 
 def export(args) -> int:
@@ -271,37 +429,74 @@ def _positive(kind):
     return parse
 
 
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Each option's default in its help line (when it has one worth showing)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if not any(action.default is v for v in (None, False, argparse.SUPPRESS)) and "%(default)" not in text \
+                and action.option_strings:
+            text += " (default: %(default)s)"
+        return text
+
+
 def _training_options(p, epochs, n_per_class, out):
-    p.add_argument("--epochs", type=_positive(int), default=epochs)
-    p.add_argument("--batch-size", type=_positive(int), default=64)
-    p.add_argument("--lr", type=_positive(float), default=3e-3, help="learning rate (AdamW)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=_positive(int), default=epochs, help="passes over the training clips")
+    p.add_argument("--batch-size", type=_positive(int), default=64, help="clips per training step")
+    p.add_argument("--lr", type=_positive(float), default=3e-3, help="peak learning rate (AdamW)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split, initialisation and augmentation")
     p.add_argument("--out", default=out, help="folder for the checkpoint, metrics and pictures")
     p.add_argument("--n-per-class", type=_positive(int), default=n_per_class,
                    help="clips per class for --data synthetic")
     p.add_argument("--threads", type=_positive(int), default=None, help="worker threads for the kernels")
-    p.add_argument("--no-augment", action="store_true", help="train without time shifts and masks")
+    _recipe_options(p)
     _feature_options(p)
     _data_options(p)
 
 
+def _recipe_options(p):
+    g = p.add_argument_group("training recipe (what makes the classifier generalise; see docs/audio.md)")
+    g.add_argument("--normalize", choices=("clip", "band", "global"), default="clip",
+                   help="input scaling: per window; per window and mel band; or one mean/std for all")
+    g.add_argument("--no-augment", action="store_true", help="no time shifts, masks, gains, stretches or warps")
+    g.add_argument("--no-stretch", action="store_true", help="no random time stretch (0.8-1.25x)")
+    g.add_argument("--no-warp", action="store_true", help="no random warp of the mel axis (+-10%%)")
+    g.add_argument("--no-eq", action="store_true", help="no random colouring of the mel bands (+-10 dB)")
+    g.add_argument("--no-random-crop", action="store_true",
+                   help="train on the middle of long clips instead of a random window per epoch")
+    g.add_argument("--mixup", type=float, default=0.0, help="mixup alpha (0: off)")
+    g.add_argument("--label-smoothing", type=float, default=0.1, help="target mass spread over all classes")
+    g.add_argument("--warmup", type=int, default=2, help="epochs of learning-rate warm-up before the cosine decay")
+    g.add_argument("--weight-decay", type=float, default=1e-3, help="AdamW weight decay")
+    g.add_argument("--patience", type=_positive(int), default=None,
+                   help="stop after this many epochs without a better validation loss")
+
+
 def _feature_options(p):
-    g = p.add_argument_group("features (log-mel)")
-    g.add_argument("--sr", type=_positive(int), default=8000, help="resample every clip to this rate")
-    g.add_argument("--duration", type=_positive(float), default=1.0, help="pad or crop clips to this many seconds")
-    g.add_argument("--n-fft", type=_positive(int), default=256)
-    g.add_argument("--hop-length", type=_positive(int), default=128)
-    g.add_argument("--n-mels", type=_positive(int), default=40)
+    g = p.add_argument_group("features (log-mel; chosen from the data unless given)")
+    g.add_argument("--sr", type=_positive(int), default=None, help="resample every clip to this rate (Hz)")
+    g.add_argument("--duration", type=_positive(float), default=None,
+                   help="training window in seconds (shorter clips are padded, longer ones cropped)")
+    g.add_argument("--n-fft", type=_positive(int), default=None, help="STFT window in samples")
+    g.add_argument("--hop-length", type=_positive(int), default=None, help="STFT hop in samples")
+    g.add_argument("--n-mels", type=_positive(int), default=None, help="mel bands")
 
 
 def _data_options(p):
     p.add_argument("--format", choices=("fsdd", "folder"), default=None,
                    help="how --data is organised (detected when omitted)")
-    p.add_argument("--folds", type=_positive(int), default=5, help="k-fold split of a class folder")
+    p.add_argument("--folds", type=_positive(int), default=5, help="k of the k-fold split of a class folder")
     p.add_argument("--fold", type=int, default=0, help="which fold is the test set")
     p.add_argument("--strict", action="store_true", help="fail on an unreadable file instead of skipping it")
     p.add_argument("--no-cache", action="store_true", help="recompute features instead of using the cache")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+
+
+def _command(commands, name, help, run):
+    """A sub-command with the shared formatter; `run(args)` is what it does."""
+    p = commands.add_parser(name, help=help, description=help, formatter_class=_Formatter)
+    p.set_defaults(run=run)
+    return p
 
 
 def make_data(args) -> int:
@@ -322,44 +517,51 @@ def build_parser() -> argparse.ArgumentParser:
                                      epilog=__doc__.split("\n\n", 1)[1])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = commands.add_parser("train", help="train a classifier on recordings")
+    p = _command(commands, "train", "train a classifier on recordings", train)
     p.add_argument("--data", required=True, help="a folder of recordings, or 'synthetic'")
-    p.add_argument("--model", choices=("cnn", "mlp"), default="cnn")
+    p.add_argument("--model", choices=("cnn", "mlp"), default="cnn", help="network")
     p.add_argument("--test-speaker", default=None,
                    help="FSDD: test on this speaker, train on the others (instead of the official split)")
     _training_options(p, epochs=30, n_per_class=60, out=os.path.join("out", "train"))
-    p.set_defaults(run=train)
 
-    p = commands.add_parser("evaluate", help="accuracy and confusion matrix of a checkpoint on data")
-    p.add_argument("--checkpoint", required=True)
+    p = _command(commands, "evaluate", "accuracy and confusion matrix of a checkpoint on data", evaluate)
+    p.add_argument("--checkpoint", required=True, help="model.safetensors written by `train`")
     p.add_argument("--data", required=True, help="a folder of recordings, or 'synthetic'")
     p.add_argument("--split", choices=("test", "all"), default="test",
                    help="the test split, or every file found")
     p.add_argument("--seed", type=int, default=0, help="the split's seed (folders, synthetic)")
-    p.add_argument("--n-per-class", type=_positive(int), default=60)
+    p.add_argument("--n-per-class", type=_positive(int), default=60, help="clips per class for synthetic")
     _data_options(p)
-    p.set_defaults(run=evaluate)
 
-    p = commands.add_parser("predict", help="label sound files with a trained checkpoint")
-    p.add_argument("--checkpoint", required=True)
+    p = _command(commands, "predict", "label sound files of any length with a trained checkpoint", predict)
+    p.add_argument("--checkpoint", required=True, help="model.safetensors written by `train`")
     p.add_argument("--top", type=_positive(int), default=3, help="how many probabilities to show")
     p.add_argument("--json", action="store_true",
                    help='one JSON line per file: {"file": ..., "label": ..., "probabilities": {class: p}}')
-    p.add_argument("files", nargs="+", metavar="FILE")
-    p.set_defaults(run=predict)
+    p.add_argument("files", nargs="+", metavar="FILE", help="sound files")
 
-    p = commands.add_parser("export", help="a checkpoint as ONNX (raw audio in), or as a web page (--web)")
+    p = _command(commands, "cv", "k-fold cross-validation: mean ± std and per-class recall", cv)
+    p.add_argument("--data", required=True, help="a folder of recordings")
+    p.add_argument("--model", choices=("cnn", "mlp"), default="cnn", help="network")
+    p.add_argument("--folds-from", choices=("auto", "csv", "prefix", "none"), default="auto",
+                   help="predefined folds: folds.csv in --data, a file-name prefix 'N-', the first that "
+                        "exists (auto), or none (k-fold)")
+    p.add_argument("--group-by", default=None,
+                   help="keep groups on one side: a file-name field number (split at - and _), "
+                        "'folder', or 'speaker' (FSDD)")
+    p.add_argument("--max-folds", type=_positive(int), default=None, help="run only the first N folds")
+    _training_options(p, epochs=30, n_per_class=60, out=os.path.join("out", "cv"))
+
+    p = _command(commands, "export", "a checkpoint as ONNX (raw audio in), or as a web page (--web)", export)
     p.add_argument("checkpoint", metavar="CHECKPOINT")
     p.add_argument("out", nargs="?", default=None, metavar="OUT.onnx")
     p.add_argument("--features-input", action="store_true",
                    help="export the network alone: log-mel features in, not raw audio")
     p.add_argument("--web", default=None, metavar="DIR",
                    help="write a static page classifying dropped sound files (fetches onnxruntime-web once)")
-    p.set_defaults(run=export)
 
-    p = commands.add_parser("demo", help="the main demo: a CNN on synthetic sounds, with every picture")
+    p = _command(commands, "demo", "the main demo: a CNN on synthetic sounds, with every picture", demo)
     _training_options(p, epochs=20, n_per_class=150, out=os.path.join("out", "demo"))
-    p.set_defaults(run=demo)
 
     p = commands.add_parser("data", help="make a data set: `data instruments` renders eight instruments")
     kinds = p.add_subparsers(dest="kind", required=True, metavar="KIND")
@@ -373,20 +575,23 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--quiet", action="store_true", help="no progress output")
     q.set_defaults(run=make_data)
 
-    p = commands.add_parser("tour", help="the engine in five steps, with drawings")
+    p = _command(commands, "tour", "the engine in five steps, with drawings", tour)
     p.add_argument("--steps", type=int, default=500, help="gradient-descent steps")
     p.add_argument("--lr", type=float, default=0.5, help="learning rate")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the points and weights")
     p.add_argument("--out", default=os.path.join("out", "tour"), help="folder for the pictures")
-    p.set_defaults(run=tour)
 
-    p = commands.add_parser("playground", help="TF Playground on our engine, with each point's backward pass")
+    p = _command(commands, "playground", "TF Playground on our engine, with each point's backward pass", playground)
     p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
     p.add_argument("--no-browser", action="store_true", help="print the URL but open no browser")
     p.add_argument("--settings", default="", metavar="QUERY",
                    help="start from these settings, as in the page's URL, e.g. 'data=spiral&layers=8,8'")
-    p.set_defaults(run=playground)
     return parser
+
+
+def _show_warning(message, *args, **kwargs):
+    from tqdm.auto import tqdm
+    tqdm.write(f"warning: {message}", file=sys.stderr)
 
 
 def main(argv=None) -> int:
@@ -401,8 +606,8 @@ def main(argv=None) -> int:
     memory.configure()     # the command owns its process: keep freed memory for reuse (kernels.memory)
     if getattr(args, "fold", 0) and not 0 <= args.fold < args.folds:
         parser.error(f"--fold must be in 0..{args.folds - 1}")
-    # one line per skipped file, naming it (not Python's file:line warning format)
-    warnings.showwarning = lambda message, *a, **k: print(f"warning: {message}", file=sys.stderr)
+    # one line per warning (not Python's file:line format), above any progress bar, not on it
+    warnings.showwarning = _show_warning
     try:
         return args.run(args)
     except (UsageError, AudioFileError, DatasetError, CheckpointError, FileNotFoundError, ExportError,

@@ -42,8 +42,18 @@ def _digest(array: np.ndarray) -> str:
     return h.hexdigest()
 
 
+def _contiguous(a):
+    # np.ascontiguousarray makes a 0-d array 1-D (BatchNorm's num_batches_tracked is 0-d)
+    return a if a.ndim == 0 else np.ascontiguousarray(a)
+
+
 def save(arrays, path, metadata=None) -> None:
     """Write a dict of arrays (e.g. model.state_dict()) and JSON metadata as safetensors, atomically.
+
+    The dict may also nest: `{"model": model.state_dict(), "optimizer":
+    optimizer.state_dict(), "epoch": 3}` comes back from `al.load` as it went in
+    (numbers, strings, lists and dicts of them; arrays as numpy arrays). Objects
+    (a model, an optimizer) are refused with a note on what to save instead.
 
     >>> import autograd_lab as al, numpy as np, tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "model.safetensors")
@@ -57,7 +67,9 @@ def save(arrays, path, metadata=None) -> None:
     """
     from safetensors.numpy import save as to_safetensors_bytes
     path = os.fspath(path)
-    arrays = {str(k): np.ascontiguousarray(np.asarray(getattr(v, "data", v))) for k, v in dict(arrays).items()}
+    _refuse_objects(arrays)
+    arrays, metadata = _flatten(arrays, metadata)
+    arrays = {str(k): _contiguous(np.asarray(getattr(v, "data", v))) for k, v in dict(arrays).items()}
     for key, value in arrays.items():
         if value.dtype == object:
             raise TypeError(f"save: {key!r} is an object array; checkpoints hold numbers only")
@@ -107,7 +119,8 @@ def load(path, with_metadata=False):
     for key, array in arrays.items():
         if _digest(array) != digests[key]:
             raise CheckpointError(f"load: {path}: array {key!r} does not match its digest (corrupt or tampered)")
-    return (arrays, header.get("metadata", {})) if with_metadata else arrays
+    arrays, metadata = _unflatten(arrays, dict(header.get("metadata", {})))
+    return (arrays, metadata) if with_metadata else arrays
 
 
 def _load_safetensors(path):
@@ -153,3 +166,82 @@ def _load_npz(path):
     except (OSError, EOFError, zipfile.BadZipFile, KeyError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"load: {path} is truncated or corrupt ({type(exc).__name__}: {exc})") from None
     return arrays, header
+
+
+# ---- nested checkpoints: {"model": ..., "optimizer": ..., "epoch": 3}, as torch.save takes them ----
+# Arrays are stored under their path ("model/0.weight", "optimizer/state/0/exp_avg"); the
+# structure and every non-array leaf (numbers, strings, lists, None) go into the metadata as
+# JSON, under _TREE. A flat dict of arrays (a state_dict) is stored exactly as before.
+_TREE = "__tree__"
+
+
+def _refuse_objects(obj):
+    kind = type(obj).__name__
+    if hasattr(obj, "state_dict") and hasattr(obj, "load_state_dict"):
+        raise TypeError(
+            f"save: got a {kind} object; checkpoints hold arrays and numbers, never code, so save "
+            f"its state: al.save(obj.state_dict(), path), and restore it into an object built by "
+            f"your code with obj.load_state_dict(al.load(path)) (PyTorch recommends the same). "
+            f"Model, optimizer and epoch together: al.save({{'model': model.state_dict(), "
+            f"'optimizer': optimizer.state_dict(), 'epoch': epoch}}, path)")
+
+
+def _is_array(v):
+    return isinstance(v, np.ndarray) or (hasattr(v, "data") and isinstance(v.data, np.ndarray))
+
+
+def _flatten(obj, metadata):
+    if not hasattr(obj, "items"):
+        raise TypeError(f"save: expected a dict (e.g. model.state_dict()), got {type(obj).__name__}")
+    if all(_is_array(v) for v in obj.values()):
+        return obj, metadata
+    arrays = {}
+
+    def walk(value, path):
+        if _is_array(value):
+            key = "/".join(path)
+            arrays[key] = value
+            return {"array": key}
+        if hasattr(value, "items"):
+            for k in value:
+                if not isinstance(k, (str, int)) or isinstance(k, bool):
+                    raise TypeError(f"save: key {k!r} at {'/'.join(path) or 'top'} must be a str or int")
+            return {"dict": [[k, walk(v, path + [str(k)])] for k, v in value.items()]}
+        if isinstance(value, (list, tuple)):
+            return {"list": [walk(v, path + [str(i)]) for i, v in enumerate(value)],
+                    "tuple": isinstance(value, tuple)}
+        _refuse_objects(value)
+        if isinstance(value, np.generic):
+            value = value.item()
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return {"value": value}
+        raise TypeError(f"save: {'/'.join(path)} is a {type(value).__name__}; checkpoints hold "
+                        "arrays, numbers, strings, lists and dicts of them")
+
+    tree = walk(obj, [])
+    metadata = dict(metadata or {})
+    if _TREE in metadata:
+        raise ValueError(f"save: {_TREE!r} is a reserved metadata key")
+    metadata[_TREE] = tree
+    return arrays, metadata
+
+
+def _unflatten(arrays, metadata):
+    tree = metadata.pop(_TREE, None)
+    if tree is None:
+        return arrays, metadata
+
+    def build(node):
+        if "array" in node:
+            return arrays[node["array"]]
+        if "dict" in node:
+            return {k: build(v) for k, v in node["dict"]}
+        if "list" in node:
+            items = [build(v) for v in node["list"]]
+            return tuple(items) if node.get("tuple") else items
+        return node["value"]
+
+    try:
+        return build(tree), metadata
+    except (KeyError, TypeError) as exc:
+        raise CheckpointError(f"load: the checkpoint's structure does not match its arrays ({exc})") from None

@@ -14,7 +14,11 @@ from . import io
 
 
 def accuracy(output: np.ndarray, target: np.ndarray) -> float:
-    """Share of rows whose largest score is the target class."""
+    """Share of rows whose largest score is the target class (or, for soft targets such as
+    mixup's, the target's most likely class)."""
+    target = np.asarray(target)
+    if target.ndim == np.ndim(output) and target.ndim > 1:
+        target = np.argmax(target, axis=-1)
     return float(np.mean(np.argmax(output, axis=-1) == target))
 
 

@@ -42,8 +42,19 @@ def deep_net(activation):
     return nn.Sequential(nn.Linear(2, 8), activation(), *layers, nn.Linear(8, 1))
 
 
-def _screenshot(page, path, clicks):
-    """The stepper page after `clicks` on Next, in headless Chromium (if installed)."""
+def scalar_mlp_loss(sizes, samples):
+    """micrograd's MLP on a few samples, squared error summed."""
+    al.manual_seed(0)
+    mlp = nn.MLP(2, sizes, activation="tanh")
+    xs = [[2.0, 3.0], [-1.0, 0.5], [0.5, 1.0], [1.0, 1.0]][:samples]
+    loss = sum(((mlp(x) - y) ** 2 for x, y in zip(xs, [1.0, -1.0, 1.0, -1.0])), al.Value(0.0, requires_grad=False))
+    loss.backward()
+    return loss
+
+
+def _screenshot(page, path, clicks, actions=()):
+    """A page after `clicks` on Next (stepper) and `actions` ((selector, text) to click), in headless
+    Chromium (if installed)."""
     import shutil
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     try:
@@ -60,6 +71,8 @@ def _screenshot(page, path, clicks):
         tab.goto("file://" + os.path.abspath(page))
         for _ in range(clicks):
             tab.click("#next")
+        for selector, text in actions:
+            tab.locator(selector, has_text=text).first.click()
         tab.screenshot(path=path, full_page=True)
         browser.close()
     return path
@@ -101,8 +114,18 @@ def main(argv=None):
     model, xb = demo_cnn()
     loss = nn.functional.cross_entropy(model(xb), np.arange(8) % 10)
     loss.backward()
-    put("cnn_layers_backward.png", al.draw(loss, detail="layer", mode="backward"))
-    put("cnn_ops.png", al.draw(loss, detail="op", rankdir="TB", show=("shape",)))
+    put("cnn_layers_backward.png", al.draw(loss, mode="backward"))
+    al.manual_seed(0)
+    ten = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                        nn.Linear(32 * 10 * 8, 64), nn.ReLU(), nn.Linear(64, 10))
+    put("cnn_ops.png", al.draw(nn.functional.cross_entropy(ten(xb), np.arange(8) % 10)))
+
+    # micrograd's MLPs: 2-3-1 by neuron (the default) and op by op, 2-16-16-1 by layer
+    small = scalar_mlp_loss([3, 1], 2)
+    put("mlp_2_3_1_backward.png", al.draw(small, mode="backward"))
+    put("mlp_2_3_1_ops.png", al.draw(scalar_mlp_loss([3, 1], 1), mode="backward", detail="op"))
+    put("mlp_2_16_16_1.png", al.draw(scalar_mlp_loss([16, 16, 1], 2), mode="backward"))
 
     # 7. vanishing gradients: deep sigmoid vs deep relu, edge width = gradient size
     for name, act in (("sigmoid", nn.Sigmoid), ("relu", nn.ReLU)):
@@ -159,9 +182,12 @@ def main(argv=None):
             f.write(str(al.explain(L, leaf)) + "\n")
         f.write("\n" + str(al.viz.summary(loss)).split("\n\n")[1] + "\n")
     page = al.viz.save_backprop_html(micrograd_example(), os.path.join(out, "backprop_steps.html"))
-    shot = _screenshot(page, os.path.join(out, "backprop_steps.png"), clicks=3)
-    if shot:
-        made.append(shot)
+    shots = [_screenshot(page, os.path.join(out, "backprop_steps_0.png"), clicks=0),
+             _screenshot(page, os.path.join(out, "backprop_steps.png"), clicks=4)]
+    viewer = al.draw(loss, mode="backward").save(os.path.join(out, "viewer.html"))
+    shots.append(_screenshot(viewer, os.path.join(out, "viewer.png"), clicks=0,
+                             actions=[("#canvas .kind-group", "features.4")]))
+    made += [s for s in shots if s]
     for path in made:
         print(path)
     return made

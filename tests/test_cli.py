@@ -86,6 +86,20 @@ def test_train_evaluate_predict_on_a_folder(run, tmp_path):
     line = result.stdout.strip()
     assert re.fullmatch(rf"{re.escape(str(probe))}: low +\(low [01]\.\d{{3}}, high [01]\.\d{{3}}\)", line), line
 
+    # a 30-s recording, silent but for tone bursts in its last 5 s, is judged on all its windows:
+    # the same first 25 s, and the class of the last seconds wins each time
+    for name, freq in (("high", 1800), ("low", 300)):
+        long = np.zeros(30 * 8000, np.float32)
+        for k in range(5):
+            long[(25 + k) * 8000:(25 + k) * 8000 + 4800] = _tone(freq)
+        al.audio.save(tmp_path / f"long_{name}.wav", long, 8000)
+    al.audio.save(tmp_path / "short.wav", _tone(1800, 0.3), 8000)
+    result = run("predict", "--checkpoint", out / "model.safetensors", tmp_path / "long_high.wav",
+                 tmp_path / "long_low.wav", tmp_path / "short.wav")
+    assert result.returncode == 0, result.stderr
+    labels = [line.split(": ")[1].split()[0] for line in result.stdout.strip().splitlines()]
+    assert labels == ["high", "low", "high"], result.stdout
+
     result = run("train", "--data", root, "--epochs", 1, "--out", tmp_path / "strict", "--strict", "--quiet")
     _one_line_error(result, "broken.wav", "not a readable sound file")
 
@@ -115,6 +129,91 @@ def test_bad_input_gives_one_line(run, tmp_path):
     assert result.returncode == 2 and "--epochs: must be positive" in result.stderr
     result = run("nonsense")
     assert result.returncode == 2 and "usage:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_what_a_new_user_ran_into(run, tmp_path):
+    root = tmp_path / "sounds"
+    for name, freq in (("low", 300), ("high", 1800)):
+        for i in range(2):
+            os.makedirs(root / name, exist_ok=True)
+            al.audio.save(root / name / f"{i}.wav", _tone(freq * (1 + 0.05 * i)), 8000)
+    # --out naming a file: refused before any work
+    (tmp_path / "taken").write_text("x")
+    result = run("train", "--data", root, "--out", tmp_path / "taken")
+    _one_line_error(result, "--out", "is a file")
+    assert "features" not in result.stdout + result.stderr
+    # --test-speaker on class folders is not silently ignored
+    _one_line_error(run("train", "--data", root, "--test-speaker", "george", "--out", tmp_path / "o"),
+                    "--test-speaker", "cv --group-by")
+    # a folder given as the checkpoint
+    _one_line_error(run("predict", "--checkpoint", tmp_path, "x.wav"), "is a folder", "model.safetensors")
+    # two clips per class: training works, and says that nothing is left to validate on
+    out = tmp_path / "tiny"
+    result = run("train", "--data", root, "--model", "mlp", "--epochs", 1, "--folds", 2, "--out", out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "no clips left for validation" in result.stderr
+    for line in result.stderr.replace("\r", "\n").splitlines():      # warnings start their own line
+        assert "warning:" not in line or line.startswith("warning:"), line
+    assert "features, chosen from 4 files" in result.stdout and "sr 8000" in result.stdout
+    assert (out / "model.safetensors").stat().st_mode & 0o777 == 0o666 & ~_umask()
+    # a class with a single clip, and a single class
+    os.remove(root / "low" / "1.wav")
+    _one_line_error(run("train", "--data", root, "--out", tmp_path / "o"), "single clip", "0.wav")
+    os.remove(root / "low" / "0.wav")
+    os.rmdir(root / "low")
+    _one_line_error(run("train", "--data", root, "--out", tmp_path / "o"), "only one class")
+    # --help shows the defaults
+    result = run("train", "--help")
+    assert "(default: 30)" in result.stdout and "(default: clip)" in result.stdout
+
+
+def test_a_corrupt_mp3_is_named_without_decoder_chatter(tmp_path):
+    bad = tmp_path / "bad.mp3"
+    bad.write_bytes(bytes(np.random.default_rng(1).integers(0, 256, 3000, dtype=np.uint8)))
+    code = ("import autograd_lab as al, sys\ntry:\n    al.audio.load(sys.argv[1])\n"
+            "except al.audio.AudioFileError as e:\n    print(e, file=sys.stderr)\n")
+    result = subprocess.run([sys.executable, "-c", code, str(bad)], capture_output=True, text=True, timeout=300)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "bad.mp3" in lines[0] and "could not parse" in lines[0], result.stderr
+    assert "does not exist" not in lines[0]
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_cv_keeps_folds_and_groups_apart(run, tmp_path):
+    root = tmp_path / "esc"
+    rng = np.random.default_rng(0)
+    for name, freq in (("low", 300), ("high", 1800)):
+        os.makedirs(root / name)
+        for fold in (1, 2, 3):
+            for source in range(2):
+                al.audio.save(root / name / f"{fold}-{fold}{source}{name}-A-0.wav",
+                              _tone(freq * rng.uniform(0.9, 1.1)), 8000)
+    result = run("cv", "--data", root, "--model", "mlp", "--epochs", 1, "--out", tmp_path / "cv")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "predefined folds from the file-name prefix" in result.stdout and " ± " in result.stdout
+    report = json.loads((tmp_path / "cv" / "cv.json").read_text())
+    assert len(report["folds"]) == 3
+    for k, fold in enumerate(report["folds"]):
+        assert {os.path.basename(f)[0] for f in fold["test"]} == {str(k + 1)}
+        assert str(k + 1) not in {os.path.basename(f)[0] for f in fold["train"]}
+        assert fold["n"] == 4
+    assert set(report["per_class"]) == {"low", "high"}
+
+    result = run("cv", "--data", root, "--folds-from", "none", "--group-by", 1, "--folds", 3, "--model", "mlp",
+                 "--epochs", 1, "--out", tmp_path / "cv2", "--quiet")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "cv2" / "cv.json").read_text())
+    source = lambda f: os.path.basename(f).split("-")[1]                       # noqa: E731
+    tested = []
+    for fold in report["folds"]:
+        assert not {source(f) for f in fold["train"]} & {source(f) for f in fold["test"]}
+        tested += fold["test"]
+    assert len(tested) == len(set(tested)) == 12
 
 
 def test_tour_runs_and_writes_its_pictures(run, tmp_path):

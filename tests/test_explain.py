@@ -40,7 +40,7 @@ def test_the_largest_paths_are_listed_first_and_their_products_are_right():
     out = small + big + tiny; out.label = "out"
     ex = al.explain(out, a, max_paths=2)
     assert ex.path_count == 3 and ex.truncated
-    assert [p.names for p in ex.paths] == [["out", "add5", "b", "a"], ["out", "add5", "s", "a"]]
+    assert [p.names for p in ex.paths] == [["out", "s+b", "b", "a"], ["out", "s+b", "s", "a"]]
     assert [p.product for p in ex.paths] == [10.0, 0.5]
     assert ex.total == pytest.approx(10.49)
 

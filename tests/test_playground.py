@@ -38,13 +38,17 @@ def test_tensor_mlp_2_16_16_1(name):
 def test_scalar_value_mlp_2_16_16_1(name):
     """micrograd's way: one Value per number, full-batch gradient descent on the max-margin loss."""
     make, target = DATASETS[name]
+    # small data: ~25,000 scalar nodes per step. XOR's boundaries lie on the axes, and 40
+    # points do not pin them down: over 8 seeds of micrograd's initialisation, 40 points
+    # and 80 steps gave 0.91-0.95 test accuracy, 100 points and 40 steps 0.975-1.0.
+    n_train, steps = (100, 40) if name == "xor" else (40, 80)
     al.manual_seed(0)
-    X_train, y_train = make(40, 1)          # small data: ~25,000 scalar nodes per step
+    X_train, y_train = make(n_train, 1)
     X_test, y_test = make(200, 2)
     model = nn.MLP(2, [16, 16, 1], activation="tanh")
     opt = al.optim.Adam(model.parameters(), lr=0.05)
     signs = (2 * y_train - 1).tolist()
-    for _ in range(80):
+    for _ in range(steps):
         scores = [model(list(map(float, x))) for x in X_train]
         loss = sum(((1 - s * score).relu() for s, score in zip(signs, scores)), al.Value(0.0)) / len(signs)
         opt.zero_grad()

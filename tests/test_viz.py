@@ -113,7 +113,7 @@ def test_the_audio_cnn_drawn_by_layer_fits_a_page_and_by_op_renders(no_dot):
     assert op_svg.count('class="node"') > 100
     # a layer's gradient is the sum over every use of its output (BatchNorm uses it twice):
     # the edge into each layer carries exactly the gradient norm shown on that layer
-    node_norms = set(re.findall(r"grad norm ([\d.e-]+)", layer.source))
+    node_norms = set(re.findall(r"out grad norm ([\d.e-]+)", layer.source))
     edge_norms = set(re.findall(r"\), norm ([\d.e-]+)", layer.source))
     assert node_norms - {"1.0000"} <= edge_norms, node_norms - edge_norms
 
@@ -122,7 +122,7 @@ def test_large_graphs_default_to_layer_view_with_a_note():
     net = nn.Sequential(*[nn.Linear(4, 4) for _ in range(110)])   # 3 nodes each: op, weight, bias
     out = net(al.tensor(np.ones((1, 4)))).sum()
     drawing = al.draw(out)
-    assert drawing.note and "drawn by layer" in drawing.note and drawing.node_count > 300
+    assert drawing.note and "each layer call as one node" in drawing.note and drawing.node_count > 300
 
 
 def test_the_gradients_own_graph_is_drawn_with_backward_nodes_marked(no_dot):
@@ -171,3 +171,135 @@ def test_summary_counts_parameters_and_flops():
     assert layers["Sequential.0"][:2] == ("Conv2d", 16 * 9 + 16)
     assert layers["Sequential.0"][2] >= 2 * 2 * 16 * 40 * 32 * 9
     assert "total:" in str(s)
+
+
+# ---- pictures that fit a slide, names that teach -------------------------------------------
+def scalar_mlp_loss(sizes, samples):
+    """micrograd's MLP on a few samples, squared error summed from a constant 0."""
+    al.manual_seed(0)
+    mlp = nn.MLP(2, sizes, activation="tanh")
+    xs = [[2.0, 3.0], [-1.0, 0.5], [0.5, 1.0], [1.0, 1.0]][:samples]
+    loss = sum(((mlp(x) - y) ** 2 for x, y in zip(xs, [1.0, -1.0, 1.0, -1.0])), al.Value(0.0, requires_grad=False))
+    loss.backward()
+    return loss
+
+
+def audio_cnn_loss():
+    al.manual_seed(0)
+    model = al.audio.AudioCNN(n_classes=10)
+    x = al.tensor(np.random.default_rng(1).standard_normal((4, 1, 40, 32)).astype(np.float32), name="log-mel")
+    loss = nn.functional.cross_entropy(model(x), np.array([0, 1, 2, 3]))
+    loss.backward()
+    return loss
+
+
+def font_sizes(svg: str):
+    return [float(s) for s in re.findall(r'<text[^>]*font-size="([\d.]+)"', svg)]
+
+
+@pytest.mark.parametrize("graph, mode", [("cnn", "forward"), ("cnn", "backward"), ("audio_cnn", "backward"),
+                                         ("mlp_2_16_16_1", "forward"), ("mlp_2_3_1", "forward"),
+                                         ("mlp_2_3_1", "backward")])
+def test_default_drawings_fit_a_slide(no_dot, tmp_path, graph, mode):
+    """The size rule, measured on the rendered PNG: long side <= 5,000 px, aspect <= 3:1,
+    no text smaller than the legend's."""
+    from PIL import Image
+    root = {"cnn": cnn_and_loss, "audio_cnn": audio_cnn_loss,
+            "mlp_2_16_16_1": lambda: scalar_mlp_loss([16, 16, 1], 2),
+            "mlp_2_3_1": lambda: scalar_mlp_loss([3, 1], 2)}[graph]()
+    drawing = al.draw(root, mode=mode)
+    width, height = Image.open(drawing.save(tmp_path / "g.png")).size
+    assert max(width, height) <= 5000 and max(width, height) <= 3 * min(width, height), (width, height)
+    svg = drawing.pipe("svg").decode()
+    legend = re.search(r'<title>legend_\w+</title>.*?font-size="([\d.]+)"', svg, flags=re.S)
+    assert legend, "the picture has a legend"
+    assert min(font_sizes(svg)) >= float(legend.group(1))
+    if graph == "mlp_2_16_16_1":   # 1,692 nodes: collapsed, and the caption says how to see more
+        assert drawing.detail == "layer" and "detail='op'" in drawing.note and "detail='op'" in svg_text(svg)
+
+
+def test_scalar_networks_name_parameters_by_position_and_inputs_are_not_parameters():
+    loss = scalar_mlp_loss([3, 1], 2)
+    nodes = al.core.engine.topological_order(loss)
+    names = al.viz.names.node_names(nodes)
+    kinds = {names[n]: al.viz.names.kind_of(n, loss) for n in nodes}
+    assert kinds["L1.n2.w1"] == kinds["L2.n0.b"] == "parameter"
+    assert kinds["2"] == "constant"                        # the data point 2.0, lifted by an op
+    assert not any(re.fullmatch(r"[a-z_]+\d{2,}", n) for n in names.values()), sorted(names.values())
+    assert "L2.n0" in names.values() and "L2.n0#2" in names.values()      # one neuron, two samples
+    x = al.Value(3.0, label="x")                           # a Value made from data: an input
+    w = al.Value(0.5, label="w"); w._meta = {"parameter": True}
+    y = x * w
+    assert al.viz.names.kind_of(x, y) == "input" and al.viz.names.kind_of(w, y) == "parameter"
+    e = al.Value(2.0, label="a") * al.Value(-3.0, label="b")
+    assert al.viz.names.node_names(al.core.engine.topological_order(e))[e] == "a*b"   # its expression
+    assert str(al.explain(e + 1.0, e.inputs[0])).startswith("d(a*b+1)/da = d(a*b+1)/d(a*b) · d(a*b)/da")
+
+
+def _boxes(svg):
+    """(x0, y0, x1, y1) of each edge label, from its position and a generous width estimate."""
+    boxes = []
+    for group in re.findall(r'<g id="edge\d+" class="edge">(.*?)</g>', svg, flags=re.S):
+        for x, y, size, text in re.findall(r'<text[^>]*x="([-\d.]+)" y="([-\d.]+)"[^>]*font-size="([\d.]+)"[^>]*>'
+                                           r'([^<]*)</text>', group):
+            width = 0.62 * float(size) * len(html.unescape(text).strip())
+            boxes.append((float(x) - width / 2, float(y) - float(size), float(x) + width / 2, float(y)))
+    return boxes
+
+
+@pytest.mark.parametrize("rankdir", ["LR", "TB"])
+def test_edge_labels_never_collide_on_the_2_3_1_mlp(no_dot, rankdir):
+    drawing = al.draw(scalar_mlp_loss([3, 1], 1), mode="backward", detail="op", rankdir=rankdir)
+    boxes = _boxes(drawing.pipe("svg").decode())
+    assert len(boxes) > 20
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
+
+
+def test_gradient_scale_is_linear_by_default_and_printed_in_the_legend():
+    L, _ = micrograd_example()
+    linear = al.draw(L, mode="backward").source
+    assert "grow linearly with |gradient|: thickest = 6.0000" in linear
+    # a gradient of 2 is a third as wide (above the 0.8 floor) as one of 6: penwidth 0.8 + 3.7 t
+    widths = sorted({float(w) for w in re.findall(r"penwidth=([\d.]+)\]", linear)})
+    assert 0.8 + 3.7 * 2 / 6 == pytest.approx(min(widths), abs=0.01) and max(widths) == pytest.approx(4.5)
+    assert "log |gradient|, from 2.0000 to 6.0000" in al.draw(L, mode="backward", scale="log").source
+    with pytest.raises(ValueError, match="scale"):
+        al.draw(L, scale="cubic")
+
+
+def test_layer_view_shows_each_layers_parameter_gradient_norm():
+    loss = cnn_and_loss()
+    model_params = {}
+    for node in al.core.engine.topological_order(loss):
+        if node.scope == "Sequential.0":
+            for x in node.inputs:
+                if x.is_leaf and x.requires_grad:
+                    model_params[x.name] = x
+    expected = np.sqrt(sum(float(np.sum(p.grad.astype(np.float64) ** 2)) for p in model_params.values()))
+    source = al.draw(loss, detail="layer", mode="backward").source
+    block = re.search(r'label="\{Conv2d  Sequential.0\|[^"]*"', source).group(0)
+    assert f"parameter grad norm {expected:.4f}" in block
+
+
+def test_jupyter_reprs():
+    L, n = micrograd_example()
+    drawing = al.draw(L)
+    assert drawing._repr_png_()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert set(drawing._repr_mimebundle_()) >= {"image/svg+xml", "image/png"}
+    assert r"\frac{\partial \mathrm{L}}{\partial \mathrm{a}}" in al.explain(L, n["a"])._repr_html_()
+    assert "<table>" in al.viz.summary(cnn_and_loss())._repr_html_()
+    frame = al.viz.stepper(L)._repr_html_()
+    assert frame.startswith("<iframe sandbox=\"allow-scripts\"") and "&lt;script" in frame
+    assert "<iframe" in drawing.interactive()._repr_html_()
+
+
+def test_the_stepper_steps_through_layers_on_larger_graphs():
+    loss = scalar_mlp_loss([16, 16, 1], 1)              # 847 nodes
+    steps = al.viz.backprop_steps(loss)
+    assert steps[0]["reveal"] == [] and steps[0]["lines"] == []           # step 0: no gradient shown
+    titles = [s["title"] for s in steps]
+    assert len(steps) < 40 and any("layer L1" in t for t in titles) and any("layer L3" in t for t in titles)
+    revealed = {i for s in steps for i in s["reveal"]}
+    assert len(revealed) > 800                          # every node's gradient is revealed at some step

@@ -5,8 +5,8 @@ from .models import AudioCNN, AudioMLP  # noqa: F401
 from .features import (amplitude_to_db, fft_frequencies, get_window, hz_to_mel,  # noqa: F401
                        log_melspectrogram, mel_filters, mel_frequencies, mel_to_hz, melspectrogram,
                        mfcc, power_to_db, spectrogram, stft, stft_power)
-from .prepare import (Augment, FeatureConfig, default_cache_dir, extract_features,  # noqa: F401
-                      fix_length, normalize_loudness)
+from .prepare import (Augment, Clips, FeatureConfig, default_cache_dir, extract_clips,  # noqa: F401
+                      extract_features, fix_length, normalize_input, normalize_loudness)
 from . import datasets, instruments  # noqa: F401
 from .datasets import FSDD, AudioFolder, DatasetError, SyntheticSounds  # noqa: F401
-from .classifier import AudioClassifier, train_classifier  # noqa: F401
+from .classifier import AudioClassifier, Recipe, train_classifier  # noqa: F401

@@ -8,9 +8,12 @@ feature settings, class names and input scaling from one checkpoint file.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import os
 import time
+import warnings
 
 import numpy as np
 
@@ -21,37 +24,59 @@ from ..core.state import no_grad
 from ..data import DataLoader
 from ..train import fit
 from .models import AudioCNN, AudioMLP
-from .prepare import Augment, FeatureConfig, extract_features
+from .prepare import Augment, Clips, FeatureConfig, extract_clips, normalize_input
 
 CHECKPOINT_KIND = "autograd_lab-audio-classifier-1"
 MODELS = {"cnn": AudioCNN, "mlp": AudioMLP}
+#: A window whose loudest bin is this far below the clip's loudest is silence (not voted).
+SILENCE_DB = 60.0
 
 
-def build_model(kind, n_classes, n_mels, **kwargs):
-    """A fresh AudioCNN ("cnn") or AudioMLP ("mlp") and the spec that rebuilds it."""
+def cnn_channels_for(n_mels, n_frames):
+    """Conv blocks for an input of n_mels x n_frames: one 2x2 pooling per block until the
+    smaller side is down to about 5, at least three blocks, channels 16, 32, 64, 64, ...
+    (a 40 x 84 input gets three blocks, a 64 x 216 one four)."""
+    blocks = 3
+    while min(n_mels, n_frames) // 2 ** (blocks + 1) >= 4 and blocks < 6:
+        blocks += 1
+    return tuple(min(16 * 2 ** k, 64) for k in range(blocks))
+
+
+def build_model(kind, n_classes, n_mels, n_frames=None, **kwargs):
+    """A fresh AudioCNN ("cnn") or AudioMLP ("mlp") and the spec that rebuilds it. The CNN's
+    depth follows the input size when `n_frames` is given and `channels` is not."""
     if kind not in MODELS:
         raise ValueError(f"unknown model {kind!r}; choose one of {sorted(MODELS)}")
     kwargs = {"n_classes": int(n_classes), **kwargs}
     if kind == "mlp":
         kwargs["n_mels"] = int(n_mels)
+    elif n_frames is not None and "channels" not in kwargs:
+        kwargs["channels"] = list(cnn_channels_for(n_mels, n_frames))
     return MODELS[kind](**kwargs), {"kind": kind, "kwargs": kwargs}
 
 
 class AudioClassifier:
-    """A model with everything needed to use it on sound files."""
+    """A model with everything needed to use it on sound files.
 
-    def __init__(self, model, spec, config: FeatureConfig, classes, mean=0.0, std=1.0):
+    normalization  {"mode": one of prepare.NORMALIZATIONS, "mean": ..., "std": ...}: how
+                   log-mel windows are scaled before the model (mean/std for "global")
+    """
+
+    def __init__(self, model, spec, config: FeatureConfig, classes, normalization=None):
         self.model, self.spec, self.config = model, spec, config
         self.classes = list(classes)
-        self.mean, self.std = float(mean), float(std)
+        self.normalization = {"mode": "global", "mean": 0.0, "std": 1.0, **(normalization or {})}
 
     def metadata(self) -> dict:
         return {"kind": CHECKPOINT_KIND, "model": self.spec, "features": self.config.to_dict(),
-                "classes": self.classes, "normalization": {"mean": self.mean, "std": self.std}}
+                "classes": self.classes, "normalization": self.normalization}
 
     @classmethod
     def load(cls, path) -> "AudioClassifier":
         """Rebuild a classifier from a checkpoint written by `train_classifier`."""
+        if os.path.isdir(path):
+            raise io.CheckpointError(f"{path}: is a folder; give the checkpoint file in it "
+                                     f"(e.g. {os.path.join(path, 'model.safetensors')})")
         state, meta = io.load(path, with_metadata=True)
         if meta.get("kind") != CHECKPOINT_KIND:
             raise io.CheckpointError(f"{path}: a checkpoint, but not of an audio classifier "
@@ -60,15 +85,15 @@ class AudioClassifier:
         model = MODELS[spec["kind"]](**spec["kwargs"])
         model.load_state_dict(state)
         model.eval()
-        norm = meta.get("normalization", {})
         return cls(model, spec, FeatureConfig.from_dict(meta["features"]), meta["classes"],
-                   norm.get("mean", 0.0), norm.get("std", 1.0))
+                   meta.get("normalization"))
 
     def scale(self, X):
-        return ((np.asarray(X, np.float32) - self.mean) / self.std).astype(np.float32)
+        n = self.normalization
+        return normalize_input(X, n["mode"], n.get("mean", 0.0), n.get("std", 1.0))
 
     def logits(self, X, batch_size=256) -> np.ndarray:
-        """Class scores for log-mel inputs (N, 1, n_mels, frames), unscaled."""
+        """Class scores for log-mel windows (N, 1, n_mels, frames), unscaled."""
         self.model.eval()
         outputs = []
         with no_grad():
@@ -77,23 +102,80 @@ class AudioClassifier:
         return np.concatenate(outputs) if outputs else np.zeros((0, len(self.classes)), np.float32)
 
     def probabilities(self, X) -> np.ndarray:
+        """Class probabilities of each log-mel window (N, 1, n_mels, frames)."""
         z = self.logits(X).astype(np.float64)
         z -= z.max(axis=1, keepdims=True)
         p = np.exp(z)
         return p / p.sum(axis=1, keepdims=True)
 
+    def clip_probabilities(self, clips: Clips, batch_size=256) -> np.ndarray:
+        """Class probabilities of whole clips: the mean over the windows of the training
+        length that cover the clip (half-window hops), so a long recording is judged on
+        all of it and a short one on its one padded window. Windows of silence (loudest
+        bin more than SILENCE_DB below the clip's loudest) are left out, as in the ESC
+        baselines: they carry no evidence, and a long quiet stretch must not outvote the
+        seconds that hold the sound."""
+        counts, out, pending = [], [], []
+
+        def flush():
+            if pending:
+                out.append(self.probabilities(np.concatenate(pending)))
+                pending.clear()
+        for i in range(len(clips)):
+            windows = clips.windows(i)
+            peaks = windows.max(axis=(1, 2, 3))
+            windows = windows[peaks >= peaks.max() - SILENCE_DB]
+            counts.append(len(windows))
+            pending.append(windows)
+            if sum(len(p) for p in pending) >= batch_size:
+                flush()
+        flush()
+        p = np.concatenate(out) if out else np.zeros((0, len(self.classes)))
+        owners = np.repeat(np.arange(len(clips)), counts)
+        total = np.zeros((len(clips), len(self.classes)))
+        np.add.at(total, owners, p)
+        return total / np.maximum(np.asarray(counts), 1)[:, None]
+
     def predict_file(self, path):
-        """(label, {class: probability}) for one sound file, most likely first."""
+        """(label, {class: probability}) for one sound file of any length, most likely
+        first: the probabilities are averaged over windows covering the whole recording."""
         from .io import load
         samples, sr = load(path)
-        p = self.probabilities(self.config.features(samples, sr)[None])[0]
+        frames = self.config.clip_features(samples, sr)
+        clips = Clips(frames, [0, frames.shape[1]], [0], [0], self.config.n_frames)
+        p = self.clip_probabilities(clips)[0]
         order = np.argsort(-p)
         return self.classes[order[0]], {self.classes[k]: float(p[k]) for k in order}
 
     def evaluate(self, X, y) -> dict:
-        """accuracy, per-class recall and the confusion matrix (rows: true class)."""
+        """accuracy, per-class recall and the confusion matrix (rows: true class) of windows."""
         predicted = np.argmax(self.logits(X), axis=1)
         return scores(y, predicted, self.classes)
+
+    def evaluate_clips(self, clips: Clips, y=None) -> dict:
+        """As `evaluate`, for whole clips (probabilities averaged over their windows)."""
+        predicted = np.argmax(self.clip_probabilities(clips), axis=1)
+        return scores(clips.y if y is None else y, predicted, self.classes)
+
+
+def check_classes(dataset, what="the data"):
+    """Refuse data a classifier cannot learn from: one class only, or a class without clips;
+    warn about a class with a single clip (nothing of it can be held out)."""
+    from .datasets import DatasetError
+    counts = np.bincount(np.asarray(dataset.labels), minlength=len(dataset.classes))
+    if len(dataset.classes) < 2:
+        raise DatasetError(f"{dataset.describe()}: only one class ({dataset.classes[0] if dataset.classes else '-'}"
+                           "); a classifier needs at least two class folders")
+    empty = [c for c, n in zip(dataset.classes, counts) if n == 0]
+    if empty:
+        raise DatasetError(f"{what} has no clips of class {', '.join(map(repr, empty))} "
+                           f"({dataset.describe()}); every class needs clips to learn from")
+    files = getattr(dataset, "files", None) or []
+    for c, n in zip(dataset.classes, counts):
+        if n == 1 and files and files[0] is not None:
+            only = files[int(np.flatnonzero(np.asarray(dataset.labels) == dataset.classes.index(c))[0])]
+            warnings.warn(f"class {c!r} has a single clip in {what} ({only}): it can be learnt from but "
+                          "not validated or tested; add clips", stacklevel=3)
 
 
 def scores(y, predicted, classes) -> dict:
@@ -106,83 +188,211 @@ def scores(y, predicted, classes) -> dict:
             "recall": recall, "confusion": confusion.tolist()}
 
 
-def stratified_holdout(labels, fraction, seed):
-    """Indices (keep, held out): `fraction` of each class held out, chosen with `seed`."""
+def stratified_holdout(labels, fraction, seed, groups=None):
+    """Indices (keep, held out): `fraction` of each class held out, chosen with `seed`.
+
+    With `groups` (one name per clip, e.g. the source recording), whole groups are held
+    out, so no group sits on both sides."""
     rng = np.random.default_rng(seed)
+    labels = np.asarray(labels)
+    if groups is not None:
+        groups = np.asarray(groups)
+        names = rng.permutation(np.unique(groups))
+        target = int(round(fraction * len(labels)))
+        held, count = [], 0
+        for name in names:
+            if count >= target:
+                break
+            members = np.flatnonzero(groups == name)
+            held.extend(members)
+            count += len(members)
+        held = np.sort(np.asarray(held, np.int64))
+        return np.setdiff1d(np.arange(len(labels)), held), held
     held = []
     for label in np.unique(labels):
         members = rng.permutation(np.flatnonzero(labels == label))
-        held.extend(members[:int(round(fraction * len(members)))])
+        # at least one clip of each class with three or more, so small data still validates
+        n_held = max(int(round(fraction * len(members))), 1 if len(members) >= 3 and fraction > 0 else 0)
+        held.extend(members[:n_held])
     held = np.sort(np.asarray(held, np.int64))
     return np.setdiff1d(np.arange(len(labels)), held), held
 
 
-class _AugmentedBatches:
-    """A DataLoader whose inputs pass through Augment.spectrogram (in the scaled domain)."""
+@dataclasses.dataclass
+class Recipe:
+    """How training fights over-fitting; each part can be switched off on its own.
 
-    def __init__(self, loader, augment):
-        self.loader, self.augment = loader, augment
+    normalization    prepare.NORMALIZATIONS: "clip" (per window), "band" (per window and mel
+                     band: erases a steady sound that fills the window) or "global"
+    random_crop      a random window of each long clip per epoch (else its middle)
+    augment          Augment's time shift and SpecAugment masks (`time_masks`, `freq_masks`)
+    gain_db          random gain of +-gain_db before normalisation (0: off)
+    eq_db            random smooth colouring of the mel bands within +-eq_db (0: off)
+    stretch          time stretch range, e.g. (0.8, 1.25) (None: off)
+    warp             mel-axis warp 1 +- warp (0: off)
+    mixup            alpha of the Beta(alpha, alpha) mixing weight (0: off)
+    label_smoothing  share of the target spread over all classes
+    warmup           epochs of linear learning-rate warm-up before the cosine decay
+    weight_decay     AdamW's decoupled weight decay
+    patience         stop after this many epochs without a better validation loss (None: never)
+    """
+    normalization: str = "clip"
+    random_crop: bool = True
+    augment: bool = True
+    time_masks: int = 2
+    freq_masks: int = 2
+    gain_db: float = 6.0
+    eq_db: float = 10.0
+    stretch: tuple | None = (0.8, 1.25)
+    warp: float = 0.1
+    mixup: float = 0.0
+    label_smoothing: float = 0.1
+    warmup: int = 2
+    weight_decay: float = 1e-3
+    patience: int | None = None
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def augmenter(self, seed, n_mels, n_frames) -> Augment | None:
+        if not self.augment:
+            return None
+        return Augment(max_shift=0.1, snr_db=None, time_masks=self.time_masks,
+                       time_mask=max(n_frames // 10, 1), freq_masks=self.freq_masks,
+                       freq_mask=max(n_mels // 10, 1), seed=seed, gain_db=self.gain_db or None,
+                       stretch=self.stretch, warp=self.warp or None, eq_db=self.eq_db or None)
+
+
+class WarmupCosine:
+    """Per-epoch learning rate: a linear warm-up over `warmup` epochs, then a cosine decay to
+    zero at `epochs` (call step() after each epoch)."""
+
+    def __init__(self, optimizer, warmup, epochs):
+        self.optimizer, self.warmup, self.epochs = optimizer, int(warmup), int(epochs)
+        self.base_lr, self.epoch = optimizer.lr, 0
+        self._set()
+
+    def _set(self):
+        e = self.epoch
+        if e < self.warmup:
+            lr = self.base_lr * (e + 1) / (self.warmup + 1)
+        else:
+            span = max(self.epochs - self.warmup, 1)
+            lr = self.base_lr * (1 + math.cos(math.pi * min(e - self.warmup, span) / span)) / 2
+        self.optimizer.lr = lr
+
+    def step(self):
+        self.epoch += 1
+        self._set()
+
+
+class _TrainingBatches:
+    """Batches of training windows: a random crop of each clip (or its middle), Augment,
+    normalisation, then mixup (soft targets) if asked for."""
+
+    def __init__(self, clips, indices, batch_size, recipe, classifier, seed):
+        self.clips, self.indices, self.batch_size = clips, np.asarray(indices), batch_size
+        self.recipe, self.classifier = recipe, classifier
+        self.rng = np.random.default_rng([seed, 1])
+        n_mels = clips.frames.shape[0]
+        self.augment = recipe.augmenter(seed, n_mels, clips.n_frames)
+        self.n_classes = len(classifier.classes)
 
     def __len__(self):
-        return len(self.loader)
+        return math.ceil(len(self.indices) / self.batch_size)
 
     def __iter__(self):
-        for xb, yb in self.loader:
-            yield self.augment.spectrogram(xb), yb
+        order = self.rng.permutation(self.indices)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start:start + self.batch_size]
+            x = (self.clips.random_windows(idx, self.rng) if self.recipe.random_crop
+                 else self.clips.centre(idx))
+            if self.augment is not None:
+                x = self.augment.spectrogram(x)
+            x = self.classifier.scale(x)
+            y = self.clips.y[idx]
+            if self.recipe.mixup and len(idx) > 1:
+                lam = np.float32(self.rng.beta(self.recipe.mixup, self.recipe.mixup))
+                partner = self.rng.permutation(len(idx))
+                onehot = np.eye(self.n_classes, dtype=np.float32)[y]
+                x = lam * x + (1 - lam) * x[partner]
+                y = lam * onehot + (1 - lam) * onehot[partner]
+            yield x, y
 
 
 def train_classifier(train_set, test_set=None, *, model="cnn", config=None, epochs=30, batch_size=64,
-                     lr=3e-3, weight_decay=1e-4, seed=0, out="out/train", val_fraction=0.1,
-                     augment=True, progress=True, cache_dir=None, use_cache=True, strict=False,
-                     log=print, model_kwargs=None) -> dict:
+                     lr=3e-3, seed=0, out="out/train", val_fraction=0.1, recipe=None,
+                     progress=True, cache_dir=None, use_cache=True, strict=False,
+                     log=print, model_kwargs=None, groups=None, write_files=True) -> dict:
     """Train a classifier on `train_set`, evaluate it on `test_set`, write results to `out`.
 
     Returns the metrics written to out/metrics.json. out/model.safetensors is the checkpoint of
     the epoch with the lowest validation loss (validation: `val_fraction` of each class
-    of the training data).
+    of the training data, or of its `groups` when given). `recipe` (a Recipe) says how
+    the training generalises; test clips are judged on all their windows.
     """
     start = time.perf_counter()
     config = config or FeatureConfig()
+    recipe = recipe or Recipe()
     os.makedirs(out, exist_ok=True)
     manual_seed(seed)
-    X, y, _ = extract_features(train_set, config, cache_dir, use_cache, strict, progress)
-    fit_idx, val_idx = stratified_holdout(y, val_fraction, seed) if val_fraction else (np.arange(len(y)), [])
-    mean, std = float(X[fit_idx].mean()), float(X[fit_idx].std() + 1e-6)
-    network, spec = build_model(model, len(train_set.classes), config.n_mels, **(model_kwargs or {}))
-    classifier = AudioClassifier(network, spec, config, train_set.classes, mean, std)
-    Xs = classifier.scale(X)
-    train_loader = DataLoader(Xs[fit_idx], y[fit_idx], batch_size=batch_size, shuffle=True, seed=seed)
-    if augment:
-        train_loader = _AugmentedBatches(train_loader, Augment(seed=seed))
-    val_loader = DataLoader(Xs[val_idx], y[val_idx], batch_size=256) if len(val_idx) else None
-    optimizer = optim.AdamW(network.parameters(), lr=lr, weight_decay=weight_decay)
-    scheduler = optim.CosineAnnealingLR(optimizer, t_max=epochs)
+    check_classes(train_set, "the training set")
+    clips = extract_clips(train_set, config, cache_dir, use_cache, strict, progress)
+    train_groups = None if groups is None else np.asarray(groups)[clips.kept]
+    if val_fraction:
+        fit_idx, val_idx = stratified_holdout(clips.y, val_fraction, seed, train_groups)
+    else:
+        fit_idx, val_idx = np.arange(len(clips)), np.zeros(0, np.int64)
+    if val_fraction and not len(val_idx):
+        warnings.warn(f"no clips left for validation (fewer than 3 per class in {train_set.describe()}): "
+                      "the checkpoint is the epoch with the lowest training loss, which says little "
+                      "about new recordings; add clips", stacklevel=2)
+    X_fit = clips.centre(fit_idx)
+    normalization = {"mode": recipe.normalization}
+    if recipe.normalization == "global":
+        normalization.update(mean=float(X_fit.mean()), std=float(X_fit.std() + 1e-6))
+    network, spec = build_model(model, len(train_set.classes), config.n_mels, config.n_frames,
+                                **(model_kwargs or {}))
+    classifier = AudioClassifier(network, spec, config, train_set.classes, normalization)
+    train_loader = _TrainingBatches(clips, fit_idx, batch_size, recipe, classifier, seed)
+    X_val = clips.centre(val_idx)
+    val_loader = DataLoader(classifier.scale(X_val), clips.y[val_idx], batch_size=256) if len(val_idx) else None
+    optimizer = optim.AdamW(network.parameters(), lr=lr, weight_decay=recipe.weight_decay)
+    scheduler = WarmupCosine(optimizer, recipe.warmup, epochs)
     checkpoint = os.path.join(out, "model.safetensors")
+    smoothing = recipe.label_smoothing
+
+    def loss_fn(output, target):
+        return nn.functional.cross_entropy(output, target, label_smoothing=smoothing)
     log(f"training a {model} on {len(fit_idx)} clips ({len(val_idx)} for validation), "
-        f"input {X.shape[1:]}, {sum(p.size for p in network.parameters())} parameters")
-    history = fit(network, nn.functional.cross_entropy, optimizer, train_loader, val_loader,
+        f"input {X_fit.shape[1:]}, {sum(p.size for p in network.parameters())} parameters")
+    history = fit(network, loss_fn, optimizer, train_loader, val_loader,
                   epochs=epochs, checkpoint=checkpoint, scheduler=scheduler, progress=progress,
-                  log=log, checkpoint_metadata=classifier.metadata())
+                  log=log, checkpoint_metadata=classifier.metadata(), patience=recipe.patience)
     if history.best_epoch is None:
         raise RuntimeError("train: stopped before the first epoch ended; no checkpoint was written")
     best = AudioClassifier.load(checkpoint)
     metrics = {"model": model, "epochs_run": len(history.epochs), "best_epoch": history.best_epoch,
                "train_clips": int(len(fit_idx)), "val_clips": int(len(val_idx)),
-               "features": config.to_dict(), "classes": train_set.classes,
+               "features": config.to_dict(), "recipe": recipe.to_dict(), "classes": train_set.classes,
                "history": history.epochs, "interrupted": history.interrupted,
-               "train": best.evaluate(X[fit_idx], y[fit_idx])}
+               "stopped_early": history.stopped_early,
+               "train": best.evaluate_clips(clips.subset(fit_idx))}
     if len(val_idx):
-        metrics["validation"] = best.evaluate(X[val_idx], y[val_idx])
+        metrics["validation"] = best.evaluate_clips(clips.subset(val_idx))
     test = None
     if test_set is not None:
-        Xt, yt, _ = extract_features(test_set, config, cache_dir, use_cache, strict, progress)
-        test = best.evaluate(Xt, yt)
+        test_clips = extract_clips(test_set, config, cache_dir, use_cache, strict, progress)
+        test = best.evaluate_clips(test_clips)
         metrics["test"] = test
+        metrics["test_kept"] = test_clips.kept.tolist()
     metrics["seconds"] = time.perf_counter() - start
     with open(os.path.join(out, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=1)
-    metrics["pictures"] = write_pictures(out, best, history, (test or metrics["train"])["confusion"],
-                                         X, y, title="test" if test else "training")
+    metrics["pictures"] = []
+    if write_files:
+        metrics["pictures"] = write_pictures(out, best, history, (test or metrics["train"])["confusion"],
+                                             X_fit, clips.y[fit_idx], title="test" if test else "training")
     return metrics
 
 

@@ -31,12 +31,36 @@ class MissingAudioFileError(AudioFileError, FileNotFoundError):
 _SHORT_DATA_CHUNK = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
 
 
+class _QuietDecoder:
+    """Silence what decoders print straight to the process's stderr (mpg123's "Note: Illegal
+    Audio-MPEG-Header ..." lines) while a file is opened and read: the error we raise says
+    what went wrong, once, with the file's name."""
+
+    def __enter__(self):
+        import sys
+        try:
+            sys.stderr.flush()
+            self.saved = os.dup(2)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
+            os.close(devnull)
+        except OSError:                       # no usable fd 2 (embedded interpreters): leave it be
+            self.saved = None
+        return self
+
+    def __exit__(self, *exc):
+        if self.saved is not None:
+            os.dup2(self.saved, 2)
+            os.close(self.saved)
+        return False
+
+
 def info(path):
     """(sample rate, channels, frames, format description) of a sound file, without reading it."""
     import soundfile as sf
     path = _check_path(path)
     try:
-        with sf.SoundFile(path) as f:
+        with _QuietDecoder(), sf.SoundFile(path) as f:
             return f.samplerate, f.channels, f.frames, f"{f.format_info}, {f.subtype_info}"
     except sf.LibsndfileError as exc:
         raise AudioFileError(f"{path}: not a readable sound file ({_reason(exc)})") from None
@@ -59,17 +83,18 @@ def load(path, sr=None, mono=True, dtype=np.float32):
     """
     import soundfile as sf
     path = _check_path(path)
-    try:
-        f = sf.SoundFile(path)
-    except sf.LibsndfileError as exc:
-        raise AudioFileError(f"{path}: not a readable sound file ({_reason(exc)})") from None
-    with f:
-        log, rate = f.extra_info, f.samplerate
+    with _QuietDecoder():
         try:
-            samples = f.read(dtype="float32", always_2d=True)     # (frames, channels)
-        except (sf.LibsndfileError, RuntimeError) as exc:       # the decoder failed mid-stream
-            raise AudioFileError(f"{path}: the audio data is corrupt or truncated "
-                                 f"({_reason(exc)})") from None
+            f = sf.SoundFile(path)
+        except sf.LibsndfileError as exc:
+            raise AudioFileError(f"{path}: not a readable sound file ({_reason(exc)})") from None
+        with f:
+            log, rate = f.extra_info, f.samplerate
+            try:
+                samples = f.read(dtype="float32", always_2d=True)     # (frames, channels)
+            except (sf.LibsndfileError, RuntimeError) as exc:       # the decoder failed mid-stream
+                raise AudioFileError(f"{path}: the audio data is corrupt or truncated "
+                                     f"({_reason(exc)})") from None
     short = _SHORT_DATA_CHUNK.search(log)
     if short and int(short.group(2)) < int(short.group(1)):
         raise AudioFileError(f"{path}: truncated: the header announces {short.group(1)} bytes of "
@@ -136,4 +161,7 @@ def _reason(exc) -> str:
         return "format not recognised: not audio, or a format libsndfile does not know"
     if "malformed" in text:
         return "the file is malformed or truncated"
+    if "does not exist" in text:
+        # libsndfile's words when a decoder (mpg123 for .mp3) gives up on a file that does exist
+        return "the decoder could not parse it: corrupt, or not the format its extension says"
     return text

@@ -108,12 +108,25 @@ class FeatureConfig:
         y = resample(np.asarray(y, np.float32), sr, self.sr)
         return fix_length(normalize_loudness(y, self.loudness_db), self.n_samples)
 
+    def log_mel(self, y) -> np.ndarray:
+        """(n_mels, frames) float32 of samples already at `sr`."""
+        return log_melspectrogram(y, sr=self.sr, n_fft=self.n_fft, hop_length=self.hop_length,
+                                  n_mels=self.n_mels, fmin=self.fmin, fmax=self.fmax, htk=self.htk,
+                                  norm=self.norm, top_db=self.top_db).astype(np.float32)
+
     def features(self, y, sr) -> np.ndarray:
-        """The log-mel input (1, n_mels, frames), float32, from samples at rate `sr`."""
-        S = log_melspectrogram(self.waveform(y, sr), sr=self.sr, n_fft=self.n_fft,
-                               hop_length=self.hop_length, n_mels=self.n_mels, fmin=self.fmin,
-                               fmax=self.fmax, htk=self.htk, norm=self.norm, top_db=self.top_db)
-        return S[None].astype(np.float32)
+        """The log-mel input (1, n_mels, frames), float32, from samples at rate `sr`
+        (padded or cropped to `duration`, keeping the middle)."""
+        return self.log_mel(self.waveform(y, sr))[None]
+
+    def clip_features(self, y, sr) -> np.ndarray:
+        """(n_mels, frames) of the whole clip: resampled, loudness-normalised, and centred in
+        silence when shorter than `duration`, so there are at least n_frames frames."""
+        from .io import resample
+        y = normalize_loudness(resample(np.asarray(y, np.float32), sr, self.sr), self.loudness_db)
+        if y.shape[-1] < self.n_samples:
+            y = fix_length(y, self.n_samples)
+        return self.log_mel(y)
 
 
 def default_cache_dir() -> str:
@@ -125,22 +138,134 @@ def default_cache_dir() -> str:
     return os.path.join(base, "autograd_lab")
 
 
-def extract_features(dataset, config: FeatureConfig, cache_dir=None, use_cache=True, strict=False,
-                     progress=True):
-    """Log-mel features of every clip -> (X (N, 1, n_mels, frames) float32, y (N,) int64, kept).
+def _clip_features(args):
+    """Worker: log-mel frames of the clips at `indices` (picklable, for the process pool)."""
+    dataset, config, indices, strict = args
+    out = []
+    for i in indices:
+        try:
+            samples, sr, label = dataset[i]
+        except AudioFileError as exc:
+            if strict:
+                raise
+            out.append((i, None, None, f"skipped unreadable clip: {exc}"))
+            continue
+        out.append((i, config.clip_features(samples, sr), label, None))
+    return out
 
-    `kept` holds the dataset indices that were used: a clip that cannot be read is
-    skipped with a warning naming the file, or raises with strict=True.
+
+#: Below this many clips, features are computed in this process (a pool costs ~1 s to start).
+PARALLEL_MIN_CLIPS = 200
+
+
+def _compute_clips(dataset, config, strict, progress, workers):
+    from tqdm.auto import tqdm
+    n = len(dataset)
+    workers = workers if workers is not None else min(os.cpu_count() or 1, 8)
+    chunks = [list(range(start, min(start + 32, n))) for start in range(0, n, 32)]
+    bar = tqdm(total=n, desc="features", unit="clip", leave=False, disable=not progress)
+    results = []
+    if workers > 1 and n >= PARALLEL_MIN_CLIPS:
+        import concurrent.futures as cf
+        import multiprocessing
+        context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods()
+                                              else None)
+        with cf.ProcessPoolExecutor(workers, mp_context=context) as pool:
+            for part in pool.map(_clip_features, [(dataset, config, c, strict) for c in chunks]):
+                results.extend(part)
+                bar.update(len(part))
+    else:
+        for chunk in chunks:
+            part = _clip_features((dataset, config, chunk, strict))
+            results.extend(part)
+            bar.update(len(part))
+    bar.close()
+    return results
+
+
+class Clips:
+    """The log-mel frames of whole clips of any length, and windows of `n_frames` from them.
+
+    frames   (n_mels, total frames) float32: every clip's frames, one after the other
+    offsets  (N + 1,) clip i is frames[:, offsets[i]:offsets[i + 1]]
+    y, kept  labels, and the dataset indices the clips came from
+
+    A clip shorter than the window was centred in silence before its spectrogram was
+    taken, so every clip has at least `n_frames` frames.
+    """
+
+    def __init__(self, frames, offsets, y, kept, n_frames):
+        self.frames, self.offsets = frames, np.asarray(offsets, np.int64)
+        self.y, self.kept = np.asarray(y, np.int64), np.asarray(kept, np.int64)
+        self.n_frames = int(n_frames)
+
+    def __len__(self):
+        return len(self.y)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def clip(self, i) -> np.ndarray:
+        return self.frames[:, self.offsets[i]:self.offsets[i + 1]]
+
+    def subset(self, indices) -> "Clips":
+        indices = np.asarray(indices, np.int64)
+        parts = [self.clip(i) for i in indices]
+        offsets = np.concatenate([[0], np.cumsum([p.shape[1] for p in parts], dtype=np.int64)])
+        frames = np.concatenate(parts, axis=1) if parts else self.frames[:, :0]
+        return Clips(frames, offsets, self.y[indices], self.kept[indices], self.n_frames)
+
+    def window_starts(self, i, hop=None) -> list:
+        """Starts of the windows that cover clip i: every `hop` frames (half a window), the
+        last one ending at the clip's end."""
+        length, w = int(self.lengths[i]), self.n_frames
+        hop = hop or max(w // 2, 1)
+        starts = list(range(0, max(length - w, 0) + 1, hop))
+        if starts[-1] + w < length:
+            starts.append(length - w)
+        return starts
+
+    def windows(self, i, hop=None) -> np.ndarray:
+        """All windows of clip i (W, 1, n_mels, n_frames)."""
+        clip = self.clip(i)
+        return np.stack([clip[None, :, s:s + self.n_frames] for s in self.window_starts(i, hop)])
+
+    def centre(self, indices=None) -> np.ndarray:
+        """One window per clip, from its middle: (N, 1, n_mels, n_frames)."""
+        indices = range(len(self)) if indices is None else indices
+        out = []
+        for i in indices:
+            start = (int(self.lengths[i]) - self.n_frames) // 2
+            out.append(self.clip(i)[None, :, start:start + self.n_frames])
+        return np.stack(out) if out else np.zeros((0, 1, self.frames.shape[0], self.n_frames), np.float32)
+
+    def random_windows(self, indices, rng) -> np.ndarray:
+        """One window per clip at a random position (training crops of long clips)."""
+        out = []
+        for i in indices:
+            start = int(rng.integers(0, int(self.lengths[i]) - self.n_frames + 1))
+            out.append(self.clip(i)[None, :, start:start + self.n_frames])
+        return np.stack(out)
+
+
+def extract_clips(dataset, config: FeatureConfig, cache_dir=None, use_cache=True, strict=False,
+                  progress=True, workers=None) -> Clips:
+    """Log-mel frames of every whole clip (`Clips`), cached.
+
+    A clip that cannot be read is skipped with a warning naming the file, or raises
+    with strict=True. Large datasets are computed by a pool of `workers` processes
+    (default: one per core).
 
     With use_cache, the result is stored under `cache_dir` (default_cache_dir()/features)
     keyed by a digest of the feature config and of the dataset's identity (each file's
     path, size and modification time, or a generator's parameters), and the full key is
     compared again on reading, so features are reused only when every input is unchanged.
     """
-    from tqdm.auto import tqdm
     from .. import io
 
-    key = {"config": config.to_dict(), "dataset": dataset.identity(), "strict": bool(strict)}
+    key = {"config": config.to_dict(), "dataset": dataset.identity(), "strict": bool(strict),
+           "layout": "clips-1"}
     key_text = json.dumps(key, sort_keys=True)
     path = None
     if use_cache:
@@ -153,30 +278,81 @@ def extract_features(dataset, config: FeatureConfig, cache_dir=None, use_cache=T
                 if meta.get("key") == key_text:
                     for warning in meta.get("warnings", []):
                         warnings.warn(warning, stacklevel=2)
-                    return arrays["X"], arrays["y"], arrays["kept"]
+                    return Clips(arrays["frames"], arrays["offsets"], arrays["y"], arrays["kept"],
+                                 config.n_frames)
             except io.CheckpointError:
                 pass                                # a damaged cache entry is recomputed
-    features, labels, kept, skipped = [], [], [], []
-    for i in tqdm(range(len(dataset)), desc="features", unit="clip", leave=False, disable=not progress):
-        try:
-            samples, sr, label = dataset[i]
-        except AudioFileError as exc:
-            if strict:
-                raise
-            skipped.append(f"skipped unreadable clip: {exc}")
-            warnings.warn(skipped[-1], stacklevel=2)
+    parts, labels, kept, skipped = [], [], [], []
+    for i, frames, label, problem in _compute_clips(dataset, config, strict, progress, workers):
+        if problem is not None:
+            skipped.append(problem)
+            warnings.warn(problem, stacklevel=2)
             continue
-        features.append(config.features(samples, sr))
+        parts.append(frames)
         labels.append(label)
         kept.append(i)
-    if not features:
-        raise AudioFileError(f"{dataset.describe()}: no readable clips")
-    X = np.stack(features)
-    y = np.asarray(labels, np.int64)
-    kept = np.asarray(kept, np.int64)
+    if not parts:
+        raise AudioFileError(f"{dataset.describe()}: none of its {len(dataset)} clips could be read")
+    offsets = np.concatenate([[0], np.cumsum([p.shape[1] for p in parts], dtype=np.int64)])
+    clips = Clips(np.concatenate(parts, axis=1), offsets, labels, kept, config.n_frames)
     if path is not None:
-        io.save({"X": X, "y": y, "kept": kept}, path, metadata={"key": key_text, "warnings": skipped})
-    return X, y, kept
+        io.save({"frames": clips.frames, "offsets": clips.offsets, "y": clips.y, "kept": clips.kept}, path,
+                metadata={"key": key_text, "warnings": skipped})
+    return clips
+
+
+def extract_features(dataset, config: FeatureConfig, cache_dir=None, use_cache=True, strict=False,
+                     progress=True, workers=None):
+    """Log-mel features of every clip -> (X (N, 1, n_mels, frames) float32, y (N,) int64, kept).
+
+    One window of `config.duration` per clip, from its middle (see `extract_clips` for
+    whole clips, the cache and the handling of unreadable files). `kept` holds the
+    dataset indices that were used.
+    """
+    clips = extract_clips(dataset, config, cache_dir, use_cache, strict, progress, workers)
+    return clips.centre(), clips.y, clips.kept
+
+
+# ---- input normalisation ------------------------------------------------------------------
+#: How log-mel inputs are scaled before the network (stored in checkpoints):
+#: "global" one mean and std from the training set; "clip" each window by its own mean and
+#: std (loudness and gain do not matter); "band" each mel band of each window minus its mean
+#: over time, then divided by the window's remaining spread (a fixed microphone or room
+#: colouring, a constant offset per band in dB, is removed: cepstral mean normalisation).
+NORMALIZATIONS = ("global", "clip", "band")
+
+
+def normalize_input(X, mode="band", mean=0.0, std=1.0) -> np.ndarray:
+    """Scale log-mel windows (..., n_mels, frames) as `mode` says (see NORMALIZATIONS).
+
+    >>> import autograd_lab as al, numpy as np
+    >>> X = np.arange(12, dtype=np.float32).reshape(1, 1, 3, 4)
+    >>> al.audio.prepare.normalize_input(X, "band")[0, 0, :, 0].round(3).tolist()
+    [-1.5, -1.5, -1.5]
+    """
+    X = np.asarray(X, np.float32)
+    if mode == "global":
+        return ((X - mean) / std).astype(np.float32)
+    if mode not in NORMALIZATIONS:
+        raise ValueError(f"normalize_input: mode must be one of {NORMALIZATIONS}, got {mode!r}")
+    centred = X - (X.mean(axis=-1, keepdims=True) if mode == "band" else X.mean(axis=(-2, -1), keepdims=True))
+    spread = np.sqrt(np.mean(np.square(centred), axis=(-2, -1), keepdims=True)) + 1e-3   # dB; silence stays finite
+    return (centred / spread).astype(np.float32)
+
+
+def _resample_axis(clip, positions, axis, fill):
+    """Linear interpolation of `clip` at fractional `positions` along `axis`; outside -> fill."""
+    n = clip.shape[axis]
+    inside = (positions >= 0) & (positions <= n - 1)
+    p = np.clip(positions, 0, n - 1)
+    low = np.floor(p).astype(np.int64)
+    high = np.minimum(low + 1, n - 1)
+    frac = (p - low).astype(clip.dtype)
+    a, b = np.take(clip, low, axis=axis), np.take(clip, high, axis=axis)
+    shape = [1, 1]
+    shape[axis] = -1
+    out = a + (b - a) * frac.reshape(shape)
+    return np.where(inside.reshape(shape), out, fill).astype(clip.dtype)
 
 
 class Augment:
@@ -184,10 +360,15 @@ class Augment:
 
     waveform(y): a random time shift of up to `max_shift` of the length (not circular:
     silence comes in at the edge), and white noise at a random SNR in `snr_db`.
-    spectrogram(S): the same time shift in frames, then SpecAugment-style masks:
-    `time_masks` bands of up to `time_mask` frames and `freq_masks` bands of up to
-    `freq_mask` mel bins, set to the clip's minimum (silence in dB).
-    The same seed gives the same sequence of augmentations.
+    spectrogram(S): optionally a random gain (`gain_db`: +-dB), a random colouring (`eq_db`:
+    a smooth curve over the mel bands, a tilt plus one slow ripple, within +-eq_db; another
+    microphone, room or voice timbre), a time stretch (`stretch`:
+    a factor drawn log-uniformly from (low, high), about the centre; a faster or slower
+    speaker) and a warp of the mel axis (`warp`: a factor in 1 +- warp; a longer or
+    shorter vocal tract, a brighter or duller source), then the same time shift in
+    frames, then SpecAugment-style masks: `time_masks` bands of up to `time_mask` frames
+    and `freq_masks` bands of up to `freq_mask` mel bins, set to the clip's minimum
+    (silence in dB). The same seed gives the same sequence of augmentations.
 
     >>> import numpy as np, autograd_lab as al
     >>> S = np.zeros((2, 1, 8, 20), np.float32) + np.arange(20)
@@ -197,8 +378,9 @@ class Augment:
     """
 
     def __init__(self, max_shift=0.1, snr_db=(10.0, 40.0), time_masks=1, time_mask=6, freq_masks=1,
-                 freq_mask=4, seed=0):
+                 freq_mask=4, seed=0, gain_db=None, stretch=None, warp=None, eq_db=None):
         self.max_shift, self.snr_db = max_shift, snr_db
+        self.gain_db, self.stretch, self.warp, self.eq_db = gain_db, stretch, warp, eq_db
         self.time_masks, self.time_mask = time_masks, time_mask
         self.freq_masks, self.freq_mask = freq_masks, freq_mask
         self.rng = np.random.default_rng(seed)
@@ -236,6 +418,23 @@ class Augment:
         limit = int(self.max_shift * n_frames)
         for i, clip in enumerate(batch):
             floor = clip.min()
+            if self.gain_db:
+                clip = clip + np.float32(self.rng.uniform(-self.gain_db, self.gain_db))
+                floor = clip.min()
+            if self.eq_db:
+                band = np.linspace(-1, 1, n_mels)
+                tilt, ripple = self.rng.uniform(-1, 1, 2)
+                curve = tilt * band + ripple * np.cos(np.pi * (band + 1) * self.rng.uniform(1, 3)
+                                                      + self.rng.uniform(0, 2 * np.pi))
+                curve *= self.eq_db / max(np.abs(curve).max(), 1e-6) * self.rng.uniform(0, 1)
+                clip = np.maximum(clip + curve.astype(clip.dtype)[:, None], floor)
+            if self.stretch:
+                rate = float(np.exp(self.rng.uniform(*np.log(self.stretch))))
+                centre = (n_frames - 1) / 2
+                clip = _resample_axis(clip, (np.arange(n_frames) - centre) * rate + centre, 1, floor)
+            if self.warp:
+                factor = float(self.rng.uniform(1 - self.warp, 1 + self.warp))
+                clip = _resample_axis(clip, np.arange(n_mels) * factor, 0, floor)
             clip = self._shift(clip, int(self.rng.integers(-limit, limit + 1)) if limit else 0, floor)
             for _ in range(self.time_masks):
                 width = int(self.rng.integers(0, self.time_mask + 1))

@@ -103,8 +103,10 @@ def kernel_source(fused, graph):
         "",
         "",
         "@njit(cache=True, nogil=True)",
-        f"def kernel(start, stop, out{', ' if params else ''}{params}):",
-        "    for i in range(start, stop):",
+        f"def kernel(out{', ' if params else ''}{params}):",
+        # range(out.size), not range(start, stop): with indices it cannot prove non-negative,
+        # Numba wraps negative ones on every access and the loop does not vectorize (6x slower)
+        "    for i in range(out.size):",
         *loads, *lines,
         f"        out[i] = t{len(fused.body) - 1}",
         "",
@@ -139,18 +141,16 @@ PARALLEL_MIN = 1 << 20      # elements: below this one thread beats a hand-off t
 
 
 def fused_runner(kernel, n):
-    """kernel(start, stop, out, *inputs) over n elements, split across the worker threads when large."""
+    """kernel(out, *inputs) over n elements; large ones in slices across the worker threads."""
     if n < PARALLEL_MIN:
-        def run(out, *inputs):
-            kernel(0, n, out, *inputs)
-        return run
+        return kernel
     from ..kernels.parallel import run_chunks
     chunk = max(n // 8, 1 << 14)
 
     def run(out, *inputs):
         def work(ranges):
             for lo, hi in ranges:
-                kernel(lo, hi, out, *inputs)
+                kernel(out[lo:hi], *[x[lo:hi] if isinstance(x, np.ndarray) else x for x in inputs])
         run_chunks(n, chunk, work)
     return run
 

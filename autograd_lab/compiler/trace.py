@@ -241,30 +241,39 @@ def _state_node(tr, st, key, value, like):
 
 def _traced_optimizer_step(opt):
     tr = _ACTIVE
-    lr, rates = opt.lr, {}
+    groups = opt.param_groups
+    if len({repr(g["lr"]) for g in groups}) > 1:
+        # the rate is read back as opt.lr (the first group's) at every call
+        tr.note("structure: parameter groups with different learning rates are not traced")
+    lrs, rates = [g["lr"] for g in groups], {}
     try:
-        for p, st in zip(opt.params, opt.state):
-            if p.grad is None:
-                continue
-            # the learning rate is read at every call (a schedule changes it between steps), in
-            # the parameter's dtype, as numpy rounds a Python float where it meets an array
-            kind = "float" if isinstance(p, Value) else p.data.dtype
-            if kind not in rates:
-                rates[kind] = tr.input_node(("attr", opt, "lr", kind), lr if kind == "float"
-                                            else np.asarray(lr, dtype=kind), like=p)
-            opt.lr = rates[kind]
-            _traced_update(tr, opt, p, st)
+        for group in groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                st = opt.state.get(p)
+                if st is None:
+                    st = opt.state[p] = {}
+                # the learning rate is read at every call (a schedule changes it between steps), in
+                # the parameter's dtype, as numpy rounds a Python float where it meets an array
+                kind = "float" if isinstance(p, Value) else p.data.dtype
+                if kind not in rates:
+                    rates[kind] = tr.input_node(("attr", opt, "lr", kind), lrs[0] if kind == "float"
+                                                else np.asarray(lrs[0], dtype=kind), like=p)
+                group["lr"] = rates[kind]
+                _traced_update(tr, opt, p, st, group)
     finally:
-        opt.lr = lr
+        for group, lr in zip(groups, lrs):
+            group["lr"] = lr
 
 
-def _traced_update(tr, opt, p, st):
+def _traced_update(tr, opt, p, st, group):
     g = p.grad
     if not isinstance(g, Node):
         g = tr.input_node(("grad", p), g, like=p)
     nodes = {key: _state_node(tr, st, key, value, p) for key, value in st.items()}
     w = tr.updates.get(p, p)
-    step = opt._update(g, w, nodes)
+    step = opt._update(g, w, nodes, group)
     new = w - step
     tr.updates[p] = new
     for key, node in nodes.items():

@@ -400,21 +400,26 @@ def local_derivative(node, position):
     return rule(one, node.data, *[x.data for x in node.inputs], **params)
 
 
-def _backward_pass(roots, seeds, *, retain_graph, create_graph, accumulate, capture=None):
-    """backward() and grad(): read the walk, store or capture each node's complete gradient."""
+def _accumulating_pass(roots, seeds, *, retain_graph, create_graph):
+    """backward(): read the walk, add each node's complete gradient into its `.grad`."""
+    for node, g, _ in _walk(roots, seeds, create_graph=create_graph, retain_graph=retain_graph,
+                            strict=True, contributions=False):
+        cur = node._grad
+        if cur.__class__ is float and g.__class__ is float:
+            node._grad = cur + g           # al.Value's plain pass: the hot path
+        elif cur is None and node.op is not None and g.__class__ is np.ndarray:
+            node._grad = g                 # an inner Tensor's plain pass: kept as it is
+        else:
+            _accumulate(node, g, create_graph)
+
+
+def _capturing_pass(roots, seeds, capture, *, retain_graph, create_graph):
+    """grad(): read the walk, keep the complete gradients of the nodes in `capture`."""
     captured = {}
     for node, g, _ in _walk(roots, seeds, create_graph=create_graph, retain_graph=retain_graph,
                             strict=True, contributions=False):
-        if capture is not None and node in capture:
+        if node in capture:
             captured[node] = g
-        if accumulate:
-            cur = node._grad
-            if cur.__class__ is float and g.__class__ is float:
-                node._grad = cur + g           # al.Value's plain pass: the hot path
-            elif cur is None and node.op is not None and g.__class__ is np.ndarray:
-                node._grad = g                 # an inner Tensor's plain pass: kept as it is
-            else:
-                _accumulate(node, g, create_graph)
     return captured
 
 
@@ -485,8 +490,8 @@ def backward(root, grad=None, retain_graph=False, create_graph=False):
             "backward(): this result does not require grad. Give an input "
             "requires_grad=True (Tensors default to False), and do not compute it under no_grad().")
     seed = _seed(root, grad, create_graph)
-    _backward_pass([root], [seed], retain_graph=retain_graph or create_graph,
-                   create_graph=create_graph, accumulate=True)
+    _accumulating_pass([root], [seed], retain_graph=retain_graph or create_graph,
+                       create_graph=create_graph)
 
 
 def grad(outputs, inputs, grad_outputs=None, create_graph=False, retain_graph=None,
@@ -516,8 +521,8 @@ def grad(outputs, inputs, grad_outputs=None, create_graph=False, retain_graph=No
     if retain_graph is None:
         retain_graph = create_graph
     seeds = [_seed(o, g, create_graph) for o, g in zip(outputs, grad_outputs)]
-    captured = _backward_pass(outputs, seeds, retain_graph=retain_graph,
-                              create_graph=create_graph, accumulate=False, capture=set(inputs))
+    captured = _capturing_pass(outputs, seeds, set(inputs), retain_graph=retain_graph,
+                               create_graph=create_graph)
     result = []
     for k, x in enumerate(inputs):
         g = captured.get(x)
@@ -529,7 +534,14 @@ def grad(outputs, inputs, grad_outputs=None, create_graph=False, retain_graph=No
                     "(or does not require grad); pass allow_unused=True to get None for it")
             result.append(None)
         elif isinstance(g, Node):
+            if create_graph and not g.requires_grad and x.requires_grad:
+                g = _constant_of(g, x)   # constant in x (a linear op's gradient): its derivative is 0
             result.append(g)
         else:
             result.append(x._new_leaf(g))
     return tuple(result)
+
+
+def _constant_of(g, x):
+    from .op import constant_of      # op.py imports this module: imported on use
+    return constant_of(g, x)

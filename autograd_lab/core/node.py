@@ -283,11 +283,8 @@ class Value(Node):
         return self.data >= _float_of(other)
 
     def __repr__(self):
-        return f"Value(data={self.data:.4g}, grad={_fmt_grad(self._grad)})"
-
-
-def _fmt_grad(g):
-    return f"{g:.4g}" if isinstance(g, float) else repr(g)
+        # every digit, as micrograd prints it: a rounded repr hides what the user is checking
+        return f"Value(data={self.data!r}, grad={self._grad!r})"
 
 
 def _float_of(x):

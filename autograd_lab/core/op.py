@@ -160,3 +160,18 @@ def primitive(name: str, forward: Callable, *vjps: Callable | None,
     for callback in _listeners:
         callback(op)
     return op
+
+
+# The engine's own op. A gradient that does not change with x (that of a linear op: sum,
+# avg_pool2d, a constant scale) is still a function of x: al.grad(..., create_graph=True)
+# returns it as constant_of(g, x), which is g itself tied to x with a zero derivative, so
+# that differentiating it again gives zero instead of "does not require grad".
+def _same_shape_pair(gen):
+    shape = gen.shape()
+    return (gen.array(shape), gen.array(shape)), {}
+
+
+constant_of = primitive("constant_of", lambda g, x: g,
+                        lambda h, out, g, x: h,
+                        lambda h, out, g, x: h * 0,
+                        flops=no_flops, samples=_same_shape_pair)

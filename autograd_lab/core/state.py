@@ -5,6 +5,7 @@ They live in one small object so the hot path reads plain attributes.
 from __future__ import annotations
 
 import contextlib
+import functools
 
 import numpy as np
 
@@ -58,8 +59,39 @@ def _switch(attr, value):
         state.refresh()
 
 
-def no_grad():
-    """Context in which ops are computed but not recorded (no graph, no grads).
+class _GradMode:
+    """A context manager that is also a decorator, with or without parentheses, as in PyTorch."""
+    enabled = False
+
+    def __init__(self, func=None):
+        self._func = func
+        if func is not None:
+            functools.update_wrapper(self, func)
+
+    def __enter__(self):
+        self._old = state.grad_enabled
+        state.grad_enabled = self.enabled
+        state.refresh()
+        return self
+
+    def __exit__(self, *exc):
+        state.grad_enabled = self._old
+        state.refresh()
+        return False
+
+    def __call__(self, *args, **kwargs):
+        if self._func is None:                 # @no_grad(): decorate the function given
+            (func,) = args
+            return type(self)(func)
+        with type(self)():                     # a fresh context per call: recursion is safe
+            return self._func(*args, **kwargs)
+
+    def __get__(self, obj, objtype=None):      # decorated methods still bind self
+        return self if obj is None else functools.partial(self.__call__, obj)
+
+
+class no_grad(_GradMode):
+    """Context (or decorator) in which ops are computed but not recorded (no graph, no grads).
 
     >>> import autograd_lab as al
     >>> w = al.tensor([1.0], requires_grad=True)
@@ -67,13 +99,44 @@ def no_grad():
     ...     y = w * 2
     >>> y.requires_grad
     False
+    >>> @al.no_grad
+    ... def predict(x):
+    ...     return w * x
+    >>> predict(3.0).requires_grad
+    False
     """
-    return _switch("grad_enabled", False)
+    enabled = False
 
 
-def enable_grad():
-    """Context that turns recording back on inside `no_grad()`."""
-    return _switch("grad_enabled", True)
+class enable_grad(_GradMode):
+    """Context (or decorator) that turns recording back on inside `no_grad()`."""
+    enabled = True
+
+
+inference_mode = no_grad      # PyTorch's faster no_grad; here the same thing
+
+
+class set_grad_enabled(_GradMode):
+    """Turn recording on or off: as a context (`with al.set_grad_enabled(train):`) or a call."""
+
+    def __init__(self, mode: bool):
+        self.enabled, self._func = bool(mode), None
+        self._old = state.grad_enabled
+        state.grad_enabled = self.enabled      # a plain call switches at once, as in PyTorch
+        state.refresh()
+
+    def __enter__(self):
+        return self
+
+    def __call__(self, func):
+        mode = self.enabled
+        self.__exit__()
+
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            with set_grad_enabled(mode):
+                return func(*args, **kwargs)
+        return wrapper
 
 
 def is_grad_enabled() -> bool:

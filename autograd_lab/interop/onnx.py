@@ -122,9 +122,17 @@ def _register_builtin():
         inputs = [x, g.const(f"{scope}.weight", m.weight.data)]
         if m.bias is not None:
             inputs.append(g.const(f"{scope}.bias", m.bias.data))
-        p, s, d = (_pair(v) for v in (m.padding, m.stride, m.dilation))
+        s, d = _pair(m.stride), _pair(m.dilation)
+        if m.padding == "valid":
+            pads = [0, 0, 0, 0]
+        elif m.padding == "same":     # as PyTorch: the odd extra zero at the end
+            total = [d[k] * (m.kernel_size[k] - 1) for k in range(2)]
+            pads = [total[0] // 2, total[1] // 2, total[0] - total[0] // 2, total[1] - total[1] // 2]
+        else:
+            p = _pair(m.padding)
+            pads = [p[0], p[1], p[0], p[1]]
         return g.op("Conv", inputs, name=scope, kernel_shape=list(m.kernel_size), strides=list(s),
-                    pads=[p[0], p[1], p[0], p[1]], dilations=list(d))
+                    pads=pads, dilations=list(d), group=int(getattr(m, "groups", 1)))
 
     @converts(nn.BatchNorm1d, nn.BatchNorm2d)
     def batch_norm(g, m, x, scope):

@@ -51,7 +51,8 @@ def to_torch_module(module):
         return tnn.Linear(module.in_features, module.out_features, bias=module.bias is not None)
     if isinstance(module, nn.Conv2d):
         return tnn.Conv2d(module.in_channels, module.out_channels, module.kernel_size, stride=module.stride,
-                          padding=module.padding, dilation=module.dilation, bias=module.bias is not None)
+                          padding=module.padding, dilation=module.dilation, groups=getattr(module, "groups", 1),
+                          bias=module.bias is not None)
     if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
         cls = tnn.BatchNorm1d if isinstance(module, nn.BatchNorm1d) else tnn.BatchNorm2d
         return cls(module.num_features, eps=module.eps, momentum=module.momentum,

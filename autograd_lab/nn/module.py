@@ -76,6 +76,11 @@ class Module:
             self._parameters[name] = value
         object.__setattr__(self, name, value)
 
+    def __delattr__(self, name):
+        for table in (self._parameters, self._modules, self._buffers):
+            table.pop(name, None)
+        object.__delattr__(self, name)
+
     def register_buffer(self, name, array) -> None:
         """Keep an array (not trained) in the module's state_dict."""
         self._buffers[name] = None
@@ -123,9 +128,52 @@ class Module:
     def eval(self):
         return self.train(False)
 
-    def zero_grad(self) -> None:
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget the gradients: None (PyTorch's default), or zeros with set_to_none=False."""
         for p in self.parameters():
-            p.grad = None
+            p.grad = None if set_to_none else np.zeros_like(p.data)
+
+    def requires_grad_(self, requires_grad: bool = True):
+        """Freeze (False) or unfreeze every parameter, e.g. for fine-tuning one head."""
+        for p in self.parameters():
+            p.requires_grad = bool(requires_grad)
+        return self
+
+    def apply(self, fn):
+        """Call fn(module) on every sub-module, then on this one (e.g. custom initialisation)."""
+        for child in self._modules.values():
+            child.apply(fn)
+        fn(self)
+        return self
+
+    def named_buffers(self, prefix=""):
+        for name, owner, attr in self._named_buffers(prefix):
+            yield name, getattr(owner, attr)
+
+    def buffers(self):
+        return [b for _, b in self.named_buffers()]
+
+    def add_module(self, name, module) -> None:
+        setattr(self, name, module)
+
+    register_module = add_module
+
+    def register_parameter(self, name, param) -> None:
+        if param is None:
+            self._parameters.pop(name, None)
+            object.__setattr__(self, name, None)
+            return
+        if not (isinstance(param, Tensor) and param.requires_grad and param.is_leaf):
+            raise TypeError(f"register_parameter: {name!r} must be a leaf Tensor with requires_grad=True")
+        setattr(self, name, param)
+
+    def get_submodule(self, target: str):
+        module = self
+        for part in target.split(".") if target else []:
+            if part not in module._modules:
+                raise AttributeError(f"{type(module).__name__} has no sub-module {part!r} (in {target!r})")
+            module = module._modules[part]
+        return module
 
     # ---- state ------------------------------------------------------------------
     def state_dict(self) -> "OrderedDict[str, np.ndarray]":
@@ -144,14 +192,15 @@ class Module:
         targets = {name: ("param", p) for name, p in self.named_parameters()}
         for name, owner, attr in self._named_buffers():
             targets[name] = ("buffer", (owner, attr))
-        missing = [k for k in targets if k not in state_dict]
+        # a counter that older checkpoints (and PyTorch's before version 2) lack: keep ours
+        missing = [k for k in targets if k not in state_dict and not k.endswith(_OPTIONAL_KEYS)]
         unexpected = [k for k in state_dict if k not in targets]
         misshaped = []
         for key, (kind, target) in targets.items():
             if key in state_dict:
                 have = np.shape(target.data if kind == "param" else getattr(*target))
                 got = np.shape(state_dict[key])
-                if have != got:
+                if have != got and not (have == () and got == (1,)):   # a counter stored as 1-D
                     misshaped.append(f"{key}: expected {have}, got {got}")
         if misshaped or (strict and (missing or unexpected)):
             lines = [f"load_state_dict into {type(self).__name__} refused:"]
@@ -166,6 +215,8 @@ class Module:
             if key not in state_dict:
                 continue
             value = np.asarray(state_dict[key])
+            if value.shape == (1,) and np.shape(target.data if kind == "param" else getattr(*target)) == ():
+                value = value.reshape(())
             if kind == "param":
                 target.data = np.array(value, dtype=target.data.dtype)
             else:
@@ -197,6 +248,9 @@ class Module:
             lines.append(")")
             return "\n".join(lines)
         return lines[0] + ")"
+
+
+_OPTIONAL_KEYS = ("num_batches_tracked",)
 
 
 def check_input(module, x, ndim, what):

@@ -1,2 +1,2 @@
 """The ops: the primitive table, the public functions, and operator bindings."""
-from . import primitives, spatial, functions, methods  # noqa: F401  (methods binds operators on import)
+from . import primitives, spatial, functions, methods, creation  # noqa: F401  (methods binds operators on import)

@@ -158,14 +158,33 @@ def reshape(x, *shape):
     return P.reshape(x, shape=shape)
 
 
-def flatten(x, start_dim=0):
-    """Merge the dimensions from `start_dim` on into one."""
+def flatten(x, start_dim=0, end_dim=-1):
+    """Merge the dimensions start_dim..end_dim (inclusive) into one."""
     x = _operand(x)
-    return reshape(x, x.shape[:start_dim] + (-1,))
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    start, end = start_dim % x.ndim, end_dim % x.ndim
+    if start > end:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for shape {x.shape}")
+    merged = int(np.prod(x.shape[start:end + 1], dtype=np.int64))
+    return reshape(x, x.shape[:start] + (merged,) + x.shape[end + 1:])
 
 
-def transpose(x, axes=None):
-    """Permute the axes (None: reverse them)."""
+def transpose(x, *dims, axes=None):
+    """Permute the axes: transpose(x) reverses them, transpose(x, (2, 0, 1)) or axes= permutes
+    them (numpy); transpose(x, d0, d1) swaps two (PyTorch's torch.transpose).
+
+    >>> import autograd_lab as al, numpy as np
+    >>> x = al.tensor(np.zeros((2, 3, 4)))
+    >>> al.transpose(x).shape, al.transpose(x, (2, 0, 1)).shape, al.transpose(x, 0, 1).shape
+    ((4, 3, 2), (4, 2, 3), (3, 2, 4))
+    """
+    if len(dims) == 2:
+        return swapaxes(x, *dims)
+    if len(dims) == 1:
+        axes = dims[0]
+    elif dims:
+        axes = dims
     x = _operand(x)
     if axes is not None:
         axes = tuple(int(a) % builtins.max(x.ndim, 1) for a in axes)
@@ -251,3 +270,181 @@ def matmul(a, b):
             shape = shape[:-1]
         out = reshape(out, shape)
     return out
+
+
+# ---- PyTorch's spellings ----------------------------------------------------------
+# Where numpy and PyTorch name the same thing differently, both are accepted when the
+# meaning is unambiguous: `dim`/`axis`, `keepdim`/`keepdims`, `clamp`/`clip`,
+# `cat`/`concatenate`, `permute`/`transpose(*axes)`. numpy's names are the canonical
+# ones (docs/coming-from-pytorch.md).
+def _dims(name, axis, dim, keepdims, keepdim, axis_default=None):
+    if dim is not None and axis is not None and dim != axis:
+        raise TypeError(f"{name}: got dim={dim} and axis={axis}; they are the same argument, give one")
+    if keepdim is not None and keepdims is not None and bool(keepdim) != bool(keepdims):
+        raise TypeError(f"{name}: got keepdim={keepdim} and keepdims={keepdims}; give one")
+    axis = axis if axis is not None else dim if dim is not None else axis_default
+    keep = bool(keepdims) if keepdims is not None else bool(keepdim)
+    return (tuple(axis) if isinstance(axis, list) else axis), keep
+
+
+def _accepts_dim(function):
+    """f(x, axis=None, keepdims=False) also called as f(x, dim=..., keepdim=...)."""
+    def wrapper(x, axis=None, keepdims=None, *, dim=None, keepdim=None):
+        axis, keep = _dims(function.__name__, axis, dim, keepdims, keepdim)
+        return function(x, axis, keep)
+    wrapper.__name__, wrapper.__qualname__ = function.__name__, function.__qualname__
+    wrapper.__doc__, wrapper.__module__ = function.__doc__, function.__module__
+    wrapper.__wrapped__ = function
+    return wrapper
+
+
+sum, mean, amax, amin = (_accepts_dim(sum), _accepts_dim(mean),                 # noqa: A001
+                         _accepts_dim(max), _accepts_dim(min))
+
+
+class _MaxMin(tuple):
+    """(values, indices), as torch.max(x, dim) returns them."""
+    __slots__ = ()
+    values = property(lambda self: self[0])
+    indices = property(lambda self: self[1])
+
+
+def _extremum(reduce, pick, name):
+    def function(x, axis=None, keepdims=None, *, dim=None, keepdim=None):
+        axis_, keep = _dims(name, axis, dim, keepdims, keepdim)
+        values = reduce(x, axis_, keep)
+        if dim is None:              # numpy's form (axis= or positional): the values alone
+            return values
+        index = pick(x, dim=dim, keepdim=keep)      # PyTorch's max(x, dim=...): both
+        return _MaxMin((values, index))
+    function.__name__ = name
+    function.__doc__ = (f"{'Largest' if name == 'max' else 'Smallest'} element over `axis` (ties "
+                        "share the gradient equally, like torch.amax); with `dim=`, PyTorch's "
+                        "(values, indices).")
+    return function
+
+
+def _arg(name, pick):
+    def function(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        axis_, keep = _dims(name, axis, dim, keepdims, keepdim)
+        data = x.data if isinstance(x, Node) else np.asarray(x)
+        if axis_ is None:
+            out = np.asarray(pick(data.reshape(-1)))
+            return Tensor(out.reshape((1,) * data.ndim) if keep else out)
+        out = pick(data, axis=int(axis_))
+        return Tensor(np.expand_dims(out, int(axis_)) if keep else np.asarray(out))
+    function.__name__ = name
+    function.__doc__ = (f"Index of the {'largest' if 'max' in name else 'smallest'} element along "
+                        "`dim` (None: of the flattened tensor), an int64 tensor without gradient.")
+    return function
+
+
+argmax, argmin = _arg("argmax", np.argmax), _arg("argmin", np.argmin)
+max, min = _extremum(amax, argmax, "max"), _extremum(amin, argmin, "min")             # noqa: A001
+
+
+def var(x, dim=None, *, correction=None, unbiased=None, keepdim=False, axis=None, ddof=None,
+        keepdims=None):
+    """Variance over `dim`, unbiased by default as in PyTorch (correction=1; numpy's ddof=0
+    is `correction=0`, `unbiased=False` or `ddof=0`). Composite: mean of squared deviations.
+
+    >>> import autograd_lab as al
+    >>> x = al.tensor([1.0, 2.0, 3.0, 4.0])
+    >>> float(al.var(x).data), float(al.var(x, correction=0).data)
+    (1.6666666..., 1.25)
+    """
+    axis_, keep = _dims("var", axis, dim, keepdims, keepdim)
+    given = [c for c in (correction, ddof, None if unbiased is None else int(bool(unbiased)))
+             if c is not None]
+    if len(set(given)) > 1:
+        raise TypeError(f"var: correction={correction}, unbiased={unbiased}, ddof={ddof} disagree")
+    c = given[0] if given else 1
+    x = _float(x)
+    axes = None if axis_ is None else _axis(axis_, x.ndim)
+    centered = x - mean(x, axis=axes, keepdims=True)
+    n = x.size if axes is None else int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+    return sum(centered * centered, axis=axes, keepdims=keep) / builtins.max(n - c, 0)
+
+
+def std(x, dim=None, *, correction=None, unbiased=None, keepdim=False, axis=None, ddof=None,
+        keepdims=None):
+    """Standard deviation: sqrt(var(...)), unbiased by default as in PyTorch."""
+    return sqrt(var(x, dim, correction=correction, unbiased=unbiased, keepdim=keepdim, axis=axis,
+                    ddof=ddof, keepdims=keepdims))
+
+
+def _float(x):
+    x = as_node(x)
+    return x if x.dtype.kind in "fc" else astype(x, np.float32 if x.dtype.itemsize <= 4 else np.float64)
+
+
+def clamp(x, min=None, max=None):                                  # noqa: A002
+    """PyTorch's name for `clip`: limit x to [min, max]."""
+    return clip(x, min, max)
+
+
+def cat(tensors, dim=0, *, axis=None):
+    """PyTorch's name for `concatenate`, with `dim`."""
+    return concatenate(tensors, axis=axis if axis is not None else dim)
+
+
+def _stack(tensors, axis=0, *, dim=None):
+    return _stack_axis(tensors, axis if dim is None else dim)
+
+
+_stack_axis, stack = stack, _stack
+stack.__name__, stack.__doc__ = "stack", _stack_axis.__doc__ + " (`dim=` accepted, as in PyTorch)"
+
+
+def permute(x, *dims):
+    """Reorder the dimensions: x.permute(0, 2, 1) (PyTorch's name for transpose(x, axes))."""
+    dims = dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
+    return transpose(x, tuple(dims))
+
+
+def swapaxes(x, axis0, axis1):
+    """Swap two dimensions (PyTorch: transpose(x, d0, d1))."""
+    x = _operand(x)
+    order = list(range(x.ndim))
+    a, b = axis0 % x.ndim, axis1 % x.ndim
+    order[a], order[b] = order[b], order[a]
+    return transpose(x, tuple(order))
+
+
+def squeeze(x, dim=None, *, axis=None):
+    """Drop dimensions of size 1 (all, or those in `dim`; one not of size 1 is left, as PyTorch)."""
+    x = as_node(x)
+    d = axis if axis is not None else dim
+    if d is None:
+        return reshape(x, tuple(s for s in x.shape if s != 1))
+    drop = {a % x.ndim for a in ((d,) if isinstance(d, int) else d)} if x.ndim else set()
+    return reshape(x, tuple(s for i, s in enumerate(x.shape) if not (i in drop and s == 1)))
+
+
+def unsqueeze(x, dim):
+    """Insert a dimension of size 1 at `dim` (negative counts from the end of the result)."""
+    x = as_node(x)
+    d = dim % (x.ndim + 1)
+    return reshape(x, x.shape[:d] + (1,) + x.shape[d:])
+
+
+def expand(x, *sizes):
+    """Broadcast to `sizes` (-1 keeps a dimension), PyTorch's name for broadcast_to."""
+    x = as_node(x)
+    sizes = tuple(sizes[0]) if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)) else sizes
+    lead = len(sizes) - x.ndim
+    if lead < 0:
+        raise ShapeError(f"expand: {len(sizes)} sizes for a tensor of shape {x.shape}")
+    shape = tuple(x.shape[i - lead] if s == -1 and i >= lead else s for i, s in enumerate(sizes))
+    return broadcast_to(x, shape)
+
+
+def masked_fill(x, mask, value):
+    """value where mask is true, x elsewhere (no gradient flows to the filled places)."""
+    x = as_node(x)
+    mask = mask.data if isinstance(mask, Node) else np.asarray(mask)
+    return where(mask, Tensor._lift(np.asarray(value, x.dtype), x), x)
+
+
+def square(x):
+    return x * x

@@ -50,3 +50,11 @@ def positive(x):
     if isinstance(data, float):
         return 1.0 if data > 0 else 0.0
     return data > 0
+
+
+def is_zero(x):
+    """1 where x == 0, else 0, in x's dtype; a constant (pow's rules step around 0 ** y)."""
+    data = raw(x)
+    if isinstance(data, float):
+        return 1.0 if data == 0 else 0.0
+    return (data == 0).astype(dtype_of(data), copy=False)

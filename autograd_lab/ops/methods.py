@@ -7,9 +7,14 @@ general `Op.__call__`.
 """
 from __future__ import annotations
 
+import inspect
+
+import numpy as np
+
 from ..core.engine import apply, record
 from ..core.node import _NO_PARAMS, Node, Tensor, Value
 from ..core.op import on_declare
+from ..core.state import state
 from . import functions as fn
 from . import primitives as P
 
@@ -64,10 +69,26 @@ _TENSOR_ONLY = {
     "T": property(lambda self: fn.transpose(self)),
 }
 
+def _inputs_only(forward):
+    """How many inputs `forward` takes, if it takes nothing else (no params); else None."""
+    if isinstance(forward, np.ufunc):
+        return forward.nin
+    try:
+        params = inspect.signature(forward).parameters.values()
+    except (TypeError, ValueError):          # a builtin without a signature: take the general path
+        return None
+    if all(p.kind is p.POSITIONAL_OR_KEYWORD and p.default is p.empty for p in params):
+        return len(params)
+    return None
+
+
 def _declared(op):
+    """x.<name>(...) for an op declared with method=True. A one-input op without params
+    goes straight to the engine, as operators do: x.tanh() is on W5's hot path."""
+    if _inputs_only(op.forward) == 1:
+        return _unary(op)
+
     def method(self, *args, **params):
-        if not args and not params:
-            return apply(op, (self,))          # x.exp(): straight to the engine, as operators go
         return op(self, *args, **params)
     method.__name__ = op.name
     return method
@@ -87,3 +108,120 @@ for _name, _method in _TENSOR_ONLY.items():
 # Tensor defines __eq__, which would otherwise reset its hash to None.
 Tensor.__hash__ = Node.__hash__
 Value.__hash__ = Node.__hash__
+
+
+# ---- PyTorch's methods (the functions above under the names a PyTorch user types) --------------
+def _transpose_method(self, *axes):
+    """x.transpose() reverses the axes (numpy); x.transpose(d0, d1) swaps two (PyTorch);
+    x.transpose(2, 0, 1) or x.transpose((1, 0)) permutes them all (numpy). Two separate ints
+    always swap: on a 2-D tensor numpy's transpose(1, 0) means the same, and its
+    transpose(0, 1), the identity, is nothing anyone writes."""
+    if len(axes) == 1 and (isinstance(axes[0], (tuple, list)) or axes[0] is None):
+        return fn.transpose(self, None if axes[0] is None else tuple(axes[0]))
+    if not axes:
+        return fn.transpose(self)
+    if len(axes) == 2:
+        return fn.swapaxes(self, *axes)
+    return fn.transpose(self, tuple(axes))
+
+
+def _with_dim(function):
+    def method(self, dim=None, *, axis=None):
+        if dim is not None and axis is not None and dim != axis:
+            raise TypeError(f"{function.__name__}: got dim={dim} and axis={axis}; give one")
+        return function(self, axis=-1 if dim is None and axis is None else (axis if axis is not None else dim))
+    method.__name__ = function.__name__
+    return method
+
+
+class _Size(int):
+    """`x.size` is numpy's element count (an int) and PyTorch's `x.size()` / `x.size(dim)`."""
+
+    def __new__(cls, shape):
+        out = int.__new__(cls, int(np.prod(shape, dtype=np.int64)))
+        out._shape = tuple(shape)
+        return out
+
+    def __call__(self, dim=None):
+        return self._shape if dim is None else self._shape[dim]
+
+
+def _inplace(op, name, out_of_place):
+    """x += y: in place on the data when no gradient is involved (a hand-written update under
+    no_grad, a running sum of constants), as in PyTorch; when recording and y requires grad,
+    or x is a computed node that does, it records x + y instead (the same values and
+    gradients PyTorch gives, without its aliasing)."""
+    def method(self, other):
+        if state.grad_enabled:
+            if self.requires_grad and self.is_leaf:
+                raise RuntimeError(
+                    f"{name}: in-place change of a leaf tensor that requires grad, while recording; "
+                    f"update parameters under al.no_grad() (or on .data)")
+            if self.requires_grad or getattr(other, "requires_grad", False):
+                return out_of_place(self, other)
+        result = op.evaluate(self.data, other.data if isinstance(other, Node) else other)
+        np.copyto(self.data, result, casting="same_kind")
+        return self
+    method.__name__ = name
+    return method
+
+
+def _requires_grad_(self, requires_grad=True):
+    if not self.is_leaf and not requires_grad:
+        raise RuntimeError("requires_grad_(False) on a computed tensor: use .detach() instead")
+    if requires_grad and self.dtype.kind not in "fc":
+        raise TypeError(f"requires_grad_: needs floating-point data, got dtype {self.dtype}")
+    self.requires_grad = bool(requires_grad)
+    return self
+
+
+def _to(self, *args, dtype=None, **kwargs):
+    """x.to(dtype) casts; devices other than the CPU do not exist here."""
+    for a in args:
+        if isinstance(a, str) or type(a).__name__ == "device":
+            if str(a).split(":")[0] != "cpu":
+                raise RuntimeError(f"to({a!r}): autograd_lab runs on the CPU only (numpy arrays)")
+        else:
+            dtype = a
+    return self if dtype is None or np.dtype(dtype) == self.dtype else fn.astype(self, dtype)
+
+
+def _cast(dtype):
+    return lambda self: self if self.dtype == dtype else fn.astype(self, dtype)
+
+
+def _no_cuda(self, *args, **kwargs):
+    raise RuntimeError("autograd_lab runs on the CPU only (numpy arrays): drop .cuda() / .to('cuda')")
+
+
+_PYTORCH_STYLE = {
+    "transpose": _transpose_method, "permute": fn.permute, "swapaxes": fn.swapaxes,
+    "view": fn.reshape, "view_as": lambda self, other: fn.reshape(self, other.shape),
+    "reshape_as": lambda self, other: fn.reshape(self, other.shape),
+    "squeeze": fn.squeeze, "unsqueeze": fn.unsqueeze,
+    "expand": fn.expand, "expand_as": lambda self, other: fn.broadcast_to(self, other.shape),
+    "clamp": fn.clamp, "clip": fn.clip, "masked_fill": fn.masked_fill,
+    "argmax": fn.argmax, "argmin": fn.argmin, "amax": fn.amax, "amin": fn.amin,
+    "var": fn.var, "std": fn.std, "square": fn.square,
+    "softmax": _with_dim(fn.softmax), "log_softmax": _with_dim(fn.log_softmax),
+    "add": fn.add, "sub": fn.sub, "mul": fn.mul, "div": fn.div, "pow": fn.pow, "neg": fn.neg,
+    "maximum": fn.maximum, "minimum": fn.minimum,
+    "eq": _binary(P.equal), "ne": _binary(P.not_equal), "lt": _binary(P.less),
+    "le": _binary(P.less_equal), "gt": _binary(P.greater), "ge": _binary(P.greater_equal),
+    "float": _cast(np.dtype(np.float32)), "double": _cast(np.dtype(np.float64)),
+    "long": _cast(np.dtype(np.int64)), "int": _cast(np.dtype(np.int32)), "bool": _cast(np.dtype(bool)),
+    "to": _to, "cpu": lambda self: self, "contiguous": lambda self: self, "cuda": _no_cuda,
+    "clone": lambda self: fn.astype(self, self.dtype),     # a new node holding a copy
+    "tolist": lambda self: self.data.tolist(),
+    "dim": lambda self: self.data.ndim, "numel": lambda self: self.data.size,
+    "size": property(lambda self: _Size(self.data.shape)),
+    "requires_grad_": _requires_grad_,
+    "all": lambda self, *a, **k: Tensor(np.asarray(self.data.all(*a, **k))),
+    "any": lambda self, *a, **k: Tensor(np.asarray(self.data.any(*a, **k))),
+    "__iadd__": _inplace(P.add, "__iadd__", _SHARED["__add__"]),
+    "__isub__": _inplace(P.sub, "__isub__", _SHARED["__sub__"]),
+    "__imul__": _inplace(P.mul, "__imul__", _SHARED["__mul__"]),
+    "__itruediv__": _inplace(P.div, "__itruediv__", _SHARED["__truediv__"]),
+}
+for _name, _method in _PYTORCH_STYLE.items():
+    setattr(Tensor, _name, _method)

@@ -120,3 +120,10 @@ def cross_entropy_sample(gen):
 
 def astype_sample(gen):
     return (gen.array(gen.shape()),), {"dtype": np.dtype(np.float64)}
+
+
+def batch_norm_sample(gen):
+    shape = gen.choice([(4, 3), (3, 2, 5), (2, 3, 2, 3)])
+    channels = shape[1]
+    return ((gen.array(shape), gen.array((channels,), 0.5, 1.5), gen.array((channels,))),
+            {"eps": 1e-5})

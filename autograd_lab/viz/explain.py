@@ -20,6 +20,7 @@ import numpy as np
 
 from ..core.engine import backward_steps, local_derivative, topological_order
 from ..core.node import Node
+from .names import node_names
 
 
 def _scalar(x) -> float:
@@ -38,6 +39,10 @@ def _latex_name(name: str) -> str:
     special = {"\\": r"\backslash{}", "_": r"\_", "{": r"\{", "}": r"\}", "&": r"\&", "%": r"\%",
                "#": r"\#", "$": r"\$", "^": r"\^{}", "~": r"\~{}"}
     return r"\mathrm{" + "".join(special.get(c, c) for c in name) + "}"
+
+
+def _bracket(name: str) -> str:
+    return f"({name})" if any(c in name for c in "+-*/@ ") else name
 
 
 @dataclass
@@ -65,8 +70,8 @@ class Explanation:
 
     @property
     def text(self) -> str:
-        def d(a, b):
-            return f"d{a}/d{b}"
+        def d(a, b):            # names made from expressions go in brackets: d(a*b)/da
+            return f"d{_bracket(a)}/d{_bracket(b)}"
         lhs = d(self.root_name, self.wrt_name)
         if not self.paths:
             return f"{lhs} = 0   (no path from {self.root_name} to {self.wrt_name})"
@@ -97,10 +102,18 @@ class Explanation:
     def __str__(self):
         return self.text
 
+    def _repr_html_(self):
+        """Jupyter: the chain rule as LaTeX (MathJax renders it) and the paths as a list."""
+        import html
+        paths = "".join(f"<li>{html.escape(' ← '.join(p.names))}: product {p.product:.6g}</li>"
+                        for p in self.paths)
+        return (f"<div>$${html.escape(self.latex)}$$</div>"
+                + (f"<ul>{paths}</ul>" if len(self.paths) > 1 else "")
+                + ("<p>(more paths exist; the total counts all)</p>" if self.truncated else ""))
+
 
 def _names(root):
-    order = topological_order(root)
-    return {n: (n.name or f"{n.op_name or 'x'}{i}") for i, n in enumerate(order)}
+    return node_names(topological_order(root))
 
 
 def _local_derivative(node, position) -> float:
@@ -151,7 +164,7 @@ def explain(root, wrt, max_paths=32) -> Explanation:
         if np.size(n.data) != 1:
             raise ValueError(f"explain: works on scalar graphs; {n.name or n.op_name} has shape {n.shape}")
     order = topological_order(root)
-    names = {n: (n.name or f"{n.op_name or 'x'}{i}") for i, n in enumerate(order)}
+    names = node_names(order)                                # the names the drawings use
     if wrt not in names:
         raise ValueError(f"explain: {wrt.name or 'that node'} is not part of the graph of {names[root]}")
     if not wrt.requires_grad:

@@ -13,6 +13,8 @@ import shutil
 import subprocess
 
 FORMATS = ("svg", "png", "pdf", "dot")
+# PNGs at 2 px per point (4/3 px per point x 1.5): the scale the size rule is measured at
+PNG_ZOOM = 1.5
 
 
 class RenderError(RuntimeError):
@@ -24,7 +26,8 @@ def has_dot() -> bool:
 
 
 def _dot(source: str, fmt: str) -> bytes:
-    result = subprocess.run(["dot", f"-T{fmt}"], input=source.encode(), capture_output=True, timeout=300)
+    dpi = ["-Gdpi=144"] if fmt == "png" else []     # 2 px per point, as without dot
+    result = subprocess.run(["dot", f"-T{fmt}", *dpi], input=source.encode(), capture_output=True, timeout=300)
     if result.returncode != 0:
         raise RenderError(f"dot -T{fmt} failed: {result.stderr.decode(errors='replace')[:500]}")
     return result.stdout
@@ -47,7 +50,7 @@ def render(source: str, fmt: str) -> bytes:
         except ImportError:
             raise RenderError("PNG needs the `resvg-py` package (pip install resvg-py) or "
                               "Graphviz's `dot` program (apt-get install graphviz)") from None
-        return bytes(resvg_py.svg_to_bytes(svg_string=_points_to_pixels(svg.decode()), zoom=2))
+        return bytes(resvg_py.svg_to_bytes(svg_string=_points_to_pixels(svg.decode()), zoom=PNG_ZOOM))
     try:
         import cairosvg
         return cairosvg.svg2pdf(bytestring=svg)

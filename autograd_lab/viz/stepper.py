@@ -1,141 +1,115 @@
-"""Backpropagation, step by step, as one self-contained HTML page.
+"""Backpropagation, step by step, as one self-contained HTML page (the viewer with steps).
 
-`save_backprop_html(root, path)` writes a page with the backward drawing inline
-and Previous / Next / Play buttons and a slider. Step k highlights the node
-whose gradient is complete at that point and lists, for each of its inputs, the
-local derivative, the upstream gradient and their product, and every gradient
-accumulated so far. No network access: the SVG, the script and the styles are
-all in the file, and a Content-Security-Policy forbids loading anything else.
-User text reaches the page only as SVG text escaped by Graphviz or through
-`textContent`, so names cannot inject markup.
+Step 0 is the forward pass alone: every gradient is hidden ("grad ?"). Each step reaches
+one node, whose gradient is then complete: it fills that gradient in, shows the
+contributions the node sends to its inputs on the edges, and writes the chain-rule line
+for the node below the picture. Graphs of more than STEP_NODES nodes step through layers
+(module calls, or layer calls of a scalar network) instead of single nodes. Previous /
+Next / Play, a slider and the keyboard (← → space); zoom and pan as in the viewer.
 """
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
 
 from ..core.engine import topological_order
-from ..core.node import Value
-from .draw import _fmt, _norm, backward_flow, draw
+from .dot import fmt, scalar
+from .flow import backward_flow, norm
+from .viewer import graph_model, iframe, page
+
+STEP_NODES = 100             # beyond this, one step per layer
 
 
-def _value_text(x) -> str:
-    x = np.asarray(getattr(x, "data", x))
-    if x.size == 1:
-        return _fmt(float(x.reshape(-1)[0]))
-    return f"shape {tuple(x.shape)}, norm {_fmt(_norm(x))}"
+def _text(x) -> str:
+    a = np.asarray(getattr(x, "data", x))
+    return fmt(float(a.reshape(-1)[0])) if a.size == 1 else f"shape {tuple(a.shape)}, norm {fmt(norm(a))}"
 
 
-def backprop_steps(root) -> list:
+def backprop_steps(root, model=None) -> list:
     """The steps of backpropagation from `root`: what the stepper page shows."""
     flow = backward_flow(root)
     if flow is None:
-        raise ValueError("save_backprop_html: the output must be a single number that requires grad")
-    order = [n for n in reversed(topological_order(root, requires_grad_only=True))]
-    ids = {n: i for i, n in enumerate(topological_order(root))}
-    names = {n: (n.name or f"{n.op_name or 'x'}{ids[n]}") for n in ids}
-    done = {root: flow.grads[root]}
-    steps = [{
-        "node": f"v{ids[root]}", "title": f"Start: d{names[root]}/d{names[root]} = 1",
-        "upstream": _value_text(flow.grads[root]), "lines": ["the output's gradient with respect to itself is 1"],
-        "grads": {f"v{ids[root]}": _value_text(flow.grads[root])},
-    }]
-    for node in order:
-        if node.op is None or node not in flow.grads:
-            continue
+        raise ValueError("stepper: the output must be a single number that requires grad")
+    nodes = topological_order(root)
+    model = model or graph_model(root)
+    index = {n: i for i, n in enumerate(nodes)}
+    names = [n["name"] for n in model["nodes"]]
+    consumers = {}
+    for n in nodes:
+        for position, x in enumerate(n.inputs):
+            if (n, position) in flow.edges:
+                consumers.setdefault(x, []).append((n, position))
+    top = names[index[root]]
+
+    def chain(x):
+        if x is root:
+            return f"d{top}/d{top} = 1"
+        uses = consumers.get(x, [])
+        lhs = f"d{top}/d{names[index[x]]}"
+        symbolic = " + ".join(f"d{top}/d{names[index[n]]} · d{names[index[n]]}/d{names[index[x]]}" for n, _ in uses)
+        if all(flow.edges[u][0] is not None for u in uses):
+            numbers = " + ".join(f"{fmt(scalar(flow.grads[n]))} × {fmt(flow.edges[(n, p)][0])}" for n, p in uses)
+        else:
+            numbers = " + ".join(f"({_text(flow.edges[u][1])})" for u in uses)
+        return f"{lhs} = {symbolic} = {numbers} = {_text(flow.grads[x])}"
+
+    steps = [{"node": None, "title": "The forward pass: values only. Next starts backpropagation.",
+              "upstream": "—", "chain": "", "lines": [], "reveal": [], "send": []}]
+    by_layer = bool(len(nodes) > STEP_NODES and model["groups"])
+    model["expand"] = not by_layer          # node by node: every node must be in sight
+    keys = {}
+    for x in flow.order:
+        g = model["nodes"][index[x]]["g"] if by_layer else -1
+        keys.setdefault(("g", g) if g >= 0 else ("n", x), []).append(x)
+    for (kind, key), members in keys.items():
         lines = []
-        for position, x in enumerate(node.inputs):
-            if (node, position) not in flow.edges:
-                continue
-            local, share = flow.edges[(node, position)]
-            if local is not None:
-                lines.append(f"to {names[x]}: local d{names[node]}/d{names[x]} = {_fmt(local)} "
-                             f"× upstream {_value_text(flow.grads[node])} = {_value_text(share)}")
-            else:
-                lines.append(f"to {names[x]}: gradient {_value_text(share)}")
-            done[x] = done[x] + share if x in done else share
-        steps.append({
-            "node": f"v{ids[node]}", "op": f"o{ids[node]}",
-            "title": f"Backward through {node.op.name} at {names[node]}",
-            "upstream": _value_text(flow.grads[node]), "lines": lines,
-            "grads": {f"v{ids[n]}": _value_text(g) for n, g in done.items()},
-        })
-    for step in steps:
-        step["names"] = {f"v{i}": names[n] for n, i in ids.items()}
+        for x in members:
+            for position, inp in enumerate(x.inputs):
+                if (x, position) in flow.edges:
+                    local, share = flow.edges[(x, position)]
+                    where = names[index[inp]]
+                    lines.append(f"to {where}: {fmt(local)} × {_text(flow.grads[x])} = {_text(share)}"
+                                 if local is not None else f"to {where}: {_text(share)}")
+        head = members[0]
+        if kind == "g":
+            group = model["groups"][key]
+            out = nodes[group["out"]]
+            title = f"Backward through {group['type']} {group['name']}"
+            shown = _text(flow.grads[out]) if out in flow.grads else "—"
+            line = " · ".join(group["info"][1:])
+        else:
+            what = f"{head.op.name} at " if head.op is not None else "the leaf "
+            title = ("Start: " if head is root else "Backward through " if head.op is not None else "Reached ") \
+                + what + names[index[head]]
+            shown, line = _text(flow.grads[head]), chain(head)
+        steps.append({"node": index[head] if kind == "n" else index[nodes[model["groups"][key]["out"]]],
+                      "title": title, "upstream": shown, "chain": line, "lines": lines,
+                      "reveal": [index[x] for x in members], "send": [index[x] for x in members]})
     return steps
 
 
-_PAGE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:">
-<title>Backpropagation, step by step</title>
-<style>
- body { font-family: "DejaVu Sans", Arial, sans-serif; margin: 1em; color: #222; }
- #controls button { font-size: 1em; margin-right: .4em; padding: .3em .8em; }
- #slider { width: 20em; vertical-align: middle; }
- #layout { display: flex; flex-direction: column; gap: 1em; }
- #picture { overflow: auto; border: 1px solid #ccc; }
- #picture svg { max-width: 100%; height: auto; }
- #panel { min-width: 18em; }
- .current polygon, .current ellipse, .current path { stroke: #c00 !important; stroke-width: 4px; }
- .done polygon, .done ellipse { opacity: .55; }
- table { border-collapse: collapse; } td { border-bottom: 1px solid #ddd; padding: .15em .6em; }
- #shown-grad { font-weight: bold; }
-</style></head>
-<body>
-<h2>Backpropagation, step by step</h2>
-<div id="controls">
- <button id="prev">Previous</button><button id="next">Next</button><button id="play">Play</button>
- <input id="slider" type="range" min="0" value="0"> <span id="counter"></span>
-</div>
-<div id="layout">
- <div id="picture">__SVG__</div>
- <div id="panel">
-  <h3 id="step-title"></h3>
-  <p>upstream gradient of this node: <span id="shown-grad"></span></p>
-  <ul id="contributions"></ul>
-  <h4>gradients so far</h4>
-  <table id="grad-table"></table>
- </div>
-</div>
-<script type="application/json" id="steps">__STEPS__</script>
-<script>
-"use strict";
-const steps = JSON.parse(document.getElementById("steps").textContent);
-const slider = document.getElementById("slider");
-slider.max = steps.length - 1;
-let current = 0, timer = null;
-function mark(id, cls, on) { const el = document.getElementById(id); if (el) el.classList.toggle(cls, on); }
-function show(k) {
-  current = Math.max(0, Math.min(steps.length - 1, k));
-  const s = steps[current];
-  slider.value = current;
-  document.getElementById("counter").textContent = "step " + current + " of " + (steps.length - 1);
-  document.getElementById("step-title").textContent = s.title;
-  document.getElementById("shown-grad").textContent = s.upstream;
-  const list = document.getElementById("contributions");
-  list.replaceChildren(...s.lines.map(t => { const li = document.createElement("li"); li.textContent = t; return li; }));
-  const table = document.getElementById("grad-table");
-  table.replaceChildren(...Object.entries(s.grads).map(([id, g]) => {
-    const tr = document.createElement("tr");
-    for (const text of [s.names[id], g]) { const td = document.createElement("td"); td.textContent = text; tr.appendChild(td); }
-    return tr; }));
-  steps.forEach((t, i) => { mark(t.node, "current", i === current); mark(t.node, "done", i < current);
-                            if (t.op) mark(t.op, "current", i === current); });
-}
-document.getElementById("prev").onclick = () => show(current - 1);
-document.getElementById("next").onclick = () => show(current + 1);
-slider.oninput = () => show(Number(slider.value));
-document.getElementById("play").onclick = () => {
-  if (timer) { clearInterval(timer); timer = null; return; }
-  if (current >= steps.length - 1) show(0);
-  timer = setInterval(() => { if (current >= steps.length - 1) { clearInterval(timer); timer = null; } else show(current + 1); }, 900);
-};
-show(0);
-</script></body></html>
-"""
+class Stepper:
+    """The step-by-step page for `root`: `.save(path)`, `.steps`, and inline in Jupyter."""
+
+    def __init__(self, root):
+        model = graph_model(root, "backward")
+        model["steps"] = self.steps = backprop_steps(root, model)
+        self.html = page(model, "Backpropagation, step by step: " + model["title"])
+
+    def save(self, path) -> str:
+        path = os.fspath(path)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(self.html)
+        return path
+
+    def _repr_html_(self):
+        return iframe(self.html, height=820)
+
+
+def stepper(root) -> Stepper:
+    """The backprop stepper for `root` (a scalar output); display it in Jupyter or `.save()` it."""
+    return Stepper(root)
 
 
 def save_backprop_html(root, path) -> str:
@@ -147,12 +121,4 @@ def save_backprop_html(root, path) -> str:
     >>> "Previous" in open(path).read()
     True
     """
-    steps = backprop_steps(root)
-    svg = draw(root, mode="backward", legend=False).pipe("svg").decode()
-    svg = svg[svg.index("<svg"):]                 # drop the XML prolog and DOCTYPE
-    data = json.dumps(steps).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    page = _PAGE.replace("__SVG__", svg).replace("__STEPS__", data)
-    path = os.fspath(path)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(page)
-    return path
+    return Stepper(root).save(path)

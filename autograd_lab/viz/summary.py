@@ -30,6 +30,19 @@ class Summary:
     def total_parameters(self) -> int:
         return sum(r[4] for r in self.rows)
 
+    def _repr_html_(self):
+        """Jupyter: the per-layer table (or the per-op one when there are no layers)."""
+        import html
+        if self.layers:
+            head = ("layer", "type", "parameters", "FLOPs", "output")
+            rows = [(s, t, f"{p:,}", f"{f:,}", str(sh)) for s, t, p, f, sh in self.layers]
+        else:
+            head = ("#", "op", "scope", "shape", "parameters", "FLOPs")
+            rows = [(i, op, sc, str(sh), f"{p:,}", f"{f:,}") for i, op, sc, sh, p, f in self.rows]
+        cells = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
+        return (f"<table><thead><tr>{''.join(f'<th>{h}</th>' for h in head)}</tr></thead><tbody>{cells}</tbody>"
+                f"</table><p>total: {self.total_parameters:,} parameters, {self.total_flops:,} FLOPs</p>")
+
     def __str__(self):
         lines = [f"{'#':>4}  {'op':<16} {'scope':<26} {'shape':<20} {'params':>9} {'FLOPs':>12}"]
         for i, op, scope, shape, params, fl in self.rows:

@@ -1,0 +1,155 @@
+"""Tensor constructors with PyTorch's names and signatures: `al.zeros(2, 3)`, `al.randn(8, 1, 40, 63)`,
+`al.arange(10)`, `al.from_numpy(a)`, ...
+
+Sizes may be given as separate ints or one tuple. Floating results take the default
+dtype (float32, see `al.set_default_dtype`); integer ones (`arange` of ints,
+`randint`, `randperm`) are int64, as in PyTorch. Random ones draw from the library
+generator, so `al.manual_seed(s)` makes them repeatable.
+
+>>> import autograd_lab as al
+>>> al.zeros(2, 3).shape, al.ones((2,)).dtype, al.arange(3).tolist()
+((2, 3), dtype('float32'), [0, 1, 2])
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..core.node import Node, Tensor
+from ..core.random import generator
+from ..core.state import state
+
+# dtype names as PyTorch spells them (al.float32, al.long, ...): plain numpy dtypes
+float16, float32, float64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
+half, double = float16, float64
+int32, int64, long, uint8 = np.dtype(np.int32), np.dtype(np.int64), np.dtype(np.int64), np.dtype(np.uint8)
+bool_ = np.dtype(bool)
+
+
+def _size(size):
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    return tuple(int(s) for s in size)
+
+
+def _make(data, dtype, requires_grad):
+    if dtype is not None:
+        data = data.astype(dtype, copy=False)
+    return Tensor(data, requires_grad=requires_grad)
+
+
+def _float(dtype):
+    return np.dtype(dtype) if dtype is not None else state.default_dtype
+
+
+def zeros(*size, dtype=None, requires_grad=False):
+    return _make(np.zeros(_size(size), _float(dtype)), None, requires_grad)
+
+
+def ones(*size, dtype=None, requires_grad=False):
+    return _make(np.ones(_size(size), _float(dtype)), None, requires_grad)
+
+
+def full(size, fill_value, dtype=None, requires_grad=False):
+    if dtype is None and isinstance(fill_value, (bool, int, np.integer)):
+        dtype = np.int64 if not isinstance(fill_value, bool) else bool
+    return _make(np.full(_size((size,)), fill_value, _float(dtype) if dtype is None else dtype), None,
+                 requires_grad)
+
+
+def empty(*size, dtype=None, requires_grad=False):
+    return zeros(*size, dtype=dtype, requires_grad=requires_grad)    # zeros: nothing uninitialised
+
+
+def _like(x):
+    return x.data if isinstance(x, Node) else np.asarray(x)
+
+
+def zeros_like(x, dtype=None, requires_grad=False):
+    return _make(np.zeros_like(_like(x), dtype=dtype), None, requires_grad)
+
+
+def ones_like(x, dtype=None, requires_grad=False):
+    return _make(np.ones_like(_like(x), dtype=dtype), None, requires_grad)
+
+
+def full_like(x, fill_value, dtype=None, requires_grad=False):
+    return _make(np.full_like(_like(x), fill_value, dtype=dtype), None, requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None, requires_grad=False):
+    """[start, end) by step: int64 when all are ints (PyTorch), else the default float dtype."""
+    if end is None:
+        start, end = 0, start
+    ints = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
+    kind = np.int64 if ints and dtype is None else _float(dtype)
+    return _make(np.arange(start, end, step, dtype=kind), None, requires_grad)
+
+
+def linspace(start, end, steps, dtype=None, requires_grad=False):
+    return _make(np.linspace(start, end, int(steps), dtype=_float(dtype)), None, requires_grad)
+
+
+def eye(n, m=None, dtype=None, requires_grad=False):
+    return _make(np.eye(n, m, dtype=_float(dtype)), None, requires_grad)
+
+
+def randn(*size, dtype=None, requires_grad=False):
+    """Standard normal samples from the library generator (al.manual_seed)."""
+    return _make(generator().standard_normal(_size(size)).astype(_float(dtype)), None, requires_grad)
+
+
+def rand(*size, dtype=None, requires_grad=False):
+    """Uniform samples in [0, 1) from the library generator."""
+    return _make(generator().random(_size(size)).astype(_float(dtype)), None, requires_grad)
+
+
+def randint(low, high=None, size=None, dtype=None):
+    """Integers in [low, high) (or [0, low) with two arguments, as randint(high, size))."""
+    if size is None:
+        low, high, size = 0, low, high
+    if high is None or size is None:
+        raise TypeError("randint: call as randint(high, size) or randint(low, high, size)")
+    return Tensor(generator().integers(low, high, _size((size,)), dtype=np.int64 if dtype is None else dtype))
+
+
+def randperm(n, dtype=None):
+    """A random permutation of 0..n-1 (int64)."""
+    return Tensor(generator().permutation(int(n)).astype(np.int64 if dtype is None else dtype))
+
+
+def randn_like(x, dtype=None, requires_grad=False):
+    data = _like(x)
+    return randn(*data.shape, dtype=dtype or (data.dtype if data.dtype.kind == "f" else None),
+                 requires_grad=requires_grad)
+
+
+def rand_like(x, dtype=None, requires_grad=False):
+    data = _like(x)
+    return rand(*data.shape, dtype=dtype or (data.dtype if data.dtype.kind == "f" else None),
+                requires_grad=requires_grad)
+
+
+def from_numpy(array):
+    """A tensor sharing the array's memory and keeping its dtype (as torch.from_numpy)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected an ndarray, got {type(array).__name__}")
+    return Tensor(array)
+
+
+def as_tensor(data, dtype=None):
+    """A tensor of data without a copy where possible (ndarrays keep their dtype)."""
+    if isinstance(data, Tensor) and dtype is None:
+        return data
+    return Tensor(np.asarray(data.data if isinstance(data, Node) else data), dtype=dtype)
+
+
+def is_tensor(x) -> bool:
+    return isinstance(x, Tensor)
+
+
+def numel(x) -> int:
+    return int(np.size(_like(x)))
+
+
+def allclose(a, b, rtol=1e-5, atol=1e-8, equal_nan=False) -> bool:
+    return bool(np.allclose(_like(a), _like(b), rtol=rtol, atol=atol, equal_nan=equal_nan))
