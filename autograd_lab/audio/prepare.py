@@ -327,8 +327,9 @@ def normalize_input(X, mode="band", mean=0.0, std=1.0) -> np.ndarray:
 
     >>> import autograd_lab as al, numpy as np
     >>> X = np.arange(12, dtype=np.float32).reshape(1, 1, 3, 4)
-    >>> al.audio.prepare.normalize_input(X, "band")[0, 0, :, 0].round(3).tolist()
-    [-1.5, -1.5, -1.5]
+    >>> Z = al.audio.prepare.normalize_input(X, "band")     # each band minus its mean, over the spread
+    >>> np.round(Z[0, 0, :, 0].astype(float), 3).tolist()  # -1.5 / (sqrt(1.25) + 1e-3)
+    [-1.34, -1.34, -1.34]
     """
     X = np.asarray(X, np.float32)
     if mode == "global":
