@@ -163,6 +163,10 @@ def test_bad_input_is_named():
         al.audio.chroma_cqt(C=al.audio.cqt(y, sr=SR))
     with pytest.raises(ValueError, match=r"chroma_stft: S must be a spectrogram .* got shape \(1, 5\)"):
         al.audio.chroma_stft(S=np.ones((1, 5)))
+    with pytest.raises(ValueError, match="chroma_stft: pass the samples y or a spectrogram S"):
+        al.audio.chroma_stft(sr=SR)
+    with pytest.raises(ValueError, match="chroma_cqt: pass the samples y or a CQT magnitude C"):
+        al.audio.chroma_cqt(sr=SR)
     with pytest.raises(ValueError, match="onset_strength: lag must be a positive integer, got 0"):
         al.audio.onset_strength(y=y, lag=0)
     with pytest.raises(ValueError, match=r"onset_strength: need a spectrogram .* got shape \(4, 1\)"):

@@ -22,7 +22,7 @@ constant; the resampler between octaves is soxr's, as an FIR op (see halving.py)
 """
 from __future__ import annotations
 
-import math
+import functools
 
 import numpy as np
 
@@ -94,7 +94,7 @@ def _engine_normalize(S, norm, axis):
 
 # ---- tuning ---------------------------------------------------------------------------------
 def _magnitudes(y, S, n_fft, hop_length, power=1.0, win_length=None, window="hann", center=True,
-                pad_mode="constant"):
+                pad_mode="constant", caller="piptrack"):
     """(|S| or |stft(y)| ** power, n_fft): librosa's `_spectrogram` helper."""
     if S is not None:
         S = np.asarray(S)
@@ -102,7 +102,7 @@ def _magnitudes(y, S, n_fft, hop_length, power=1.0, win_length=None, window="han
             n_fft = 2 * (S.shape[-2] - 1)
         return S, n_fft
     if y is None:
-        raise ValueError("pass the samples y or a spectrogram S")
+        raise ValueError(f"{caller}: pass the samples y or a spectrogram S")
     return np.abs(stft(y, n_fft, hop_length, win_length, window, center, pad_mode)) ** power, n_fft
 
 
@@ -315,6 +315,19 @@ class _CQTPlan:
         self.length_scale = 1.0 / np.sqrt(lengths) if scale else np.ones(n_bins)
 
 
+@functools.lru_cache(maxsize=32)
+def _cached_plan(*args):
+    return _CQTPlan(*args)
+
+
+def _plan(*args):
+    """The plan for these parameters, built once per distinct set (a window array is not cached)."""
+    try:
+        return _cached_plan(*args)
+    except TypeError:                      # unhashable (a window given as an array)
+        return _CQTPlan(*args)
+
+
 def _cqt_args(y, fn_name):
     if isinstance(y, Node):
         data = y.data
@@ -346,8 +359,8 @@ def cqt(y, sr=22050, hop_length=512, fmin=None, n_bins=84, bins_per_octave=12, t
     data = _cqt_args(y, "cqt")
     if tuning is None:
         tuning = estimate_tuning(y=data, sr=sr, bins_per_octave=bins_per_octave)
-    plan = _CQTPlan(sr, hop_length, fmin, n_bins, bins_per_octave, tuning, filter_scale, norm,
-                    sparsity, window, scale, res_type)
+    plan = _plan(sr, hop_length, fmin, n_bins, bins_per_octave, float(tuning), filter_scale, norm,
+                 sparsity, window, scale, res_type)
     signal = data.astype(np.float64)
     if plan.early_factor > 1:
         signal = soxr_resample(signal, plan.early_factor, res_type)
@@ -382,8 +395,8 @@ def cqt_magnitude(y, sr=22050, hop_length=512, fmin=None, n_bins=84, bins_per_oc
     data = _cqt_args(y, "cqt_magnitude")
     if tuning is None:
         tuning = estimate_tuning(y=data, sr=sr, bins_per_octave=bins_per_octave)
-    plan = _CQTPlan(sr, hop_length, fmin, n_bins, bins_per_octave, tuning, filter_scale, norm,
-                    sparsity, window, scale, res_type)
+    plan = _plan(sr, hop_length, fmin, n_bins, bins_per_octave, float(tuning), filter_scale, norm,
+                 sparsity, window, scale, res_type)
     taps, center = soxr_halving_taps(res_type), soxr_halving_center(res_type)
     dtype = data.dtype
 
@@ -404,7 +417,8 @@ def cqt_magnitude(y, sr=22050, hop_length=512, fmin=None, n_bins=84, bins_per_oc
         index = np.arange(n_frames)[:, None] * hop + np.arange(n_fft)[None, :]
         frames = fn.getitem(padded, (Ellipsis, index))                    # (..., frames, n_fft)
         # the 'ones'-window STFT followed by the basis is one real -> complex matrix per octave
-        kernel = np.fft.rfft(np.eye(n_fft), axis=1) @ basis.T             # (n_fft, n_filters)
+        # kernel[j, k] = sum_f basis[k, f] exp(-2 pi i j f / n_fft): a DFT of each basis row
+        kernel = np.fft.fft(basis, n=n_fft, axis=1).T                     # (n_fft, n_filters)
         real = frames @ Tensor(kernel.real.astype(dtype))
         imag = frames @ Tensor(kernel.imag.astype(dtype))
         responses.append((real, imag))
@@ -451,7 +465,7 @@ def chroma_stft(y=None, sr=22050, S=None, norm=np.inf, n_fft=2048, hop_length=51
     if S is not None and np.asarray(S).shape[-2] < 2:
         raise ValueError(f"chroma_stft: S must be a spectrogram (..., 1 + n_fft // 2, frames), got shape "
                          f"{np.asarray(S).shape}")
-    S, n_fft = _magnitudes(y, S, n_fft, hop_length, 2.0, win_length, window, center, pad_mode)
+    S, n_fft = _magnitudes(y, S, n_fft, hop_length, 2.0, win_length, window, center, pad_mode, "chroma_stft")
     if tuning is None:
         tuning = estimate_tuning(S=S, sr=sr, bins_per_octave=n_chroma)
     fb = chroma_filters(sr, n_fft, n_chroma=n_chroma, tuning=tuning, **kwargs)
