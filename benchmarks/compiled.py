@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 
-from common import THREADS, machine, try_import_torch
+from common import THREADS, block_median, machine, try_import_torch
 
 import autograd_lab as al
 import models
@@ -41,10 +41,7 @@ def alternate(contenders: dict, blocks=20, steps=10, warmup=5) -> dict:
     times = {name: [] for name in contenders}
     for _ in range(blocks):
         for name, fn in contenders.items():
-            start = time.perf_counter()
-            for _ in range(steps):
-                fn()
-            times[name].append((time.perf_counter() - start) / steps)
+            times[name].append(block_median(fn, steps))
     return {name: statistics.median(t) for name, t in times.items()}
 
 

@@ -6,15 +6,16 @@ dimension, one per worker thread, each a single-threaded BLAS call (numpy
 releases the GIL while BLAS runs). Small products, and batched or integer ones,
 are one `np.matmul` call on the calling thread.
 
-Until 2026-12 the helpers' parts were posted from compiled code to mailboxes
-that the helpers polled without the GIL; docs/performance.md says what that
-bought (too little on W2 and W3 to keep) and why it went.
+The helpers' parts are handed to them through their mailboxes and run from
+compiled code without the GIL (kernels.parallel.run_products): a helper that
+had to take the GIL to start its part started it late enough that W2's split
+products were slower on two threads than on one (Intel Xeon, 2 cores).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from . import parallel
+from . import gemm, parallel
 from .blas import single_threaded
 
 # Below this many multiply-adds a product takes < ~50 µs on one thread, about
@@ -62,6 +63,12 @@ def matmul(a, b):
     out = np.empty((M, N), a.dtype)
     partials = np.empty((parts - 1 if split == INNER else 0, M, N), a.dtype)
     pieces = [_part(a, b, out, partials, split, block, i) for i in range(parts)]
+    address, ilp64 = gemm.blas_function(a.dtype)
+    if (parallel.products_available(address) and all(map(_blas_ready, (a, b)))
+            and parallel.run_products(address, ilp64, pieces)):
+        for partial in partials:
+            out += partial
+        return out
 
     def work(ranges):         # jobs of the worker pool, one piece each
         for i, _ in ranges:
@@ -71,6 +78,20 @@ def matmul(a, b):
     for partial in partials:
         out += partial
     return out
+
+
+def _blas_ready(x):
+    """Whether BLAS can read x as it is, as numpy decides (its is_blasable2d): rows or
+    columns of unit stride, laid side by side without overlap, in native byte order.
+    A broadcast operand (a zero stride) or an overlapping view goes through numpy."""
+    size, (rows, cols), (s0, s1) = x.itemsize, x.shape, x.strides
+    if not x.dtype.isnative or s0 % size or s1 % size:
+        return False
+    if s1 == size:
+        return s0 >= max(cols, 1) * size
+    if s0 == size:
+        return s1 >= max(rows, 1) * size
+    return False
 
 
 def _part(a, b, out, partials, split, block, i):
