@@ -432,6 +432,16 @@ def _positive(kind):
     return parse
 
 
+def _not_negative(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a float, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (off) or more, got {text}")
+    return value
+
+
 class _Formatter(argparse.RawDescriptionHelpFormatter):
     """Each option's default in its help line (when it has one worth showing)."""
 
@@ -463,17 +473,18 @@ def _recipe_options(p):
     g = p.add_argument_group("training recipe (what makes the classifier generalise; see docs/audio.md)")
     g.add_argument("--normalize", choices=("clip", "band", "global"), default="clip",
                    help="input scaling: per window; per window and mel band; or one mean/std for all")
-    g.add_argument("--no-augment", action="store_true", help="no time shifts, masks, gains, colouring, filtering, reverberation, stretches or warps")
+    g.add_argument("--no-augment", action="store_true",
+                   help="no time shifts, masks, gains, colouring, filtering, reverberation, stretches or warps")
     g.add_argument("--no-stretch", action="store_true", help="no random time stretch (0.8-1.25x)")
     g.add_argument("--no-warp", action="store_true", help="no random warp of the mel axis (+-10%%)")
-    g.add_argument("--eq-db", type=float, default=default.eq_db,
+    g.add_argument("--eq-db", type=_not_negative, default=default.eq_db,
                    help="random colouring of the mel bands (a tilt and a ripple) within +-this many dB")
     g.add_argument("--no-eq", action="store_true", help="no random colouring of the mel bands")
-    g.add_argument("--filter-db", type=float, default=default.filter_db,
+    g.add_argument("--filter-db", type=_not_negative, default=default.filter_db,
                    help="random low- or high-pass roll-off (3-24 dB/octave), at most this deep: another "
                         "microphone, recorder or sample bank")
     g.add_argument("--no-filter", action="store_true", help="no random low- or high-pass filtering")
-    g.add_argument("--reverb", type=float, default=default.reverb, metavar="SECONDS",
+    g.add_argument("--reverb", type=_not_negative, default=default.reverb, metavar="SECONDS",
                    help="random reverberation with decay times (RT60) up to this long: another room")
     g.add_argument("--no-reverb", action="store_true", help="no random reverberation")
     g.add_argument("--no-random-crop", action="store_true",

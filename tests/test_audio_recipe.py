@@ -207,6 +207,8 @@ def test_the_command_line_sets_every_part_of_the_recipe():
     assert (changed.eq_db, changed.filter_db, changed.reverb, changed.stretch, changed.warp) == (5, 12, 0.4, None, 0)
     off = cli.recipe_from(parser.parse_args(["train", "--data", "x", "--no-eq", "--no-filter", "--no-reverb"]))
     assert off.eq_db == off.filter_db == off.reverb == 0
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "--data", "x", "--reverb", "-1"])
     augmenter = changed.augmenter(0, 64, 100, frame_seconds=0.01)
     assert (augmenter.eq_db, augmenter.filter_db, augmenter.reverb) == (5, 12, 0.4)
 
