@@ -245,6 +245,52 @@ def getitem(x, index):
     return P.getitem(_operand(x), index=_index(index))
 
 
+def index_put(x, index, value):
+    """A copy of x with `value` written at `index` (numpy indexing, broadcasting, cast to x's
+    dtype), recorded as one op: gradients flow to x (except where written) and to value.
+
+    The out-of-place form of `x[index] = value`, for tensors inside a recorded graph.
+    Repeated positions in an advanced index are undefined, as in torch.index_put.
+
+    >>> import autograd_lab as al
+    >>> x = al.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    >>> y = x.index_put(x.data > 1.5, 0.0)
+    >>> y.sum().backward(); y.data, x.grad
+    (array([1., 0., 0.], dtype=float32), array([1., 0., 0.], dtype=float32))
+    """
+    x, index = _operand(x), _index(index)
+    check_index_put("index_put", np.shape(x), index, np.shape(getattr(value, "data", value)))
+    return P.index_put(x, _operand(value), index=index)
+
+
+def check_index_put(what, shape, index, value_shape) -> None:
+    """Raise IndexError (index out of range or malformed) or ShapeError (value does not
+    broadcast to x[index]) naming `what` and the shapes, before anything is written."""
+    try:
+        part = np.empty(shape, dtype=bool)[index].shape
+    except (IndexError, ValueError, TypeError) as exc:
+        raise IndexError(f"{what}: index {_show_index(index)} does not fit a tensor of shape "
+                         f"{tuple(shape)}: {exc}") from None
+    value_shape = tuple(value_shape)
+    while len(value_shape) > len(part) and value_shape[0] == 1:   # numpy and torch drop leading 1s
+        value_shape = value_shape[1:]
+    try:
+        ok = np.broadcast_shapes(value_shape, part) == part
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ShapeError(f"{what}: cannot write a value of shape {tuple(value_shape)} into "
+                         f"x[index] of shape {part} (x has shape {tuple(shape)}, index "
+                         f"{_show_index(index)}): the value must broadcast to {part}")
+
+
+def _show_index(index):
+    items = index if isinstance(index, tuple) else (index,)
+    shown = [f"<{i.dtype} array of shape {i.shape}>" if isinstance(i, np.ndarray) and i.size > 6
+             else repr(i.tolist()) if isinstance(i, np.ndarray) else repr(i) for i in items]
+    return "(" + ", ".join(shown) + ")" if isinstance(index, tuple) else shown[0]
+
+
 # ---- linear algebra -------------------------------------------------------------
 def matmul(a, b):
     """Matrix product with numpy's rules (vectors, batches, broadcasting).

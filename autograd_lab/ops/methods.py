@@ -166,6 +166,43 @@ def _inplace(op, name, out_of_place):
     return method
 
 
+def _setitem(self, index, value):
+    """t[index] = value, in place, with numpy's indexing, broadcasting and casting (as torch).
+
+    Allowed where no recorded gradient can go stale: on a tensor that does not require grad,
+    and on a leaf under al.no_grad() (initialising weights by hand). A node inside a recorded
+    graph is never changed: the ops that used it keep its data for their gradients, and we
+    have no version counter to notice. Write `y = y.index_put(index, value)` there instead.
+    """
+    index = fn._index(index)
+    if isinstance(value, Node):
+        if value.requires_grad and state.grad_enabled:
+            raise RuntimeError(
+                f"t[index] = value: the value (shape {value.shape}) requires grad and would be "
+                f"copied without its gradient; write t = t.index_put(index, value) (recorded, "
+                f"gradients flow to both) or assign under al.no_grad()")
+        value = value.data
+    if self.requires_grad:
+        if not self.is_leaf:
+            raise RuntimeError(
+                f"t[index] = value on a tensor of shape {self.shape} computed by {self.op.name} "
+                f"inside a recorded graph: autograd_lab does not change recorded nodes (the ops "
+                f"that used it would differentiate with the new values); write "
+                f"t = t.index_put(index, value), which records the write as an op, or use "
+                f"t.detach() if no gradient should flow")
+        if state.grad_enabled:
+            raise RuntimeError(
+                f"t[index] = value: a leaf tensor of shape {self.shape} that requires grad is "
+                f"being used in an in-place operation (PyTorch: \"a leaf Variable that requires "
+                f"grad is being used in an in-place operation.\"); initialise it inside "
+                f"`with al.no_grad():`")
+    fn.check_index_put("t[index] = value", self.shape, index, np.shape(value))
+    try:
+        self.data[index] = value
+    except ValueError as exc:      # e.g. a read-only view (np.broadcast_to, expand)
+        raise ValueError(f"t[index] = value on a tensor of shape {self.shape}: {exc}") from None
+
+
 def _requires_grad_(self, requires_grad=True):
     if not self.is_leaf and not requires_grad:
         raise RuntimeError("requires_grad_(False) on a computed tensor: use .detach() instead")
@@ -218,6 +255,7 @@ _PYTORCH_STYLE = {
     "requires_grad_": _requires_grad_,
     "all": lambda self, *a, **k: Tensor(np.asarray(self.data.all(*a, **k))),
     "any": lambda self, *a, **k: Tensor(np.asarray(self.data.any(*a, **k))),
+    "__setitem__": _setitem, "index_put": fn.index_put,
     "__iadd__": _inplace(P.add, "__iadd__", _SHARED["__add__"]),
     "__isub__": _inplace(P.sub, "__isub__", _SHARED["__sub__"]),
     "__imul__": _inplace(P.mul, "__imul__", _SHARED["__mul__"]),
