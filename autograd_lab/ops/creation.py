@@ -25,6 +25,55 @@ int32, int64, long, uint8 = np.dtype(np.int32), np.dtype(np.int64), np.dtype(np.
 bool_ = np.dtype(bool)
 
 
+# names whose numpy meaning differs from PyTorch's ("float" is float64 to numpy, float32 to torch)
+_TORCH_DTYPE_NAMES = {"float": float32, "double": float64, "half": float16, "long": int64,
+                      "int": int32, "bool": np.dtype(bool)}
+
+
+def as_dtype(dtype) -> np.dtype:
+    """A numpy dtype from what a user may pass: np.float64, "float64", al.double, PyTorch's
+    names ("float" is float32 as in torch, "double", "long") and torch.float64 itself."""
+    if dtype is not None and not isinstance(dtype, (str, type, np.dtype)) \
+            and type(dtype).__name__ == "dtype":          # torch.float64, without importing torch
+        dtype = str(dtype)
+    if isinstance(dtype, str):
+        name = dtype[len("torch."):] if dtype.startswith("torch.") else dtype
+        if name in _TORCH_DTYPE_NAMES:
+            return _TORCH_DTYPE_NAMES[name]
+        dtype = name
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"not a dtype: {dtype!r} (use e.g. al.float64, np.float32 or 'float64')") from None
+
+
+def parse_to(what, args, kwargs):
+    """The dtype asked for by .to(...) (None: keep it), in any of PyTorch's call forms:
+    to(dtype), to(device), to(device, dtype), to(tensor), to(dtype=..., device=...).
+    The only device is the CPU; `non_blocking`, `copy` and `memory_format` change nothing here."""
+    dtype = kwargs.pop("dtype", None)
+    devices = [kwargs.pop("device", None)]
+    for key in ("non_blocking", "copy", "memory_format"):
+        kwargs.pop(key, None)
+    if kwargs:
+        raise TypeError(f"{what}.to(): unexpected keyword arguments {sorted(kwargs)}")
+    for a in args:
+        if hasattr(a, "shape") and hasattr(a, "dtype") and not isinstance(a, (type, np.dtype)):
+            dtype = a.dtype                       # to(other): other's dtype (and device: the CPU)
+        elif type(a).__name__ == "device" or (isinstance(a, str) and a.split(":")[0] in _DEVICES):
+            devices.append(a)
+        elif a is not None:
+            dtype = a
+    for device in devices:
+        if device is not None and str(device).split(":")[0] != "cpu":
+            raise RuntimeError(f"{what}.to({str(device)!r}): autograd_lab runs on the CPU only "
+                               f"(numpy arrays); drop the device or use 'cpu'")
+    return None if dtype is None else as_dtype(dtype)
+
+
+_DEVICES = ("cpu", "cuda", "mps", "xpu", "meta", "xla", "hip", "ipu", "vulkan", "mkldnn")
+
+
 def _size(size):
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])

@@ -16,6 +16,7 @@ from ..core.node import _NO_PARAMS, Node, Tensor, Value
 from ..core.op import on_declare
 from ..core.state import state
 from . import functions as fn
+from .creation import parse_to
 from . import primitives as P
 
 
@@ -212,15 +213,10 @@ def _requires_grad_(self, requires_grad=True):
     return self
 
 
-def _to(self, *args, dtype=None, **kwargs):
-    """x.to(dtype) casts; devices other than the CPU do not exist here."""
-    for a in args:
-        if isinstance(a, str) or type(a).__name__ == "device":
-            if str(a).split(":")[0] != "cpu":
-                raise RuntimeError(f"to({a!r}): autograd_lab runs on the CPU only (numpy arrays)")
-        else:
-            dtype = a
-    return self if dtype is None or np.dtype(dtype) == self.dtype else fn.astype(self, dtype)
+def _to(self, *args, **kwargs):
+    """x.to(dtype) casts (a new node, as torch); devices other than the CPU do not exist here."""
+    dtype = parse_to("Tensor", args, kwargs)
+    return self if dtype is None or dtype == self.dtype else fn.astype(self, dtype)
 
 
 def _cast(dtype):
