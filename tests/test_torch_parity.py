@@ -348,6 +348,15 @@ CASES = [
          order=1),
     Case("nn.NLLLoss", lambda L, m, a, t: m(a.log_softmax(1) if L is AL else a.log_softmax(1), t),
          [x(4, 3), idx((4,), 3)], layer=lambda L: L.nn.NLLLoss()),
+    # index_put: x[index] = value as a recorded op; torch's index takes a tuple of index tensors
+    Case("index_put_rows", lambda L, a, i, b: a.index_put((i,), b), [x(4, 3), idx((2,), 4, fill=[3, 1]), x(2, 3)]),
+    Case("index_put_mask_broadcast", lambda L, a, b: a.index_put((a.detach() > 0,), b), [x(3, 4), x(1)]),
+    # PyTorch's F.batch_norm signature: running statistics as tensors (None allowed in training)
+    Case("F.batch_norm_train_no_stats", lambda L, a, w, b: L.F.batch_norm(a, None, None, w, b, training=True),
+         [x(4, 3, 2), x(3), x(3)]),
+    Case("F.batch_norm_eval", lambda L, a, w, b: L.F.batch_norm(
+        a, L.lib.tensor(np.array([0.1, -0.2, 0.3])), L.lib.tensor(np.array([0.5, 2.0, 1.5])), w, b),
+         [x(5, 3), x(3), x(3)]),
 ]
 
 

@@ -258,14 +258,15 @@ def index_put(x, index, value):
     >>> y.sum().backward(); y.data, x.grad
     (array([1., 0., 0.], dtype=float32), array([1., 0., 0.], dtype=float32))
     """
-    x, index = _operand(x), _index(index)
-    check_index_put("index_put", np.shape(x), index, np.shape(getattr(value, "data", value)))
-    return P.index_put(x, _operand(value), index=index)
+    x, index, value = _operand(x), _index(index), _operand(value)
+    fits = check_index_put("index_put", np.shape(x), index, np.shape(value))
+    return P.index_put(x, value if value.shape == fits else reshape(value, fits), index=index)
 
 
-def check_index_put(what, shape, index, value_shape) -> None:
+def check_index_put(what, shape, index, value_shape) -> tuple:
     """Raise IndexError (index out of range or malformed) or ShapeError (value does not
-    broadcast to x[index]) naming `what` and the shapes, before anything is written."""
+    broadcast to x[index]) naming `what` and the shapes, before anything is written.
+    Returns the value's shape without the leading 1s that numpy would refuse."""
     try:
         part = np.empty(shape, dtype=bool)[index].shape
     except (IndexError, ValueError, TypeError) as exc:
@@ -282,6 +283,7 @@ def check_index_put(what, shape, index, value_shape) -> None:
         raise ShapeError(f"{what}: cannot write a value of shape {tuple(value_shape)} into "
                          f"x[index] of shape {part} (x has shape {tuple(shape)}, index "
                          f"{_show_index(index)}): the value must broadcast to {part}")
+    return value_shape
 
 
 def _show_index(index):

@@ -197,9 +197,9 @@ def _setitem(self, index, value):
                 f"being used in an in-place operation (PyTorch: \"a leaf Variable that requires "
                 f"grad is being used in an in-place operation.\"); initialise it inside "
                 f"`with al.no_grad():`")
-    fn.check_index_put("t[index] = value", self.shape, index, np.shape(value))
+    fits = fn.check_index_put("t[index] = value", self.shape, index, np.shape(value))
     try:
-        self.data[index] = value
+        self.data[index] = value if np.shape(value) == fits else np.reshape(value, fits)
     except ValueError as exc:      # e.g. a read-only view (np.broadcast_to, expand)
         raise ValueError(f"t[index] = value on a tensor of shape {self.shape}: {exc}") from None
 

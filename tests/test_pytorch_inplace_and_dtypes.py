@@ -1,0 +1,242 @@
+"""More PyTorch habits: `t[index] = value`, `model.to(dtype)` / `.double()` / `.float()`, and
+PyTorch's `F.batch_norm(input, running_mean, running_var, ...)`. Where torch is installed, the
+same calls run on torch and the numbers are compared; the rest asserts values directly.
+"""
+import numpy as np
+import pytest
+
+import autograd_lab as al
+import autograd_lab.nn.functional as F
+from autograd_lab.core.errors import ShapeError
+
+try:
+    import torch
+except ImportError:          # the torch comparisons skip; the value checks still run
+    torch = None
+
+needs_torch = pytest.mark.skipif(torch is None, reason="torch is not installed")
+
+
+# ---- t[index] = value -----------------------------------------------------------------------
+def _fill_both(lib, x):
+    """The same writes on an (4, 3) tensor of either library."""
+    x[0] = 5.0                                     # a number into a row
+    x[1, 2] = -1.0                                 # one element
+    x[:, 1] = lib.tensor(np.array([1.0, 2.0, 3.0, 4.0]))     # a Tensor into a column
+    x[x > 4] = 0.5                                 # a boolean mask from the tensor itself
+    x[2:] = lib.tensor(np.array([[7.0, 8.0, 9.0]]))           # broadcast a (1, 3) row into two
+    x[np.array([3, 0])] = 1.5                      # an integer array index
+    return x
+
+
+def test_setitem_writes_numbers_arrays_tensors_masks_and_slices():
+    x = _fill_both(al, al.zeros(4, 3, dtype=np.float64))
+    np.testing.assert_array_equal(x.data, [[1.5, 1.5, 1.5], [0.0, 2.0, -1.0],
+                                           [7.0, 8.0, 9.0], [1.5, 1.5, 1.5]])
+    assert x.dtype == np.float64 and x.is_leaf
+
+
+@needs_torch
+def test_setitem_gives_the_same_tensor_as_torch():
+    ours = _fill_both(al, al.zeros(4, 3, dtype=np.float64))
+    theirs = _fill_both(torch, torch.zeros(4, 3, dtype=torch.float64))
+    np.testing.assert_array_equal(ours.data, theirs.numpy())
+
+
+def test_setitem_casts_to_the_tensors_dtype_as_torch_does():
+    t = al.zeros(3, dtype=np.int64)
+    t[0] = 2.7                       # truncated, the dtype stays int64 (torch: tensor([2, 0, 0]))
+    t[1:] = al.tensor([-1.9, 4.2])
+    np.testing.assert_array_equal(t.data, [2, -1, 4])
+    assert t.dtype == np.int64
+
+
+def test_setitem_initialises_a_parameter_under_no_grad_and_training_then_uses_it():
+    layer = al.nn.Linear(3, 2)
+    with al.no_grad():
+        layer.weight[:] = 0.0
+        layer.weight[0, 1] = 2.0
+        layer.bias[layer.bias.data < 10] = 1.0
+    assert layer.weight.is_leaf and layer.weight.requires_grad
+    out = layer(al.tensor([[1.0, 3.0, 5.0]]))
+    np.testing.assert_allclose(out.data, [[7.0, 1.0]])
+    out.sum().backward()
+    np.testing.assert_allclose(layer.weight.grad, [[1, 3, 5], [1, 3, 5]])
+
+
+def test_setitem_on_a_leaf_that_requires_grad_while_recording_names_the_fix():
+    w = al.zeros(2, 5, requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"leaf tensor of shape \(2, 5\) that requires grad is being "
+                                           r"used in an in-place operation.*al\.no_grad\(\)"):
+        w[0] = 1.0
+    np.testing.assert_array_equal(w.data, np.zeros((2, 5)))     # nothing was written
+
+
+def test_setitem_on_a_recorded_node_is_refused_and_index_put_records_it():
+    a = al.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = a * 2
+    with pytest.raises(RuntimeError, match=r"shape \(3,\) computed by mul.*index_put"):
+        y[0] = 7.0
+    np.testing.assert_array_equal(y.data, [2.0, 4.0, 6.0])
+    v = al.tensor(7.0, requires_grad=True)
+    z = y.index_put(0, v)
+    (z * al.tensor([10.0, 1.0, 1.0])).sum().backward()
+    np.testing.assert_array_equal(z.data, [7.0, 4.0, 6.0])
+    np.testing.assert_array_equal(a.grad, [0.0, 2.0, 2.0])     # torch gives the same for y[0] = 7
+    assert v.grad == pytest.approx(10.0)
+
+
+def test_setitem_of_a_value_that_requires_grad_points_to_index_put():
+    buf = al.zeros(3)
+    w = al.tensor([1.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="requires grad.*index_put"):
+        buf[0] = w * 2
+    with al.no_grad():
+        buf[0] = w * 2
+    np.testing.assert_array_equal(buf.data, [2.0, 0.0, 0.0])
+
+
+def test_setitem_with_a_bad_index_or_value_names_the_shapes():
+    x = al.zeros(2, 3)
+    with pytest.raises(IndexError, match=r"index 5 does not fit a tensor of shape \(2, 3\)"):
+        x[5] = 1.0
+    with pytest.raises(IndexError, match=r"bool array.*shape \(2, 3\)"):
+        x[np.ones(7, bool)] = 1.0
+    with pytest.raises(ShapeError, match=r"value of shape \(4,\) into x\[index\] of shape \(3,\)"):
+        x[0] = al.ones(4)
+    with pytest.raises(ShapeError, match=r"index_put: .*shape \(4,\)"):
+        x.index_put(0, np.ones(4))
+    np.testing.assert_array_equal(x.data, np.zeros((2, 3)))
+
+
+# ---- Module.to / .double() / .float() -------------------------------------------------------
+def _bn_model(lib):
+    return lib.nn.Sequential(lib.nn.Linear(2, 3), lib.nn.BatchNorm1d(3), lib.nn.Linear(3, 1))
+
+
+def test_module_double_converts_floats_in_place_and_keeps_integer_buffers():
+    model = _bn_model(al)
+    params = model.parameters()
+    model.train()
+    model(al.randn(4, 2))                         # counts one batch
+    assert model.double() is model
+    assert [p is q for p, q in zip(params, model.parameters())] == [True] * 6
+    assert {p.dtype for p in model.parameters()} == {np.dtype(np.float64)}
+    bn = model[1]
+    assert bn.running_mean.dtype == bn.running_var.dtype == np.float64
+    assert bn.num_batches_tracked.dtype == np.int64 and int(bn.num_batches_tracked) == 1
+    assert model.float() is model and model[0].weight.dtype == np.float32
+    for spelling in (al.float64, np.float64, "float64", "double", "torch.float64", "cpu"):
+        model.float()
+        assert model.to(spelling) is model
+        assert model[2].bias.dtype == (np.float32 if spelling == "cpu" else np.float64), spelling
+    assert model.to("cpu", al.float32)[0].weight.dtype == np.float32
+    assert model.to(dtype=al.float64)[0].weight.dtype == np.float64
+    assert model.to(al.zeros(1, dtype=np.float32))[0].weight.dtype == np.float32   # to(other tensor)
+    assert model.cpu() is model
+    with pytest.raises(RuntimeError, match="CPU only"):
+        model.to("cuda")
+    with pytest.raises(TypeError, match="floating dtypes"):
+        model.to(al.int64)
+
+
+def test_tensor_to_accepts_torchs_call_forms():
+    x = al.tensor([1.5, 2.5])
+    assert x.to("float64").dtype == np.float64
+    assert x.to("cpu") is x
+    assert x.to("cpu", "double").dtype == np.float64
+    assert x.to(dtype="long").data.tolist() == [1, 2]
+    assert x.to(al.zeros(1, dtype=np.float64)).dtype == np.float64
+    assert x.double().dtype == np.float64 and x.double().float().dtype == np.float32
+    with pytest.raises(RuntimeError, match="CPU only"):
+        x.to("cuda:0")
+
+
+@needs_torch
+def test_optimizer_built_before_double_keeps_training_the_converted_parameters_as_torch():
+    torch.manual_seed(0)
+    theirs = _bn_model(torch)
+    ours = _bn_model(al)
+    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    opt_ours = al.optim.SGD(ours.parameters(), lr=0.1, momentum=0.9)
+    opt_theirs = torch.optim.SGD(theirs.parameters(), lr=0.1, momentum=0.9)
+    rng = np.random.default_rng(0)
+    batches = [(rng.normal(size=(6, 2)), rng.normal(size=(6, 1))) for _ in range(3)]
+
+    def step(model, opt, lib, xb, yb, dtype):
+        opt.zero_grad()
+        loss = ((model(lib.tensor(xb.astype(dtype))) - lib.tensor(yb.astype(dtype))) ** 2).mean()
+        loss.backward()
+        opt.step()
+
+    step(ours, opt_ours, al, *batches[0], np.float32)
+    step(theirs, opt_theirs, torch, *batches[0], np.float32)
+    ours.double()
+    theirs.double()
+    for xb, yb in batches[1:]:
+        step(ours, opt_ours, al, xb, yb, np.float64)
+        step(theirs, opt_theirs, torch, xb, yb, np.float64)
+    mine, ref = ours.state_dict(), theirs.state_dict()
+    assert sorted(mine) == sorted(ref)
+    for key in mine:
+        assert mine[key].dtype == ref[key].numpy().dtype, key
+        np.testing.assert_allclose(mine[key], ref[key].numpy(), rtol=1e-5, atol=1e-6, err_msg=key)
+    assert int(mine["1.num_batches_tracked"]) == 3
+
+
+# ---- F.batch_norm with PyTorch's signature ------------------------------------------------
+def test_batch_norm_updates_running_statistics_in_place_with_the_unbiased_variance():
+    x = np.arange(12.0).reshape(4, 3)             # per channel: mean 4.5 + c, unbiased var 15
+    running_mean, running_var = np.zeros(3), np.ones(3)
+    out = F.batch_norm(al.tensor(x), running_mean, running_var, training=True, momentum=0.5)
+    np.testing.assert_allclose(running_mean, [2.25, 2.75, 3.25])
+    np.testing.assert_allclose(running_var, [8.0, 8.0, 8.0])    # 0.5 * 1 + 0.5 * 15
+    np.testing.assert_allclose(out.data[:, 0], (x[:, 0] - 4.5) / np.sqrt(11.25 + 1e-5))
+    stats = al.tensor(np.zeros(3)), al.tensor(np.ones(3))      # Tensors are updated in place too
+    F.batch_norm(al.tensor(x), *stats, training=True)
+    np.testing.assert_allclose(stats[0].data, [0.45, 0.55, 0.65])
+    np.testing.assert_allclose(stats[1].data, [2.4, 2.4, 2.4])
+    evaluated = F.batch_norm(al.tensor(x), running_mean, running_var)    # training=False: running
+    np.testing.assert_allclose(evaluated.data, (x - running_mean) / np.sqrt(running_var + 1e-5))
+
+
+def test_batch_norm_without_running_statistics_and_its_errors():
+    x = al.tensor(np.arange(8.0).reshape(4, 2))
+    out = F.batch_norm(x, None, None, training=True)
+    np.testing.assert_allclose(out.data.mean(axis=0), [0.0, 0.0], atol=1e-12)
+    with pytest.raises(ValueError, match="required when not training"):
+        F.batch_norm(x, None, None)
+    bn = al.nn.BatchNorm1d(2)
+    with pytest.raises(TypeError, match=r"F.batch_norm\(x, bn.running_mean, bn.running_var"):
+        F.batch_norm(x, bn, bn.weight, bn.bias, True)
+    with pytest.raises(ShapeError, match=r"running_mean has shape \(3,\).*2 channels"):
+        F.batch_norm(x, np.zeros(3), np.ones(3), training=True)
+
+
+@needs_torch
+def test_batch_norm_matches_torch_over_several_training_steps_then_in_eval():
+    rng = np.random.default_rng(1)
+    weight, bias = rng.normal(size=4), rng.normal(size=4)
+    ours = [np.zeros(4), np.ones(4)]
+    theirs = [torch.zeros(4, dtype=torch.float64), torch.ones(4, dtype=torch.float64)]
+    for _ in range(3):
+        x = rng.normal(size=(5, 4, 3)) * 3 + 1
+        a = F.batch_norm(al.tensor(x), *ours, al.tensor(weight), al.tensor(bias), training=True, momentum=0.2)
+        b = torch.nn.functional.batch_norm(torch.tensor(x), *theirs, torch.tensor(weight), torch.tensor(bias),
+                                           training=True, momentum=0.2)
+        np.testing.assert_allclose(a.data, b.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ours[0], theirs[0].numpy(), rtol=1e-12)
+    np.testing.assert_allclose(ours[1], theirs[1].numpy(), rtol=1e-12)
+    a = F.batch_norm(al.tensor(x), *ours, al.tensor(weight), al.tensor(bias))
+    b = torch.nn.functional.batch_norm(torch.tensor(x), *theirs, torch.tensor(weight), torch.tensor(bias))
+    np.testing.assert_allclose(a.data, b.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@needs_torch
+def test_export_torch_carries_the_batch_counter():
+    model = al.nn.Sequential(al.nn.Linear(2, 3), al.nn.BatchNorm1d(3))
+    for _ in range(3):
+        model(al.randn(4, 2))
+    exported = al.export_torch(model)
+    assert int(exported[1].num_batches_tracked) == 3
+    np.testing.assert_allclose(exported[1].running_var.numpy(), model[1].running_var)
