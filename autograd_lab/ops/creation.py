@@ -12,6 +12,8 @@ generator, so `al.manual_seed(s)` makes them repeatable.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..core.node import Node, Tensor
@@ -74,6 +76,16 @@ def parse_to(what, args, kwargs):
 _DEVICES = ("cpu", "cuda", "mps", "xpu", "meta", "xla", "hip", "ipu", "vulkan", "mkldnn")
 
 
+def _on_cpu(make):
+    """Accept PyTorch's `device=` keyword on a constructor: the CPU, or a clear error."""
+    @functools.wraps(make)
+    def wrapper(*args, device=None, **kwargs):
+        if device is not None:
+            parse_to(make.__name__, (device,), {})
+        return make(*args, **kwargs)
+    return wrapper
+
+
 def _size(size):
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
@@ -90,14 +102,17 @@ def _float(dtype):
     return np.dtype(dtype) if dtype is not None else state.default_dtype
 
 
+@_on_cpu
 def zeros(*size, dtype=None, requires_grad=False):
     return _make(np.zeros(_size(size), _float(dtype)), None, requires_grad)
 
 
+@_on_cpu
 def ones(*size, dtype=None, requires_grad=False):
     return _make(np.ones(_size(size), _float(dtype)), None, requires_grad)
 
 
+@_on_cpu
 def full(size, fill_value, dtype=None, requires_grad=False):
     if dtype is None and isinstance(fill_value, (bool, int, np.integer)):
         dtype = np.int64 if not isinstance(fill_value, bool) else bool
@@ -105,6 +120,7 @@ def full(size, fill_value, dtype=None, requires_grad=False):
                  requires_grad)
 
 
+@_on_cpu
 def empty(*size, dtype=None, requires_grad=False):
     return zeros(*size, dtype=dtype, requires_grad=requires_grad)    # zeros: nothing uninitialised
 
@@ -113,18 +129,22 @@ def _like(x):
     return x.data if isinstance(x, Node) else np.asarray(x)
 
 
+@_on_cpu
 def zeros_like(x, dtype=None, requires_grad=False):
     return _make(np.zeros_like(_like(x), dtype=dtype), None, requires_grad)
 
 
+@_on_cpu
 def ones_like(x, dtype=None, requires_grad=False):
     return _make(np.ones_like(_like(x), dtype=dtype), None, requires_grad)
 
 
+@_on_cpu
 def full_like(x, fill_value, dtype=None, requires_grad=False):
     return _make(np.full_like(_like(x), fill_value, dtype=dtype), None, requires_grad)
 
 
+@_on_cpu
 def arange(start, end=None, step=1, dtype=None, requires_grad=False):
     """[start, end) by step: int64 when all are ints (PyTorch), else the default float dtype."""
     if end is None:
@@ -134,24 +154,29 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False):
     return _make(np.arange(start, end, step, dtype=kind), None, requires_grad)
 
 
+@_on_cpu
 def linspace(start, end, steps, dtype=None, requires_grad=False):
     return _make(np.linspace(start, end, int(steps), dtype=_float(dtype)), None, requires_grad)
 
 
+@_on_cpu
 def eye(n, m=None, dtype=None, requires_grad=False):
     return _make(np.eye(n, m, dtype=_float(dtype)), None, requires_grad)
 
 
+@_on_cpu
 def randn(*size, dtype=None, requires_grad=False):
     """Standard normal samples from the library generator (al.manual_seed)."""
     return _make(generator().standard_normal(_size(size)).astype(_float(dtype)), None, requires_grad)
 
 
+@_on_cpu
 def rand(*size, dtype=None, requires_grad=False):
     """Uniform samples in [0, 1) from the library generator."""
     return _make(generator().random(_size(size)).astype(_float(dtype)), None, requires_grad)
 
 
+@_on_cpu
 def randint(low, high=None, size=None, dtype=None):
     """Integers in [low, high) (or [0, low) with two arguments, as randint(high, size))."""
     if size is None:
@@ -161,17 +186,20 @@ def randint(low, high=None, size=None, dtype=None):
     return Tensor(generator().integers(low, high, _size((size,)), dtype=np.int64 if dtype is None else dtype))
 
 
+@_on_cpu
 def randperm(n, dtype=None):
     """A random permutation of 0..n-1 (int64)."""
     return Tensor(generator().permutation(int(n)).astype(np.int64 if dtype is None else dtype))
 
 
+@_on_cpu
 def randn_like(x, dtype=None, requires_grad=False):
     data = _like(x)
     return randn(*data.shape, dtype=dtype or (data.dtype if data.dtype.kind == "f" else None),
                  requires_grad=requires_grad)
 
 
+@_on_cpu
 def rand_like(x, dtype=None, requires_grad=False):
     data = _like(x)
     return rand(*data.shape, dtype=dtype or (data.dtype if data.dtype.kind == "f" else None),
@@ -185,6 +213,7 @@ def from_numpy(array):
     return Tensor(array)
 
 
+@_on_cpu
 def as_tensor(data, dtype=None):
     """A tensor of data without a copy where possible (ndarrays keep their dtype)."""
     if isinstance(data, Tensor) and dtype is None:

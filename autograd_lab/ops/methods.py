@@ -219,6 +219,13 @@ def _to(self, *args, **kwargs):
     return self if dtype is None or dtype == self.dtype else fn.astype(self, dtype)
 
 
+def _type(self, dtype=None, **kwargs):
+    """x.type(dtype) casts (x.to(dtype)); x.type() names the dtype, as torch's 'torch.FloatTensor' does."""
+    if dtype is None:
+        return str(self.dtype)
+    return _to(self, dtype, **kwargs)
+
+
 def _cast(dtype):
     return lambda self: self if self.dtype == dtype else fn.astype(self, dtype)
 
@@ -237,13 +244,15 @@ _PYTORCH_STYLE = {
     "argmax": fn.argmax, "argmin": fn.argmin, "amax": fn.amax, "amin": fn.amin,
     "var": fn.var, "std": fn.std, "square": fn.square,
     "softmax": _with_dim(fn.softmax), "log_softmax": _with_dim(fn.log_softmax),
-    "add": fn.add, "sub": fn.sub, "mul": fn.mul, "div": fn.div, "pow": fn.pow, "neg": fn.neg,
-    "maximum": fn.maximum, "minimum": fn.minimum,
+    # ops are not functions, so a class attribute holding one would not bind self: wrap them
+    "add": _binary(P.add), "sub": _binary(P.sub), "mul": _binary(P.mul), "div": _binary(P.div),
+    "pow": _binary(P.pow), "neg": _unary(P.neg),
+    "maximum": _binary(P.maximum), "minimum": _binary(P.minimum),
     "eq": _binary(P.equal), "ne": _binary(P.not_equal), "lt": _binary(P.less),
     "le": _binary(P.less_equal), "gt": _binary(P.greater), "ge": _binary(P.greater_equal),
     "float": _cast(np.dtype(np.float32)), "double": _cast(np.dtype(np.float64)),
     "long": _cast(np.dtype(np.int64)), "int": _cast(np.dtype(np.int32)), "bool": _cast(np.dtype(bool)),
-    "to": _to, "cpu": lambda self: self, "contiguous": lambda self: self, "cuda": _no_cuda,
+    "to": _to, "type": _type, "cpu": lambda self: self, "contiguous": lambda self: self, "cuda": _no_cuda,
     "clone": lambda self: fn.astype(self, self.dtype),     # a new node holding a copy
     "tolist": lambda self: self.data.tolist(),
     "dim": lambda self: self.data.ndim, "numel": lambda self: self.data.size,
