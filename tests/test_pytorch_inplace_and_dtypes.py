@@ -240,3 +240,169 @@ def test_export_torch_carries_the_batch_counter():
     exported = al.export_torch(model)
     assert int(exported[1].num_batches_tracked) == 3
     np.testing.assert_allclose(exported[1].running_var.numpy(), model[1].running_var)
+
+
+# ---- two PyTorch tutorials, with only the import lines changed ---------------------------
+TUTORIAL_IMPORTS = {
+    "torch": """
+import torch
+import torch.nn as nn
+import torch.optim as optim
+from torch.utils.data import DataLoader, TensorDataset
+""",
+    "autograd_lab": """
+import autograd_lab as torch
+import autograd_lab.nn as nn
+import autograd_lab.optim as optim
+from autograd_lab.data import DataLoader, TensorDataset
+""",
+}
+
+# "Learning PyTorch with examples" (the polynomial fit of sin, with nn and a hand-written
+# update), then the "Training a classifier" loop on random images; the starting weights are
+# written by hand under no_grad, so the polynomial fit must give the same numbers on both.
+TUTORIAL = """
+import math
+torch.manual_seed(0)
+x = torch.linspace(-math.pi, math.pi, 200, device="cpu")
+y = torch.sin(x)
+p = torch.tensor([1, 2, 3])
+xx = x.unsqueeze(-1).pow(p)
+model = nn.Sequential(nn.Linear(3, 1), nn.Flatten(0, 1)).to("cpu")
+with torch.no_grad():
+    model[0].weight[:] = 0.0
+    model[0].weight[0, 0] = 0.5
+    nn.init.constant_(model[0].bias, 0.1)
+model.double()
+loss_fn = nn.MSELoss(reduction="sum")
+for t in range(300):
+    loss = loss_fn(model(xx.double()), y.double())
+    if t == 0:
+        start_loss = loss.item()
+    model.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1000.0)
+    with torch.no_grad():
+        for param in model.parameters():
+            param -= 3e-5 * param.grad
+coeffs = [model[0].bias.item()] + [model[0].weight[:, i].item() for i in range(3)]
+fit_loss = loss.item()
+
+X = torch.randn(48, 1, 8, 8, device="cpu")
+Y = torch.randint(0, 3, (48,))
+X[Y == 1] += 1.0
+loader = DataLoader(TensorDataset(X, Y), batch_size=8, shuffle=True)
+net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
+
+
+def init_weights(m):
+    if isinstance(m, (nn.Linear, nn.Conv2d)):
+        nn.init.kaiming_uniform_(m.weight, nonlinearity="relu")
+        nn.init.zeros_(m.bias)
+
+
+net.apply(init_weights)
+optimizer = optim.SGD(net.parameters(), lr=0.02, momentum=0.9)
+criterion = nn.CrossEntropyLoss()
+first = None
+for epoch in range(4):
+    running_loss = 0.0
+    for i, data in enumerate(loader, 0):
+        inputs, labels = data
+        optimizer.zero_grad()
+        loss = criterion(net(inputs), labels)
+        loss.backward()
+        optimizer.step()
+        running_loss += loss.item()
+    first = running_loss if first is None else first
+torch.save(net.state_dict(), PATH)
+net.load_state_dict(torch.load(PATH, weights_only=True))
+classes = ("low", "high", "other")
+correct = total = 0
+with torch.no_grad():
+    for images, labels in loader:
+        outputs = net(images)
+        _, predicted = torch.max(outputs, dim=1)
+        total += labels.size(0)
+        correct += (predicted == labels).type(torch.float32).sum().item()
+names = [classes[predicted[j]] for j in range(4)]
+"""
+
+
+def _run_tutorial(lib, tmp_path):
+    scope = {"PATH": str(tmp_path / f"net_{lib}.pt")}
+    exec(compile(TUTORIAL_IMPORTS[lib] + TUTORIAL, f"<tutorial on {lib}>", "exec"), scope)
+    return scope
+
+
+def test_pytorch_tutorials_run_here_with_only_the_imports_changed(tmp_path):
+    ours = _run_tutorial("autograd_lab", tmp_path)
+    assert ours["fit_loss"] < ours["start_loss"] / 10
+    assert ours["coeffs"][1] == pytest.approx(0.8, abs=0.05)        # sin x ~ 0.8 x - 0.085 x^3 so far
+    assert ours["coeffs"][3] == pytest.approx(-0.085, abs=0.01)
+    assert ours["running_loss"] < ours["first"]
+    assert ours["total"] == 48 and ours["correct"] / 48 > 0.4
+    assert all(name in ("low", "high", "other") for name in ours["names"])
+
+
+@needs_torch
+def test_the_polynomial_fit_gives_torchs_numbers(tmp_path):
+    ours, theirs = _run_tutorial("autograd_lab", tmp_path), _run_tutorial("torch", tmp_path)
+    np.testing.assert_allclose(ours["coeffs"], theirs["coeffs"], rtol=1e-5, atol=1e-7)
+    assert ours["fit_loss"] == pytest.approx(theirs["fit_loss"], rel=1e-5)
+    assert theirs["total"] == ours["total"] == 48
+
+
+def test_tensor_methods_named_like_torchs_ops_bind_the_tensor():
+    x = al.tensor([1.0, 2.0], requires_grad=True)
+    assert x.add(1).data.tolist() == [2.0, 3.0] and x.sub(x).data.tolist() == [0.0, 0.0]
+    assert x.mul(3).data.tolist() == [3.0, 6.0] and x.div(2).data.tolist() == [0.5, 1.0]
+    assert x.neg().data.tolist() == [-1.0, -2.0]
+    assert x.maximum(al.tensor([1.5, 1.5])).data.tolist() == [1.5, 2.0]
+    x.pow(2).add(x).sum().backward()
+    assert x.grad.tolist() == [3.0, 5.0]
+
+
+def test_init_functions_fill_in_place_with_torchs_bounds():
+    al.manual_seed(0)
+    w = al.nn.Parameter(np.zeros((300, 200)))
+    assert al.nn.init.kaiming_uniform_(w, nonlinearity="relu") is w
+    bound = np.sqrt(2.0) * np.sqrt(3.0 / 200)
+    assert np.abs(w.data).max() <= bound and np.abs(w.data).max() > 0.95 * bound
+    al.nn.init.xavier_normal_(w)
+    assert w.data.std() == pytest.approx(np.sqrt(2.0 / 500), rel=0.03)
+    assert al.nn.init.calculate_gain("leaky_relu", 0.2) == pytest.approx(np.sqrt(2 / 1.04))
+    al.nn.init.constant_(w, 0.25)
+    assert np.all(w.data == 0.25) and w.is_leaf and w.requires_grad
+
+
+def test_device_keywords_index_and_type():
+    assert al.zeros(2, device="cpu").shape == (2,) and al.tensor([1.0], device="cpu").shape == (1,)
+    with pytest.raises(RuntimeError, match="CPU only"):
+        al.randn(2, device="cuda")
+    pred = al.tensor(np.array([2, 0]))
+    assert ["a", "b", "c"][pred[0]] == "c" and int(pred[1]) == 0 and float(al.tensor(1.5)) == 1.5
+    with pytest.raises(TypeError, match="integer 0-d"):
+        ["a"][al.tensor([0.0])[0]]
+    assert np.arange(5)[al.tensor(np.array([3]))].shape == (1,)     # a (1,) index stays an array
+    assert al.tensor([1.7]).type(al.int64).data.tolist() == [1] and al.tensor([1.0]).type() == "float32"
+
+
+def test_dataloader_over_a_dataset_gives_tensor_batches():
+    ds = al.data.TensorDataset(al.arange(10) * 1.0, al.arange(10))
+    batches = list(al.data.DataLoader(ds, batch_size=4))
+    assert [len(b[1]) for b in batches] == [4, 4, 2]
+    assert isinstance(batches[0][0], al.Tensor) and batches[2][1].data.tolist() == [8, 9]
+
+    class Squares:                       # any map-style dataset: items collated into Tensors
+        def __len__(self):
+            return 5
+
+        def __getitem__(self, i):
+            return np.array([i, i * i], dtype=np.float32), i % 2
+
+    (x, y), = list(al.data.DataLoader(Squares(), batch_size=8, shuffle=True))
+    assert sorted(x.data[:, 1].tolist()) == [0, 1, 4, 9, 16]
+    np.testing.assert_array_equal(y.data, x.data[:, 0].astype(int) % 2)
+    with pytest.raises(ValueError, match="different lengths"):
+        al.data.TensorDataset(al.zeros(3), al.zeros(4))
