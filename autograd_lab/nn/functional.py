@@ -782,7 +782,7 @@ def batch_norm(input, running_mean=None, running_var=None, weight=None, bias=Non
     array([[-1., -1.],
            [ 1.,  1.]], dtype=float32)
     >>> rm, rv
-    (array([0.2, 2. ]), array([1.1, 20.9]))
+    (array([0.2, 2. ]), array([ 1.1, 20.9]))
     """
     x = as_node(input)
     if _holds_running_stats(running_mean):
