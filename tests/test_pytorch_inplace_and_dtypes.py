@@ -406,3 +406,35 @@ def test_dataloader_over_a_dataset_gives_tensor_batches():
     np.testing.assert_array_equal(y.data, x.data[:, 0].astype(int) % 2)
     with pytest.raises(ValueError, match="different lengths"):
         al.data.TensorDataset(al.zeros(3), al.zeros(4))
+
+
+def test_in_place_fill_and_new_tensors_follow_setitems_rules():
+    x = al.tensor([1.0, 2.0, 3.0])
+    assert x.fill_(2.5) is x and x.data.tolist() == [2.5, 2.5, 2.5]
+    assert x.zero_().data.tolist() == [0.0, 0.0, 0.0]
+    w = al.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="in-place operation"):
+        w.zero_()
+    with al.no_grad():
+        w.fill_(0.5)
+    assert w.data.tolist() == [0.5, 0.5] and w.requires_grad
+    d = al.tensor(np.ones(2, np.float64))
+    z = d.new_zeros(2, 3)
+    assert z.shape == (2, 3) and z.dtype == np.float64 and not z.requires_grad and z.data.sum() == 0
+    assert d.new_full((2,), 7).data.tolist() == [7.0, 7.0] and d.new_ones((1,), dtype=np.int64).dtype == np.int64
+    assert d.new_tensor([1, 2]).dtype == np.float64
+
+
+def test_split_chunk_sort_topk_and_one_hot_by_value():
+    x = al.tensor(np.array([[3.0, 1.0, 2.0], [0.0, 5.0, 4.0]]))
+    assert [p.shape for p in x.split(2, dim=1)] == [(2, 2), (2, 1)]
+    assert [p.shape for p in al.chunk(al.arange(7), 3)] == [(3,), (3,), (1,)]
+    values, indices = x.sort(dim=1)
+    assert values.data.tolist() == [[1, 2, 3], [0, 4, 5]] and indices.data.tolist() == [[1, 2, 0], [0, 2, 1]]
+    values, indices = al.topk(x, 1, dim=0, largest=False)
+    assert values.data.tolist() == [[0, 1, 2]] and indices.data.tolist() == [[1, 0, 0]]
+    assert al.nn.functional.one_hot(al.tensor(np.array([2, 0]))).data.tolist() == [[0, 0, 1], [1, 0, 0]]
+    with pytest.raises(ShapeError, match=r"split: sizes \[1, 1\] do not add up to 3"):
+        x.split([1, 1], dim=1)
+    with pytest.raises(ShapeError, match="mm: needs two 2-D"):
+        al.mm(x, al.ones(3))

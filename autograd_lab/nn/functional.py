@@ -765,6 +765,17 @@ def dropout(x, p=0.5, training=True):
     return x * keep
 
 
+def one_hot(tensor, num_classes=-1):
+    """Class indices (int) as one-hot rows, int64, one more axis at the end (no gradient)."""
+    indices = np.asarray(tensor.data if isinstance(tensor, Node) else tensor)
+    if indices.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: needs integer class indices, got dtype {indices.dtype}")
+    n = int(indices.max()) + 1 if num_classes == -1 else int(num_classes)
+    if indices.size and (indices.min() < 0 or indices.max() >= n):
+        raise ValueError(f"one_hot: class values must be in [0, {n}), got {indices.min()}..{indices.max()}")
+    return Tensor((indices[..., None] == np.arange(n)).astype(np.int64))
+
+
 def batch_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
                training=False, momentum=0.1, eps=1e-5):
     """Normalise each feature (axis 1) by batch statistics (training) or running ones: PyTorch's

@@ -204,6 +204,26 @@ def _setitem(self, index, value):
         raise ValueError(f"t[index] = value on a tensor of shape {self.shape}: {exc}") from None
 
 
+def _fill_(self, value):
+    """x.fill_(v): every element set to v, in place, under the rules of x[...] = v."""
+    _setitem(self, Ellipsis, value)
+    return self
+
+
+def _new(make):
+    """x.new_zeros(size) and friends: x's dtype unless dtype= is given, never requiring grad
+    unless asked (as torch)."""
+    def method(self, *args, dtype=None, requires_grad=False, **kwargs):
+        data = make(self, *args, **kwargs)
+        return Tensor(np.asarray(data, dtype=self.dtype if dtype is None else dtype),
+                      requires_grad=requires_grad)
+    return method
+
+
+def _shape_arg(size):
+    return tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list)) else size
+
+
 def _requires_grad_(self, requires_grad=True):
     if not self.is_leaf and not requires_grad:
         raise RuntimeError("requires_grad_(False) on a computed tensor: use .detach() instead")
@@ -261,6 +281,13 @@ _PYTORCH_STYLE = {
     "all": lambda self, *a, **k: Tensor(np.asarray(self.data.all(*a, **k))),
     "any": lambda self, *a, **k: Tensor(np.asarray(self.data.any(*a, **k))),
     "__setitem__": _setitem, "index_put": fn.index_put,
+    "fill_": _fill_, "zero_": lambda self: _fill_(self, 0),
+    "new_zeros": _new(lambda self, *size: np.zeros(_shape_arg(size))),
+    "new_ones": _new(lambda self, *size: np.ones(_shape_arg(size))),
+    "new_full": _new(lambda self, size, fill_value: np.full(_shape_arg((size,)), fill_value)),
+    "new_tensor": _new(lambda self, data: np.array(getattr(data, "data", data))),
+    "t": fn.t, "split": fn.split, "chunk": fn.chunk, "unbind": fn.unbind, "repeat": fn.repeat,
+    "sort": fn.sort, "topk": fn.topk,
     "__iadd__": _inplace(P.add, "__iadd__", _SHARED["__add__"]),
     "__isub__": _inplace(P.sub, "__isub__", _SHARED["__sub__"]),
     "__imul__": _inplace(P.mul, "__imul__", _SHARED["__mul__"]),
