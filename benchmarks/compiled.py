@@ -41,10 +41,15 @@ def alternate(contenders: dict, blocks=20, steps=10, warmup=5) -> dict:
     times = {name: [] for name in contenders}
     for _ in range(blocks):
         for name, fn in contenders.items():
-            start = time.perf_counter()
+            block = []
             for _ in range(steps):
+                start = time.perf_counter()
                 fn()
-            times[name].append((time.perf_counter() - start) / steps)
+                block.append(time.perf_counter() - start)
+            # The median step of the block, as benchmarks/runtime_ab.py takes: the first
+            # steps of a block run beside the previous contender's threads, which keep
+            # spinning for a while after its block (PyTorch's OpenMP threads, XLA's pool).
+            times[name].append(statistics.median(block))
     return {name: statistics.median(t) for name, t in times.items()}
 
 

@@ -4,6 +4,7 @@ Also run once with NUMBA_DISABLE_JIT=1 (test_kernels_without_jit), so the plain
 Python kernels are checked too.
 """
 import os
+import time
 import subprocess
 import sys
 
@@ -348,7 +349,20 @@ def test_blas_runs_single_threaded_inside_and_is_restored_after():
             with blas.single_threaded():        # nested: still one, and unchanged on exit
                 assert blas.num_threads() == 1
             assert blas.num_threads() == 1
+        assert blas.num_threads() == 1          # kept a moment for the next call (blas.RESTORE_DELAY)
+        deadline = time.monotonic() + 10 * blas.RESTORE_DELAY + 5
+        while blas.num_threads() != 2 and time.monotonic() < deadline:
+            time.sleep(blas.RESTORE_DELAY / 5)
+        assert blas.num_threads() == 2          # given back by the restorer thread
+        with blas.single_threaded():
+            pass
+        blas.restore_now()
         assert blas.num_threads() == 2
+        with blas.single_threaded():
+            pass
+        threadpool_limits(limits=3, user_api="blas")   # the user's own count, set meanwhile: kept
+        blas.restore_now()
+        assert blas.num_threads() == 3
 
 
 def test_conv_and_pool_argument_errors():

@@ -47,6 +47,32 @@ def test_worker_pool_returns_every_share_raises_errors_and_runs_nested_calls_ser
         assert all(len(set(ids)) == 1 for ids in inner)
 
 
+def test_split_products_are_handed_to_polling_and_to_sleeping_helpers(threads):
+    """kernels.matmul hands its parts to the helpers' mailboxes (run without the GIL); a helper
+    that has gone to sleep is woken through its queue, and Python jobs still reach it."""
+    import time
+    from autograd_lab.kernels import gemm, spin
+    from autograd_lab.kernels.matmul import matmul
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((64, 1280)), rng.standard_normal((1280, 128))
+    for n in (2, 3):
+        threads(n)
+        for dtype in (np.float32, np.float64):
+            x, y = a.astype(dtype), b.astype(dtype)
+            want = x.astype(np.float64) @ y.astype(np.float64)
+            for pause in (0, 0.05):          # back to back (helpers polling), then after they slept
+                for left, right in ((x, y), (np.asfortranarray(x), y), (x, y.T.copy().T)):
+                    time.sleep(pause)
+                    got = matmul(left, right)
+                    assert np.allclose(got, want, rtol=1e-4, atol=1e-3 if dtype == np.float32 else 1e-9)
+            ran_on = parallel.run_chunks(4, 1, lambda ranges: threading.get_ident())   # Python jobs too
+            assert len(set(ran_on)) == n
+        if spin.AVAILABLE and gemm.blas_function(np.float32)[0]:
+            # the parts went through the mailboxes, and every one posted has been run
+            boxes = [helper.box for helper in parallel._helpers]
+            assert boxes and all(box[spin.POSTED] > 0 and box[spin.FINISHED] == box[spin.POSTED] for box in boxes)
+
+
 def test_an_exception_in_the_callers_share_finishes_or_cancels_the_helpers_then_raises(threads):
     """The caller's own share fails (as a KeyboardInterrupt would land there): a helper's share
     that has started must have ended before run_chunks raises, and one that has not must never

@@ -9,19 +9,30 @@ right after a multi-threaded product.
 
 So every product autograd_lab computes runs inside `single_threaded()`, and
 large ones are split across our pool (kernels.matmul). The count is switched
-through the BLAS library's own function, about 0.4 µs a switch (threadpoolctl's
-`limit` context costs ~11 µs, which adds up over the ~20 products of a step).
-The user's own numpy code keeps its BLAS threads: the count is restored when the
-last of our calls ends. The count is process-wide, so two Python threads that run
-our kernels at once share one switch: the first to enter sets it, the last to
-leave restores it (a lock and a depth count; never a switch while another of our
-calls is inside BLAS).
+through the BLAS library's own function (threadpoolctl's `limit` context costs
+~11 µs, which adds up over the ~20 products of a step).
+
+The user's own numpy code keeps its BLAS threads, but not at once: the count is
+restored RESTORE_DELAY after the last of our calls ends, by a short-lived thread,
+like OpenBLAS's own threads that wait a while before they sleep. Why: switching
+numpy's OpenBLAS from 1 thread back to 2 costs ~17 µs and wakes its worker
+thread, which then takes a core from ours (measured on an Intel Xeon, 2 cores,
+numpy 2.4.6: 2,000 switches there and back took 17 µs each, and 200 of them
+cost OpenBLAS's idle worker 30 ms of CPU). A split product calls the switch
+twice. numpy code run within RESTORE_DELAY of one of our calls uses one BLAS
+thread.
+
+The count is process-wide, so two Python threads that run our kernels at once
+share one switch: the first to enter sets it, the last to leave starts the delay
+(a lock and a depth count; never a switch while another of our calls is inside
+BLAS). A count the user sets meanwhile (e.g. threadpoolctl) is left as it is.
 """
 from __future__ import annotations
 
 import ctypes
 import os
 import threading
+import time
 
 import numpy as np
 
@@ -30,7 +41,11 @@ _set_threads = None    # (int) -> None
 _resolved = False
 _depth = 0             # our calls inside single_threaded() now, all threads together
 _saved = 1             # the count to restore when the last one leaves
+_restore_at = None     # when to restore _saved (monotonic seconds); None: nothing pending
+_restorer = None       # the thread that waits for that moment, while one is pending
 _switch = threading.Lock()
+
+RESTORE_DELAY = 0.05   # seconds without any of our calls before BLAS gets its threads back
 
 
 def numpy_library():
@@ -90,24 +105,61 @@ class single_threaded:
 
 
 def use_one_thread():
-    """BLAS on one thread until the matching `restore_threads()`."""
-    global _depth, _saved
+    """BLAS on one thread until the matching `restore_threads()` (and RESTORE_DELAY after)."""
+    global _depth, _saved, _restore_at
     if not _resolved:
         _resolve()
     with _switch:
         if _depth == 0 and _get_threads is not None:
-            _saved = _get_threads()
-            if _saved != 1:
-                _set_threads(1)
+            if _restore_at is not None and _get_threads() == 1:
+                _restore_at = None                 # still ours from the last call: keep _saved
+            else:
+                _saved, _restore_at = _get_threads(), None
+                if _saved != 1:
+                    _set_threads(1)
         _depth += 1
 
 
 def restore_threads():
-    global _depth
+    global _depth, _restore_at, _restorer
     with _switch:
         _depth -= 1
         if _depth == 0 and _saved != 1 and _set_threads is not None:
-            _set_threads(_saved)
+            _restore_at = time.monotonic() + RESTORE_DELAY
+            if _restorer is None:
+                _restorer = threading.Thread(target=_restore_when_idle, daemon=True,
+                                             name="autograd_lab-blas-restore")
+                _restorer.start()
+
+
+def _restore_when_idle():
+    """Give BLAS its count back once RESTORE_DELAY has passed with none of our calls inside."""
+    global _restorer, _restore_at
+    while True:
+        with _switch:
+            if _restore_at is None:                # taken back by a new call, which restarts us
+                _restorer = None
+                return
+            left = _restore_at - time.monotonic()
+            if left <= 0:
+                if _get_threads() == 1:            # else the user has set a count of their own
+                    _set_threads(_saved)
+                _restore_at = _restorer = None
+                return
+        time.sleep(left)
+
+
+def restore_now():
+    """Give BLAS its count back at once if none of our calls is running (tests, benchmarks).
+
+    >>> restore_now()
+    """
+    global _restore_at
+    with _switch:
+        if _depth == 0 and _restore_at is not None:
+            if _get_threads() == 1:
+                _set_threads(_saved)
+            _restore_at = None
 
 
 def num_threads():
@@ -119,13 +171,12 @@ def num_threads():
 
 def _reset_after_fork():
     # A forked child has only the forking thread: a switch held by another thread would
-    # never be released, and that thread's calls will never end there.
-    global _switch, _depth
+    # never be released, that thread's calls will never end there, and no restorer runs.
+    global _switch, _depth, _restore_at, _restorer
     _switch = threading.Lock()
-    if _depth and _saved != 1 and _set_threads is not None:
+    if (_depth or _restore_at is not None) and _saved != 1 and _set_threads is not None:
         _set_threads(_saved)
-    _depth = 0
-
+    _depth, _restore_at, _restorer = 0, None, None
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_after_fork)

@@ -6,15 +6,16 @@ dimension, one per worker thread, each a single-threaded BLAS call (numpy
 releases the GIL while BLAS runs). Small products, and batched or integer ones,
 are one `np.matmul` call on the calling thread.
 
-Until 2026-12 the helpers' parts were posted from compiled code to mailboxes
-that the helpers polled without the GIL; docs/performance.md says what that
-bought (too little on W2 and W3 to keep) and why it went.
+The helpers' parts are handed to them through their mailboxes and run from
+compiled code without the GIL (kernels.parallel.run_products): a helper that
+had to take the GIL to start its part started it late enough that W2's split
+products were slower on two threads than on one (Intel Xeon, 2 cores).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from . import parallel
+from . import gemm, parallel
 from .blas import single_threaded
 
 # Below this many multiply-adds a product takes < ~50 µs on one thread, about
@@ -62,6 +63,12 @@ def matmul(a, b):
     out = np.empty((M, N), a.dtype)
     partials = np.empty((parts - 1 if split == INNER else 0, M, N), a.dtype)
     pieces = [_part(a, b, out, partials, split, block, i) for i in range(parts)]
+    address, ilp64 = gemm.blas_function(a.dtype)
+    if (parallel.products_available(address) and all(map(_blas_ready, (a, b)))
+            and parallel.run_products(address, ilp64, pieces)):
+        for partial in partials:
+            out += partial
+        return out
 
     def work(ranges):         # jobs of the worker pool, one piece each
         for i, _ in ranges:
@@ -71,6 +78,12 @@ def matmul(a, b):
     for partial in partials:
         out += partial
     return out
+
+
+def _blas_ready(x):
+    """Whether BLAS can read x as it is: one unit stride (C order or transposed)."""
+    size = x.itemsize
+    return (x.strides[1] == size or x.strides[0] == size) and min(x.strides) >= 0
 
 
 def _part(a, b, out, partials, split, block, i):

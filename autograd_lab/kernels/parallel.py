@@ -23,18 +23,26 @@ above all):
 - A helper's queue outlives a change of thread count: a helper that is no longer
   needed is told to stop through the same queue, after the jobs already in it.
 
-Simpler than what stood here before (mailboxes polled by compiled code, products
-posted without the GIL, threads that polled for a few ms before they slept):
-docs/performance.md says what each bought and why it went.
+Matrix products take a faster road (`run_products`): each helper's part is
+described in numbers in its mailbox (kernels.spin) and run from compiled code
+without the GIL by a helper that polls for a few ms between jobs before it
+sleeps. A helper that had to take the GIL first started its part late: W2's
+split products were slower on two threads than on one (Intel Xeon, 2 cores;
+docs/performance.md has the figures). The rules above hold there too: one
+product per helper per call, counted posted and finished in the helper's own
+mailbox, and the caller waits until every posted product has run before it
+returns or raises.
 """
 from __future__ import annotations
 
 import os
 import queue
 import threading
+import time
 
 import numpy as np
 
+from . import spin
 from .blas import single_threaded
 
 THREADS_VARIABLE = "AUTOGRAD_LAB_NUM_THREADS"
@@ -101,6 +109,9 @@ class _Job:
         except RuntimeError:                   # already released by another helper: the caller re-checks
             pass
 
+    def finished(self):
+        return bool(self.ended.all())
+
     def _skip_unclaimed(self):
         for i in range(1, len(self.shares)):
             if self.claims.setdefault(i, self) is self:   # ours, now or on an earlier try
@@ -116,26 +127,66 @@ class _Job:
                     self._skip_unclaimed()
                 if self.ended.all():
                     return landed
+                if not self.cancelled and spin.wait_until_all_set(self.ended):
+                    continue                           # ended while we polled: no sleep, no wake-up
                 self._ticket.acquire(timeout=0.5)      # the flags above are the truth, not the wake-up
             except BaseException as error:
                 self.cancelled = True
                 landed = landed or error
 
 
+_WAKE = object()                   # put in a sleeping helper's queue when a product is posted to its box
+
+
 class _Helper(threading.Thread):
-    """A worker thread that runs the shares posted to its queue, in order, until told to stop."""
+    """A worker thread that runs what is posted to it until told to stop: Python jobs from its
+    queue, in order, and matrix products from its mailbox (`box`, kernels.spin).
+
+    Between jobs it polls its mailbox for a few ms (kernels.spin.serve) before it sleeps on
+    the queue; a product posted while it polls runs at once, without the GIL.
+    """
 
     def __init__(self):
         super().__init__(daemon=True, name="autograd_lab-worker")
         self.inbox = queue.SimpleQueue()
+        self.box = spin.new_box()
+        self.products_done = 0
 
     def put(self, item):
         self.inbox.put(item)
+        if spin.AVAILABLE:
+            spin.set_slot(self.box, spin.PYTHON_JOB, 1)   # after the put: a poll that sees it finds the job
+
+    def post_product(self, address, ilp64, a, b, c):
+        if spin.post_product(self.box, address, ilp64, a, b, c) == spin.SLEEPING:
+            self.inbox.put(_WAKE)
+
+    def _serve(self, polls):
+        self.products_done = spin.serve(self.box, self.products_done, polls)
+
+    def _next(self):
+        if not spin.AVAILABLE:
+            return self.inbox.get()
+        while True:
+            self._serve(spin.POLLS)
+            spin.set_slot(self.box, spin.PYTHON_JOB, 0)  # before the look: a put after it raises it again
+            try:
+                return self.inbox.get_nowait()
+            except queue.Empty:
+                if not spin.prepare_to_sleep(self.box, self.products_done):
+                    continue                           # a product came meanwhile
+                item = self.inbox.get()
+                spin.set_slot(self.box, spin.STATE, spin.POLLING)
+                return item
 
     def run(self):
         while True:
-            item = self.inbox.get()
+            item = self._next()
+            if item is _WAKE:
+                continue
             if item is None:
+                if spin.AVAILABLE:
+                    self._serve(1)                     # a product posted before the stop still runs
                 return
             job, i = item
             job.run_share(i, self)
@@ -172,22 +223,27 @@ def chunk_size(n_items: int, bytes_per_item: int, target_bytes: int = 1 << 20) -
     return max(1, min(n_items, target_bytes // max(bytes_per_item, 1)))
 
 
+def _ensure_helpers(count):
+    """The first `count` helpers, starting or stopping helpers so that there are
+    get_num_threads() - 1 of them (at least `count`). Called with _helpers_lock held."""
+    wanted = get_num_threads() - 1
+    while len(_helpers) > max(wanted, count):
+        _helpers.pop().put(None)           # after whatever is already in its queue
+    while len(_helpers) < count:
+        helper = _Helper()
+        helper.start()
+        _helpers.append(helper)
+    return _helpers[:count]
+
+
 def _post(job, count):
-    """Post shares 1..count of `job` to the first `count` helpers, starting or stopping helpers
-    so that there are get_num_threads() - 1 of them. False when the helpers could not be had
-    (the lock is held too long), and nothing was posted."""
+    """Post shares 1..count of `job` to the first `count` helpers. False when the helpers
+    could not be had (the lock is held too long), and nothing was posted."""
     if not _helpers_lock.acquire(timeout=0.1):
         return False
     try:
-        wanted = get_num_threads() - 1
-        while len(_helpers) > max(wanted, count):
-            _helpers.pop().put(None)           # after whatever is already in its queue
-        while len(_helpers) < count:
-            helper = _Helper()
-            helper.start()
-            _helpers.append(helper)
-        for i in range(1, count + 1):
-            _helpers[i - 1].put((job, i))
+        for i, helper in enumerate(_ensure_helpers(count), start=1):
+            helper.put((job, i))
     finally:
         _helpers_lock.release()
     return True
@@ -195,7 +251,7 @@ def _post(job, count):
 
 def _pool_is_free():
     job = _active
-    return job is None or job.ended.all()
+    return job is None or job.finished()
 
 
 def run_chunks(n_items: int, chunk: int, work) -> list:
@@ -235,3 +291,69 @@ def run_chunks(n_items: int, chunk: int, work) -> list:
         if error is not None:
             raise error
     return job.results
+
+
+class _Products:
+    """One call of `run_products`: the helpers it posted to, finished when each has run its product."""
+    __slots__ = ("helpers",)
+
+    def __init__(self):
+        self.helpers = []
+
+    def finished(self):
+        return all(spin.wait_finished(helper.box, 1) for helper in self.helpers)
+
+    def wait(self):
+        """Until every posted product has run (they write into the caller's arrays). An exception
+        that lands meanwhile is returned for the caller to raise: a posted product cannot be
+        taken back, only waited for, and it is short."""
+        landed = None
+        for helper in self.helpers:
+            while True:
+                try:
+                    if spin.wait_finished(helper.box, spin.POLLS):
+                        break
+                    time.sleep(20e-6)                    # the helper was asleep and is being woken
+                except BaseException as error:
+                    landed = landed or error
+        return landed
+
+
+def products_available(address) -> bool:
+    """Whether `run_products` can hand products to the helpers without the GIL."""
+    return spin.AVAILABLE and address != 0 and get_num_threads() > 1
+
+
+def run_products(address, ilp64, pieces) -> bool:
+    """c = a @ b for each (a, b, c) of `pieces`: the first on the calling thread, each other
+    one on a helper, which runs it from compiled code without the GIL (kernels.gemm).
+
+    False (and nothing computed) when the helpers are busy or cannot be had: the caller
+    then computes the pieces itself. a, b, c must suit BLAS (one unit stride each).
+    """
+    global _active
+    if isinstance(threading.current_thread(), _Helper) or not _pool_is_free():
+        return False
+    job = _Products()
+    with single_threaded():
+        if not _helpers_lock.acquire(timeout=0.1):
+            return False
+        landed = None
+        try:
+            _active = job
+            try:
+                helpers = _ensure_helpers(len(pieces) - 1)
+                for helper, (a, b, c) in zip(helpers, pieces[1:]):
+                    job.helpers.append(helper)
+                    helper.post_product(address, ilp64, a, b, c)
+            finally:
+                _helpers_lock.release()
+            a, b, c = pieces[0]
+            np.matmul(a, b, out=c)
+        finally:
+            landed = job.wait()                    # never leave a helper writing
+            if _active is job:
+                _active = None
+    if landed is not None:
+        raise landed
+    return True
