@@ -242,11 +242,15 @@ def _restore_values(order):
 
 def _release_candidates(order):
     """How many times the graph's nodes refer to each inner Tensor big enough to release."""
-    uses = {}
+    # one test per node first: graphs of small tensors (most of them) skip the edge count
+    big = [n for n in order if n.__class__ is Tensor and n.op is not None and n.data.nbytes >= RELEASE_BYTES]
+    if not big:
+        return None
+    uses = dict.fromkeys(big, 0)
     for node in order:
         for x in node.inputs:
-            if x.op is not None and x.__class__ is Tensor and x.data.nbytes >= RELEASE_BYTES:
-                uses[x] = uses.get(x, 0) + 1
+            if x in uses:
+                uses[x] += 1
     return uses
 
 
