@@ -34,12 +34,7 @@ def median_time(fn, repeats=20, warmup=3) -> float:
     while done < warmup or time.perf_counter() - start < WARMUP_SECONDS:
         fn()
         done += 1
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return block_median(fn, repeats)
 
 
 def _import_torch():
@@ -88,3 +83,15 @@ def row(name, ours, reference, ref_name, unit="ms", scale=1e3, missing="not inst
         return f"| {name} | {ours * scale:.3g} {unit} | {ref_name}: {missing} | |"
     return (f"| {name} | {ours * scale:.3g} {unit} | {ref_name} {reference * scale:.3g} {unit} "
             f"| {ours / reference:.2f}x |")
+
+
+def block_median(fn, steps=10):
+    """Median seconds of `steps` calls of fn, run back to back: one block of an alternating
+    comparison. The median, not the mean: the first calls of a block run beside the
+    previous contender's threads, which keep spinning for a while after its block."""
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)

@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 
-from common import THREADS, machine, try_import_torch
+from common import THREADS, block_median, machine, try_import_torch
 
 import autograd_lab as al
 import models
@@ -41,15 +41,7 @@ def alternate(contenders: dict, blocks=20, steps=10, warmup=5) -> dict:
     times = {name: [] for name in contenders}
     for _ in range(blocks):
         for name, fn in contenders.items():
-            block = []
-            for _ in range(steps):
-                start = time.perf_counter()
-                fn()
-                block.append(time.perf_counter() - start)
-            # The median step of the block, as benchmarks/runtime_ab.py takes: the first
-            # steps of a block run beside the previous contender's threads, which keep
-            # spinning for a while after its block (PyTorch's OpenMP threads, XLA's pool).
-            times[name].append(statistics.median(block))
+            times[name].append(block_median(fn, steps))
     return {name: statistics.median(t) for name, t in times.items()}
 
 

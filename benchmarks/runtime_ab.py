@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
-from common import machine, try_import_torch
+from common import block_median, machine, try_import_torch
 
 import autograd_lab as al
 import models
@@ -36,21 +35,12 @@ def _steps(workload, torch):
             lambda: models.torch_step(torch, model, xtt, ytt, lr=1e-4))
 
 
-def _block(step):
-    times = []
-    for _ in range(STEPS_PER_BLOCK):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def measure(workload, blocks, torch):
     """(ours, PyTorch, ratio, lower and upper quartile of the ratio)."""
     ours, theirs = _steps(workload, torch)
     for _ in range(3):                   # compile, warm caches and thread pools
-        _block(ours), _block(theirs)
-    pairs = [(_block(ours), _block(theirs)) for _ in range(blocks)]
+        block_median(ours, STEPS_PER_BLOCK), block_median(theirs, STEPS_PER_BLOCK)
+    pairs = [(block_median(ours, STEPS_PER_BLOCK), block_median(theirs, STEPS_PER_BLOCK)) for _ in range(blocks)]
     ratios = sorted(a / b for a, b in pairs)
     return (statistics.median(a for a, _ in pairs), statistics.median(b for _, b in pairs),
             statistics.median(ratios), ratios[len(ratios) // 4], ratios[(3 * len(ratios)) // 4])

@@ -16,11 +16,11 @@ import shutil
 import statistics
 import sys
 import tempfile
-import time
 
 import numpy as np
 
 import autograd_lab as al
+from common import block_median
 from w5_op_overhead import CHAIN, chain
 
 
@@ -38,15 +38,6 @@ def run(lib):
     return once
 
 
-def block(fn, n=5):
-    times = []
-    for _ in range(n):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("other", help="another checkout of the repository (e.g. a git worktree)")
@@ -54,8 +45,8 @@ def main():
     args = parser.parse_args()
     other, ours = run(load_other(args.other)), run(al)
     for _ in range(5):
-        block(other), block(ours)
-    pairs = [(block(other), block(ours)) for _ in range(args.blocks)]
+        block_median(other, 5), block_median(ours, 5)
+    pairs = [(block_median(other, 5), block_median(ours, 5)) for _ in range(args.blocks)]
     ratios = sorted(b / a for a, b in pairs)
     q = len(ratios) // 4
     print(f"W5 per op: other {statistics.median(a for a, _ in pairs) / CHAIN * 1e6:.2f} µs, "

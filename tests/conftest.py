@@ -1,6 +1,8 @@
 import os
+import shutil
 import sys
 
+import pytest
 from hypothesis import settings
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -10,3 +12,25 @@ settings.register_profile("default", deadline=None, max_examples=25, derandomize
 # Kernels run as plain Python under NUMBA_DISABLE_JIT=1: fewer, same-seeded examples.
 settings.register_profile("nojit", deadline=None, max_examples=8, derandomize=True)
 settings.load_profile("default")
+
+
+# ---- a real browser for the page tests (headless Chromium through Playwright) ----------------
+# CI installs Debian's chromium (.ci/run) and sets AUTOGRAD_LAB_REQUIRE_BROWSER=1: there these
+# tests cannot skip; elsewhere they skip with a message when Chromium is missing.
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for the whole run (each test opens its own context)."""
+    if CHROMIUM is None:
+        if os.environ.get("AUTOGRAD_LAB_REQUIRE_BROWSER") == "1":
+            pytest.fail("Chromium is required here (AUTOGRAD_LAB_REQUIRE_BROWSER=1) but not found")
+        pytest.skip("no Chromium found: install Debian's `chromium` package to run the browser test")
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()

@@ -10,7 +10,6 @@ import functools
 import http.server
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -20,9 +19,6 @@ import pytest
 
 import autograd_lab as al
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SR = 8000
 REQUIRED = os.environ.get("AUTOGRAD_LAB_REQUIRE_BROWSER") == "1"
 
@@ -36,19 +32,6 @@ def _tone(freq, seconds, sr=SR, seed=0):
     rng = np.random.default_rng(seed)
     t = np.arange(int(sr * seconds)) / sr
     return (0.3 * np.sin(2 * np.pi * freq * t) + 0.02 * rng.standard_normal(t.size)).astype(np.float32)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if CHROMIUM is None:
-        if REQUIRED:
-            pytest.fail("Chromium is required here (AUTOGRAD_LAB_REQUIRE_BROWSER=1) but not found")
-        pytest.skip("no Chromium found: install Debian's `chromium` package to run the browser test")
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

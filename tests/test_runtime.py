@@ -287,3 +287,119 @@ def test_kernel_cache_is_versioned_by_the_sources_and_lives_in_a_user_cache(tmp_
     assert result.returncode == 0, result.stderr[-3000:]
     written = [name for _, _, names in os.walk(tmp_path / "c") for name in names]
     assert any(name.startswith("elementwise._relu") for name in written), written
+
+
+def _signal_points_tracer(targets, state):
+    """A trace function that raises KeyboardInterrupt at the k-th place of `targets` where
+    CPython delivers a signal (right after a call returns, at a loop's back edge)."""
+    import dis
+
+    def tracer(frame, event, arg):
+        if frame.f_code not in targets:
+            return None
+        frame.f_trace_opcodes = True
+        previous = [None]
+
+        def local(frame, event, arg):
+            if event != "opcode":
+                return local
+            op = dis.opname[frame.f_code.co_code[frame.f_lasti]]
+            deliverable = previous[0] in ("CALL", "CALL_FUNCTION_EX") or op in ("JUMP_BACKWARD", "RESUME")
+            previous[0] = op
+            if deliverable:
+                state["seen"] += 1
+                if state["seen"] == state["raise_at"]:
+                    raise KeyboardInterrupt
+            return local
+        return local
+    return tracer
+
+
+@pytest.mark.skipif(sys.version_info[:2] != (3, 11), reason="signal points follow CPython 3.11's bytecode")
+def test_an_interrupt_at_any_point_of_a_split_product_leaves_no_helper_writing(threads):
+    """Ctrl-C landing anywhere in a split product: matmul returns the right answer or raises,
+    and when it raises no helper is still writing into its arrays; the next product is right."""
+    import faulthandler
+    import time
+    from autograd_lab.kernels import spin
+    from autograd_lab.kernels.matmul import matmul
+    threads(2)
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((256, 256)), rng.standard_normal((256, 256))
+    want = a @ b
+    matmul(a, b)
+    targets = {parallel.run_products.__code__, parallel._Products.wait.__code__,
+               parallel._Helper.post_product.__code__, parallel._Helper.mailbox_empty.__code__}
+    state = {"seen": 0, "raise_at": -1}
+    tracer = _signal_points_tracer(targets, state)
+    faulthandler.dump_traceback_later(120, exit=True)       # a hang fails the run, loudly
+    try:
+        for helpers_asleep in (False, True):
+            state.update(seen=0, raise_at=-1)
+            sys.settrace(tracer)
+            matmul(a, b)
+            sys.settrace(None)
+            points = state["seen"]
+            assert points > 10
+            outcomes = {"returned": 0, "raised": 0}
+            for k in range(1, points + 1):
+                if helpers_asleep:
+                    time.sleep(0.03)                        # longer than a helper polls
+                state.update(seen=0, raise_at=k)
+                sys.settrace(tracer)
+                try:
+                    got = matmul(a, b)
+                    sys.settrace(None)
+                    assert np.allclose(got, want)
+                    outcomes["returned"] += 1
+                except KeyboardInterrupt:
+                    sys.settrace(None)
+                    outcomes["raised"] += 1
+                    assert all(h.box[spin.FINISHED] == h.box[spin.POSTED] for h in parallel._helpers), k
+                assert np.allclose(matmul(a, b), want)      # and the pool still works
+            assert outcomes["raised"] >= points // 2, outcomes
+    finally:
+        sys.settrace(None)
+        faulthandler.cancel_dump_traceback_later()
+
+
+def test_two_python_threads_split_products_at_once(threads):
+    from autograd_lab.kernels.matmul import matmul
+    threads(2)
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal((128, 640)).astype(np.float32), rng.standard_normal((640, 256)).astype(np.float32)
+    want = a.astype(np.float64) @ b.astype(np.float64)
+    wrong = []
+
+    def work():
+        for _ in range(200):
+            if not np.allclose(matmul(a, b), want, rtol=1e-4, atol=1e-3):
+                wrong.append(1)
+    workers = [threading.Thread(target=work) for _ in range(3)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=300)
+    assert not any(w.is_alive() for w in workers) and not wrong
+
+
+def test_operands_blas_cannot_read_as_they_are_go_through_numpy(threads):
+    """A broadcast row, overlapping windows, another byte order: right answers, never a read
+    past an operand (kernels.gemm would read what the strides claim)."""
+    from numpy.lib.stride_tricks import sliding_window_view
+    from autograd_lab.kernels.matmul import matmul
+    threads(2)
+    rng = np.random.default_rng(2)
+    b = rng.standard_normal((1280, 128)).astype(np.float32)
+    broadcast = np.broadcast_to(rng.standard_normal(1280).astype(np.float32), (64, 1280))
+    windows = sliding_window_view(rng.standard_normal(4000).astype(np.float32), 1280)[:64]
+    for a in (broadcast, windows):
+        assert np.allclose(matmul(a, b), np.ascontiguousarray(a) @ b, rtol=1e-4, atol=1e-3)
+    big_endian_a, big_endian_b = windows.astype(">f8"), b.astype(">f8")
+    assert np.allclose(matmul(big_endian_a, big_endian_b), windows.astype(float) @ b.astype(float))
+    # the same through the engine: the gradient of a sum is a broadcast array
+    x = al.tensor(rng.standard_normal((64, 1280)).astype(np.float32), requires_grad=True)
+    w = al.tensor(b, requires_grad=True)
+    v = rng.standard_normal(128).astype(np.float32)
+    ((x @ w).sum(axis=0) * v).sum().backward()
+    assert np.allclose(x.grad, np.broadcast_to(v, (64, 128)) @ b.T, rtol=1e-3, atol=1e-2)

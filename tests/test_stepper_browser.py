@@ -5,7 +5,6 @@ there the tests cannot skip; elsewhere they skip with a message when Chromium is
 """
 import os
 import re
-import shutil
 import time
 
 import numpy as np
@@ -15,22 +14,6 @@ import autograd_lab as al
 from autograd_lab.core.engine import topological_order
 from autograd_lab.viz.names import node_names
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if CHROMIUM is None:
-        if os.environ.get("AUTOGRAD_LAB_REQUIRE_BROWSER") == "1":
-            pytest.fail("Chromium is required here (AUTOGRAD_LAB_REQUIRE_BROWSER=1) but not found")
-        pytest.skip("no Chromium found: install Debian's `chromium` package to run the browser test")
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
 
 
 def _page(browser, path):

@@ -25,7 +25,10 @@ thread.
 The count is process-wide, so two Python threads that run our kernels at once
 share one switch: the first to enter sets it, the last to leave starts the delay
 (a lock and a depth count; never a switch while another of our calls is inside
-BLAS). A count the user sets meanwhile (e.g. threadpoolctl) is left as it is.
+BLAS). A count the user sets meanwhile (e.g. threadpoolctl) is left as it is. The cost of
+the delay: a `threadpoolctl.threadpool_limits` entered within RESTORE_DELAY of one of
+our calls reads our 1 as the count to go back to, and sets 1 again when it exits;
+`blas.restore_now()` before it avoids that.
 """
 from __future__ import annotations
 
@@ -45,7 +48,7 @@ _restore_at = None     # when to restore _saved (monotonic seconds); None: nothi
 _restorer = None       # the thread that waits for that moment, while one is pending
 _switch = threading.Lock()
 
-RESTORE_DELAY = 0.05   # seconds without any of our calls before BLAS gets its threads back
+RESTORE_DELAY = 0.02   # seconds without any of our calls before BLAS gets its threads back
 
 
 def numpy_library():
@@ -126,10 +129,11 @@ def restore_threads():
         _depth -= 1
         if _depth == 0 and _saved != 1 and _set_threads is not None:
             _restore_at = time.monotonic() + RESTORE_DELAY
-            if _restorer is None:
-                _restorer = threading.Thread(target=_restore_when_idle, daemon=True,
-                                             name="autograd_lab-blas-restore")
-                _restorer.start()
+            if _restorer is None or not _restorer.is_alive():
+                restorer = threading.Thread(target=_restore_when_idle, daemon=True,
+                                            name="autograd_lab-blas-restore")
+                restorer.start()           # started before it is recorded: an interrupt in
+                _restorer = restorer       # between leaves None, and the next call starts one
 
 
 def _restore_when_idle():

@@ -131,12 +131,19 @@ def _call(address, ilp64, double, trans_a, trans_b, M, N, K, a, lda, b, ldb, bet
 
 @numba.njit(cache=True, nogil=True)
 def _operand(array, rows):
-    """(transposed?, leading dimension) of a 2-D operand with one unit stride."""
+    """(transposed?, leading dimension) of a 2-D operand with one unit stride, its rows (or
+    columns) side by side without overlap: anything else would make BLAS read wrong memory."""
     size = array.itemsize
     if array.strides[1] == size or array.shape[1] == 1:
-        return _NO_TRANS, max(array.strides[0] // size, array.shape[1], 1)
+        lead = array.strides[0] // size
+        if array.shape[0] > 1 and (array.strides[0] % size != 0 or lead < array.shape[1]):
+            raise ValueError("gemm: an operand's rows overlap (a broadcast or strided view)")
+        return _NO_TRANS, max(lead, array.shape[1], 1)
     if array.strides[0] == size or rows == 1:
-        return _TRANS, max(array.strides[1] // size, rows, 1)
+        lead = array.strides[1] // size
+        if array.shape[1] > 1 and (array.strides[1] % size != 0 or lead < rows):
+            raise ValueError("gemm: an operand's columns overlap (a broadcast or strided view)")
+        return _TRANS, max(lead, rows, 1)
     raise ValueError("gemm: an operand needs one unit stride")
 
 

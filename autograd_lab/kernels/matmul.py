@@ -81,9 +81,17 @@ def matmul(a, b):
 
 
 def _blas_ready(x):
-    """Whether BLAS can read x as it is: one unit stride (C order or transposed)."""
-    size = x.itemsize
-    return (x.strides[1] == size or x.strides[0] == size) and min(x.strides) >= 0
+    """Whether BLAS can read x as it is, as numpy decides (its is_blasable2d): rows or
+    columns of unit stride, laid side by side without overlap, in native byte order.
+    A broadcast operand (a zero stride) or an overlapping view goes through numpy."""
+    size, (rows, cols), (s0, s1) = x.itemsize, x.shape, x.strides
+    if not x.dtype.isnative or s0 % size or s1 % size:
+        return False
+    if s1 == size:
+        return s0 >= max(cols, 1) * size
+    if s0 == size:
+        return s1 >= max(rows, 1) * size
+    return False
 
 
 def _part(a, b, out, partials, split, block, i):

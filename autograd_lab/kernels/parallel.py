@@ -151,6 +151,7 @@ class _Helper(threading.Thread):
         self.inbox = queue.SimpleQueue()
         self.box = spin.new_box()
         self.products_done = 0
+        self.keep = None           # the arrays of the last product posted here
 
     def put(self, item):
         self.inbox.put(item)
@@ -158,8 +159,15 @@ class _Helper(threading.Thread):
             spin.set_slot(self.box, spin.PYTHON_JOB, 1)   # after the put: a poll that sees it finds the job
 
     def post_product(self, address, ilp64, a, b, c):
+        """Hand c = a @ b to this helper's mailbox. Called with _helpers_lock held, and only
+        when the mailbox is empty (every product posted before has run)."""
+        self.keep = (a, b, c)     # alive until the next product: even if the caller stops waiting
         if spin.post_product(self.box, address, ilp64, a, b, c) == spin.SLEEPING:
             self.inbox.put(_WAKE)
+
+    def mailbox_empty(self, polls=1):
+        """Whether every product posted here has run (polling for a while when `polls` > 1)."""
+        return spin.wait_finished(self.box, int(self.box[spin.POSTED]), polls)
 
     def _serve(self, polls):
         self.products_done = spin.serve(self.box, self.products_done, polls)
@@ -168,22 +176,23 @@ class _Helper(threading.Thread):
         if not spin.AVAILABLE:
             return self.inbox.get()
         while True:
-            self._serve(spin.POLLS)
             spin.set_slot(self.box, spin.PYTHON_JOB, 0)  # before the look: a put after it raises it again
             try:
-                return self.inbox.get_nowait()
+                item = self.inbox.get_nowait()
             except queue.Empty:
+                self._serve(spin.POLLS)                # runs products; returns on a Python job or when idle
+                if self.box[spin.PYTHON_JOB]:
+                    continue
                 if not spin.prepare_to_sleep(self.box, self.products_done):
                     continue                           # a product came meanwhile
                 item = self.inbox.get()
                 spin.set_slot(self.box, spin.STATE, spin.POLLING)
+            if item is not _WAKE:                      # a wake-up only sends us back to the mailbox
                 return item
 
     def run(self):
         while True:
             item = self._next()
-            if item is _WAKE:
-                continue
             if item is None:
                 if spin.AVAILABLE:
                     self._serve(1)                     # a product posted before the stop still runs
@@ -237,16 +246,10 @@ def _ensure_helpers(count):
 
 
 def _post(job, count):
-    """Post shares 1..count of `job` to the first `count` helpers. False when the helpers
-    could not be had (the lock is held too long), and nothing was posted."""
-    if not _helpers_lock.acquire(timeout=0.1):
-        return False
-    try:
+    """Post shares 1..count of `job` to the first `count` helpers."""
+    with _helpers_lock:          # a `with`: no interrupt can land between taking it and the `try`
         for i, helper in enumerate(_ensure_helpers(count), start=1):
             helper.put((job, i))
-    finally:
-        _helpers_lock.release()
-    return True
 
 
 def _pool_is_free():
@@ -275,9 +278,7 @@ def run_chunks(n_items: int, chunk: int, work) -> list:
         landed = None
         try:
             _active = job
-            if not _post(job, workers - 1):
-                job.cancelled = True           # nothing posted: the caller runs every share
-                return [work(ranges)]
+            _post(job, workers - 1)
             # The calling thread takes the first share itself: one thread fewer to wake.
             job.results[0] = work(job.shares[0])
         except BaseException as error:
@@ -294,26 +295,31 @@ def run_chunks(n_items: int, chunk: int, work) -> list:
 
 
 class _Products:
-    """One call of `run_products`: the helpers it posted to, finished when each has run its product."""
+    """One call of `run_products`: the helpers it posts to (set before the first post)."""
     __slots__ = ("helpers",)
 
     def __init__(self):
-        self.helpers = []
+        self.helpers = None
 
     def finished(self):
-        return all(spin.wait_finished(helper.box, 1) for helper in self.helpers)
+        return self.helpers is not None and all(helper.mailbox_empty() for helper in self.helpers)
 
     def wait(self):
-        """Until every posted product has run (they write into the caller's arrays). An exception
-        that lands meanwhile is returned for the caller to raise: a posted product cannot be
-        taken back, only waited for, and it is short."""
+        """Until every product posted to these helpers has run (they write into the caller's
+        arrays). Counted from the mailboxes, not from what the caller recorded, so a product
+        whose post an interrupt cut short is waited for too. An exception that lands meanwhile
+        is returned for the caller to raise: a posted product cannot be taken back, only waited
+        for, and it is short. Should an exception still escape (one can land between two
+        bytecodes of this loop), the helper keeps the arrays alive (`_Helper.keep`), so
+        nothing is written into freed memory."""
         landed = None
-        for helper in self.helpers:
+        for helper in self.helpers or ():
             while True:
                 try:
-                    if spin.wait_finished(helper.box, spin.POLLS):
+                    if helper.mailbox_empty(spin.POLLS):
                         break
-                    time.sleep(20e-6)                    # the helper was asleep and is being woken
+                    helper.inbox.put(_WAKE)    # asleep without its wake-up (an interrupt in between)?
+                    time.sleep(20e-6)
                 except BaseException as error:
                     landed = landed or error
         return landed
@@ -328,26 +334,28 @@ def run_products(address, ilp64, pieces) -> bool:
     """c = a @ b for each (a, b, c) of `pieces`: the first on the calling thread, each other
     one on a helper, which runs it from compiled code without the GIL (kernels.gemm).
 
-    False (and nothing computed) when the helpers are busy or cannot be had: the caller
-    then computes the pieces itself. a, b, c must suit BLAS (one unit stride each).
+    False (and nothing computed) when the helpers are busy: the caller then computes the
+    pieces itself. a, b, c must suit BLAS (kernels.matmul checks that). The pool is taken
+    under _helpers_lock, and only if no job is using it and every mailbox is empty, so two
+    Python threads never post to one mailbox.
     """
     global _active
-    if isinstance(threading.current_thread(), _Helper) or not _pool_is_free():
+    if isinstance(threading.current_thread(), _Helper):
         return False
     job = _Products()
     with single_threaded():
-        if not _helpers_lock.acquire(timeout=0.1):
-            return False
         landed = None
         try:
-            _active = job
-            try:
+            with _helpers_lock:   # a `with`: no interrupt can land between taking it and its `try`
+                if not _pool_is_free():
+                    return False
                 helpers = _ensure_helpers(len(pieces) - 1)
+                if not all(helper.mailbox_empty() for helper in helpers):
+                    return False
+                job.helpers = helpers
+                _active = job
                 for helper, (a, b, c) in zip(helpers, pieces[1:]):
-                    job.helpers.append(helper)
                     helper.post_product(address, ilp64, a, b, c)
-            finally:
-                _helpers_lock.release()
             a, b, c = pieces[0]
             np.matmul(a, b, out=c)
         finally:

@@ -34,9 +34,12 @@ from .gemm import DESCRIPTION_SLOTS, describe, run_described
 # Compiled code is needed (an intrinsic cannot run as Python), and sched_yield is POSIX.
 AVAILABLE = not numba.config.DISABLE_JIT and sys.platform != "win32"
 
-# Rounds of polling before a wait gives up and sleeps: a few ms on these machines
-# (one round is a sched_yield, ~0.3-1 µs when nothing else wants the core).
+# How long a wait polls before it gives up and sleeps: at most POLLS rounds and at most
+# POLL_CYCLES of the CPU's cycle counter (~2 ms at 2.5 GHz). A round is one sched_yield:
+# ~0.3-1 µs when nothing else wants the core, but up to a scheduler time slice (~4 ms
+# measured) when another runnable thread shares it, so rounds alone are no bound on time.
 POLLS = 10_000
+POLL_CYCLES = 5_000_000
 
 
 @intrinsic
@@ -58,18 +61,29 @@ def _yield_cpu(typingctx):
     return types.void(), codegen
 
 
+@intrinsic
+def _cycles(typingctx):
+    """The CPU's cycle counter (llvm.readcyclecounter; 0 where the CPU has none)."""
+    def codegen(context, builder, signature, args):
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(64), []),
+                                            "llvm.readcyclecounter")
+        return builder.call(fn, [])
+    return types.int64(), codegen
+
+
 @numba.njit(cache=True, nogil=True)
-def _wait_for_change(cells, index, old, polls):
-    for _ in range(polls):
-        if _load_acquire(cells, index) != old:
-            return True
-        _yield_cpu()
-    return False
+def _out_of_time(start, rounds, polls):
+    """True once `rounds` reach `polls` or POLL_CYCLES have passed since `start`."""
+    if rounds >= polls:
+        return True
+    elapsed = _cycles() - start
+    return elapsed < 0 or elapsed > POLL_CYCLES    # (< 0: the counter moved to another CPU's)
 
 
 @numba.njit(cache=True, nogil=True)
 def _wait_until_all_set(flags, polls):
-    for _ in range(polls):
+    start, rounds = _cycles(), 0
+    while True:
         done = True
         for i in range(flags.shape[0]):
             if _load_acquire(flags, i) == 0:
@@ -77,18 +91,15 @@ def _wait_until_all_set(flags, polls):
                 break
         if done:
             return True
+        if _out_of_time(start, rounds, polls):
+            return False
         _yield_cpu()
-    return False
-
-
-def wait_for_change(cells, index, old, polls=POLLS):
-    """Poll cells[index] (an int64 array) until it differs from `old`: True, or False
-    after `polls` rounds (or at once where polling is unavailable)."""
-    return AVAILABLE and _wait_for_change(cells, index, old, polls)
+        rounds += 1
 
 
 def wait_until_all_set(flags, polls=POLLS):
-    """Poll a uint8 array until every flag is non-zero: True, or False after `polls` rounds."""
+    """Poll a uint8 array until every flag is non-zero: True, or False when the poll's time is up
+    (or at once where polling is unavailable)."""
     return AVAILABLE and _wait_until_all_set(flags, polls)
 
 
@@ -134,21 +145,20 @@ def post_product(box, address, ilp64, a, b, c):
 
 @numba.njit(cache=True, nogil=True)
 def serve(box, done, polls):
-    """On a worker: run the products posted, until a Python job is flagged or `polls` rounds
-    pass with nothing posted; returns the count of products done."""
-    idle = 0
-    while idle < polls:
+    """On a worker: run the products posted, until a Python job is flagged or the poll's time
+    is up with nothing posted; returns the count of products done."""
+    start, rounds = _cycles(), 0
+    while True:
         if _load_acquire(box, POSTED) != done:
             run_described(box[DESCRIPTION:])
             done += 1
             _exchange(box, FINISHED, done)
-            idle = 0
-        elif _load_acquire(box, PYTHON_JOB) != 0:
+            start, rounds = _cycles(), 0
+        elif _load_acquire(box, PYTHON_JOB) != 0 or _out_of_time(start, rounds, polls):
             return done
         else:
             _yield_cpu()
-            idle += 1
-    return done
+            rounds += 1
 
 
 @numba.njit(cache=True, nogil=True)
@@ -167,10 +177,13 @@ def set_slot(box, slot, value):
 
 
 @numba.njit(cache=True, nogil=True)
-def wait_finished(box, polls):
-    """Poll until the worker has finished every product posted to it: True, or False after `polls` rounds."""
-    for _ in range(polls):
-        if _load_acquire(box, FINISHED) == _load_acquire(box, POSTED):
-            return True
+def wait_finished(box, number, polls):
+    """Poll until the worker has finished its product `number` (counted from 1): True, or
+    False when the poll's time is up."""
+    start, rounds = _cycles(), 0
+    while _load_acquire(box, FINISHED) < number:
+        if _out_of_time(start, rounds, polls):
+            return False
         _yield_cpu()
-    return False
+        rounds += 1
+    return True
