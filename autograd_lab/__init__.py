@@ -27,7 +27,8 @@ def _export(op):
 
 from . import ops as _ops  # noqa: E402,F401  (declares the op table and binds operators)
 from .ops.functions import (amax, amin, argmax, argmin, astype, broadcast_to, cat,  # noqa: E402
-                            clamp, clip, concatenate, expand, flatten, getitem, log_softmax,
+                            clamp, clip, concatenate, expand, flatten, getitem, index_put,
+                            log_softmax, mm, bmm, split, chunk, unbind, sort, topk,
                             logsumexp, masked_fill, matmul, max, mean, min, permute, reshape,
                             softmax, square, squeeze, stack, std, sum, swapaxes, transpose,
                             unsqueeze, var, where)

@@ -145,9 +145,12 @@ def choose_config(args, *datasets_):
 
 def recipe_from(args):
     from .audio.classifier import Recipe
+    default = Recipe()
     return Recipe(normalization=args.normalize, random_crop=not args.no_random_crop,
-                  augment=not args.no_augment, stretch=None if args.no_stretch else (0.8, 1.25),
-                  warp=0.0 if args.no_warp else 0.1, eq_db=0.0 if args.no_eq else 10.0,
+                  augment=not args.no_augment, stretch=None if args.no_stretch else default.stretch,
+                  warp=0.0 if args.no_warp else default.warp, eq_db=0.0 if args.no_eq else args.eq_db,
+                  filter_db=0.0 if args.no_filter else args.filter_db,
+                  reverb=0.0 if args.no_reverb else args.reverb,
                   mixup=args.mixup, label_smoothing=args.label_smoothing,
                   warmup=args.warmup, weight_decay=args.weight_decay, patience=args.patience)
 
@@ -429,6 +432,16 @@ def _positive(kind):
     return parse
 
 
+def _not_negative(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a float, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (off) or more, got {text}")
+    return value
+
+
 class _Formatter(argparse.RawDescriptionHelpFormatter):
     """Each option's default in its help line (when it has one worth showing)."""
 
@@ -455,13 +468,25 @@ def _training_options(p, epochs, n_per_class, out):
 
 
 def _recipe_options(p):
+    from .audio.classifier import Recipe
+    default = Recipe()
     g = p.add_argument_group("training recipe (what makes the classifier generalise; see docs/audio.md)")
     g.add_argument("--normalize", choices=("clip", "band", "global"), default="clip",
                    help="input scaling: per window; per window and mel band; or one mean/std for all")
-    g.add_argument("--no-augment", action="store_true", help="no time shifts, masks, gains, stretches or warps")
+    g.add_argument("--no-augment", action="store_true",
+                   help="no time shifts, masks, gains, colouring, filtering, reverberation, stretches or warps")
     g.add_argument("--no-stretch", action="store_true", help="no random time stretch (0.8-1.25x)")
     g.add_argument("--no-warp", action="store_true", help="no random warp of the mel axis (+-10%%)")
-    g.add_argument("--no-eq", action="store_true", help="no random colouring of the mel bands (+-10 dB)")
+    g.add_argument("--eq-db", type=_not_negative, default=default.eq_db,
+                   help="random colouring of the mel bands (a tilt and a ripple) within +-this many dB")
+    g.add_argument("--no-eq", action="store_true", help="no random colouring of the mel bands")
+    g.add_argument("--filter-db", type=_not_negative, default=default.filter_db,
+                   help="random low- or high-pass roll-off (3-24 dB/octave), at most this deep: another "
+                        "microphone, recorder or sample bank")
+    g.add_argument("--no-filter", action="store_true", help="no random low- or high-pass filtering")
+    g.add_argument("--reverb", type=_not_negative, default=default.reverb, metavar="SECONDS",
+                   help="random reverberation with decay times (RT60) up to this long: another room")
+    g.add_argument("--no-reverb", action="store_true", help="no random reverberation")
     g.add_argument("--no-random-crop", action="store_true",
                    help="train on the middle of long clips instead of a random window per epoch")
     g.add_argument("--mixup", type=float, default=0.0, help="mixup alpha (0: off)")

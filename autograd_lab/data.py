@@ -8,39 +8,102 @@ import numpy as np
 from .core.random import generator
 
 
-class DataLoader:
-    """Iterate over (inputs, targets) in batches of numpy arrays.
+class TensorDataset:
+    """Tensors (or arrays) of the same length, indexed together: PyTorch's TensorDataset.
 
-    Shuffling draws from the library generator (al.manual_seed), or from `seed`.
+    >>> import autograd_lab as al
+    >>> ds = al.data.TensorDataset(al.arange(5), al.arange(5) * 10)
+    >>> len(ds), [int(t) for t in ds[3]]
+    (5, [3, 30])
+    """
+
+    def __init__(self, *tensors):
+        from .core.node import Tensor
+        if not tensors:
+            raise ValueError("TensorDataset: needs at least one tensor")
+        self.tensors = tuple(t if isinstance(t, Tensor) else Tensor(np.asarray(t)) for t in tensors)
+        lengths = {len(t.data) for t in self.tensors}
+        if len(lengths) != 1:
+            raise ValueError(f"TensorDataset: tensors of different lengths "
+                             f"{[len(t.data) for t in self.tensors]}")
+
+    def __len__(self):
+        return len(self.tensors[0].data)
+
+    def __getitem__(self, index):
+        return tuple(t[index] for t in self.tensors)
+
+
+class DataLoader:
+    """Iterate in batches: over (inputs, targets) arrays, or over a dataset as PyTorch does.
+
+    `DataLoader(X, y, batch_size=...)` gives (inputs, targets) numpy arrays.
+    `DataLoader(dataset, batch_size=...)` takes a `TensorDataset`, or anything with
+    `len()` and `dataset[i]`, and gives batches of Tensors, one per field (PyTorch's
+    default collation: items stacked along a new first axis). Shuffling draws from the
+    library generator (al.manual_seed), or from `seed`.
 
     >>> import autograd_lab as al, numpy as np
     >>> loader = al.data.DataLoader(np.arange(10.0), np.arange(10), batch_size=4)
     >>> [len(y) for _, y in loader]
     [4, 4, 2]
+    >>> ds = al.data.TensorDataset(al.randn(10, 3), al.randint(0, 2, (10,)))
+    >>> [tuple(x.shape) for x, y in al.data.DataLoader(ds, batch_size=4)]
+    [(4, 3), (4, 3), (2, 3)]
     """
 
-    def __init__(self, inputs, targets, batch_size=32, shuffle=False, drop_last=False, seed=None):
-        inputs, targets = np.asarray(inputs), np.asarray(targets)
-        if len(inputs) != len(targets):
-            raise ValueError(f"DataLoader: {len(inputs)} inputs but {len(targets)} targets")
+    def __init__(self, inputs, targets=None, batch_size=32, shuffle=False, drop_last=False, seed=None):
         if batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be >= 1, got {batch_size}")
-        self.inputs, self.targets = inputs, targets
+        self.dataset = None
+        if targets is None:
+            if not (hasattr(inputs, "__len__") and hasattr(inputs, "__getitem__")) \
+                    or isinstance(inputs, np.ndarray):
+                raise TypeError("DataLoader: give (inputs, targets) arrays, or a dataset "
+                                "(al.data.TensorDataset, or anything with len() and [i])")
+            self.dataset = inputs
+            self.inputs = self.targets = None
+        else:
+            inputs, targets = np.asarray(inputs), np.asarray(targets)
+            if len(inputs) != len(targets):
+                raise ValueError(f"DataLoader: {len(inputs)} inputs but {len(targets)} targets")
+            self.inputs, self.targets = inputs, targets
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
         self.rng = np.random.default_rng(seed) if seed is not None else None
 
+    def _count(self):
+        return len(self.dataset) if self.dataset is not None else len(self.inputs)
+
     def __len__(self):
-        n = len(self.inputs)
+        n = self._count()
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def __iter__(self):
-        n = len(self.inputs)
+        n = self._count()
         order = (self.rng or generator()).permutation(n) if self.shuffle else np.arange(n)
         for start in range(0, n, self.batch_size):
             idx = order[start:start + self.batch_size]
             if self.drop_last and len(idx) < self.batch_size:
                 break
-            yield self.inputs[idx], self.targets[idx]
+            if self.dataset is None:
+                yield self.inputs[idx], self.targets[idx]
+            elif isinstance(self.dataset, TensorDataset):
+                yield [t[idx] for t in self.dataset.tensors]    # one gather per tensor
+            else:
+                yield _collate([self.dataset[int(i)] for i in idx])
+
+
+def _collate(items):
+    """Items of a dataset stacked into batch Tensors: one per field if items are tuples."""
+    from .core.node import Tensor
+
+    def stack(values):
+        return Tensor(np.stack([np.asarray(getattr(v, "data", v)) for v in values]))
+    if isinstance(items[0], (tuple, list)):
+        return [stack(field) for field in zip(*items)]
+    if isinstance(items[0], dict):
+        return {key: stack([item[key] for item in items]) for key in items[0]}
+    return stack(items)
 
 
 def train_test_split(X, y, test_fraction=0.25, seed=0):

@@ -100,8 +100,14 @@ def save(arrays, path, metadata=None) -> None:
         raise
 
 
-def load(path, with_metadata=False):
-    """Read a checkpoint written by `save` (or an older .npz one); never unpickles, verifies every array."""
+def load(path, with_metadata=False, weights_only=True, map_location=None):
+    """Read a checkpoint written by `save` (or an older .npz one); never unpickles, verifies every array.
+
+    `weights_only` and `map_location` are PyTorch's keywords, accepted so its calls run:
+    loading here is always weights-only (either value reads the same state), and
+    everything lands on the CPU."""
+    if map_location is not None and str(map_location).split(":")[0] != "cpu":
+        raise RuntimeError(f"load(map_location={str(map_location)!r}): autograd_lab runs on the CPU only")
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"load: no checkpoint at {path}")

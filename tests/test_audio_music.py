@@ -165,6 +165,8 @@ def test_bad_input_is_named():
         al.audio.chroma_stft(S=np.ones((1, 5)))
     with pytest.raises(ValueError, match="chroma_stft: pass the samples y or a spectrogram S"):
         al.audio.chroma_stft(sr=SR)
+    with pytest.raises(ValueError, match=r"chroma_cqt \(n_octaves=7, fmin=None\): cqt: the top bin"):
+        al.audio.chroma_cqt(y=y, sr=8000)
     with pytest.raises(ValueError, match="chroma_cqt: pass the samples y or a CQT magnitude C"):
         al.audio.chroma_cqt(sr=SR)
     with pytest.raises(ValueError, match="onset_strength: lag must be a positive integer, got 0"):

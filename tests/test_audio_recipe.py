@@ -168,6 +168,51 @@ def test_stretch_and_warp_move_a_pattern_where_they_say():
     assert np.allclose(shift, shift[0, 0], atol=1e-4) and 0 < abs(shift[0, 0]) <= 6
 
 
+def test_random_filter_rolls_off_one_side_and_reverb_rings_on():
+    flat = np.full((1, 1, 64, 50), -30.0, np.float32)
+    flat[0, 0, 0, 0] = -80.0
+    seen_low, seen_high = False, False
+    for seed in range(12):
+        out = al.audio.Augment(max_shift=0, time_masks=0, freq_masks=0, filter_db=30, seed=seed).spectrogram(flat)
+        curve = out[0, 0, :, 5] - flat[0, 0, :, 5]
+        assert curve.max() <= 1e-5 and curve.min() >= -30 - 1e-4          # only cuts, at most filter_db
+        assert np.allclose(out[0, 0, :, 1:] - flat[0, 0, :, 1:], curve[:, None], atol=1e-4)
+        steps = np.diff(curve)
+        if curve[-1] < -1:                                   # low-pass: flat, then falling
+            assert (steps <= 1e-5).all() and curve[0] == 0
+            seen_low = True
+        elif curve[0] < -1:                                  # high-pass: rising, then flat
+            assert (steps >= -1e-5).all() and curve[-1] == 0
+            seen_high = True
+    assert seen_low and seen_high
+    S = np.full((1, 1, 8, 40), -80.0, np.float32)
+    S[0, 0, :, 10] = 0.0                                               # one loud frame
+    with pytest.raises(ValueError, match="frame_seconds"):
+        al.audio.Augment(reverb=1.0)
+    wet = al.audio.Augment(max_shift=0, time_masks=0, freq_masks=0, reverb=1.0, frame_seconds=0.02,
+                           seed=4).spectrogram(S)[0, 0]
+    assert np.array_equal(wet[:, :10], S[0, 0, :, :10])                 # nothing before the sound
+    assert wet[0, 10] >= 0.0 and (wet[:, 11] > -40).all()               # it rings on after it ...
+    tail = wet[0, 11:30]
+    assert (np.diff(tail) <= 1e-4).all() and tail[-1] < tail[0]         # ... and decays
+
+
+def test_the_command_line_sets_every_part_of_the_recipe():
+    from autograd_lab import cli
+    parser = cli.build_parser()
+    default = cli.recipe_from(parser.parse_args(["train", "--data", "x"]))
+    assert default == Recipe()
+    changed = cli.recipe_from(parser.parse_args(["train", "--data", "x", "--eq-db", "5", "--filter-db", "12",
+                                                 "--reverb", "0.4", "--no-stretch", "--no-warp"]))
+    assert (changed.eq_db, changed.filter_db, changed.reverb, changed.stretch, changed.warp) == (5, 12, 0.4, None, 0)
+    off = cli.recipe_from(parser.parse_args(["train", "--data", "x", "--no-eq", "--no-filter", "--no-reverb"]))
+    assert off.eq_db == off.filter_db == off.reverb == 0
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "--data", "x", "--reverb", "-1"])
+    augmenter = changed.augmenter(0, 64, 100, frame_seconds=0.01)
+    assert (augmenter.eq_db, augmenter.filter_db, augmenter.reverb) == (5, 12, 0.4)
+
+
 def test_warmup_then_cosine_and_soft_targets_in_accuracy():
     w = al.tensor(np.zeros(2, np.float32), requires_grad=True)
     opt = al.optim.AdamW([w], lr=1.0)

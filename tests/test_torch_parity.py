@@ -348,6 +348,27 @@ CASES = [
          order=1),
     Case("nn.NLLLoss", lambda L, m, a, t: m(a.log_softmax(1) if L is AL else a.log_softmax(1), t),
          [x(4, 3), idx((4,), 3)], layer=lambda L: L.nn.NLLLoss()),
+    # index_put: x[index] = value as a recorded op; torch's index takes a tuple of index tensors
+    Case("index_put_rows", lambda L, a, i, b: a.index_put((i,), b), [x(4, 3), idx((2,), 4, fill=[3, 1]), x(2, 3)]),
+    Case("index_put_mask_broadcast", lambda L, a, b: a.index_put((a.detach() > 0,), b), [x(3, 4), x(1)]),
+    # PyTorch's tensor methods and functions composed from our ops
+    Case("methods_add_mul_pow_sub_div", lambda L, a, b: a.add(b).mul(a).pow(2).sub(b).div(3.0), [x(3, 2), x(2)]),
+    Case("sort_descending", lambda L, a: a.sort(dim=0, descending=True)[0], [x(4, 3)]),
+    Case("topk", lambda L, a: a.topk(2, dim=1)[0], [x(3, 5)]),
+    Case("split_sizes", lambda L, a: a.split([1, 3], dim=1)[1], [x(2, 4)]),
+    Case("chunk_uneven", lambda L, a: a.chunk(3, dim=0)[2], [x(7, 2)]),
+    Case("unbind", lambda L, a: a.unbind(1)[1], [x(3, 4)]),
+    Case("repeat_new_dim", lambda L, a: a.repeat(2, 1, 3), [x(2, 3)]),
+    Case("t", lambda L, a: a.t(), [x(2, 3)]),
+    Case("mm", lambda L, a, b: L.lib.mm(a, b), [x(2, 3), x(3, 4)]),
+    Case("bmm", lambda L, a, b: L.lib.bmm(a, b), [x(2, 2, 3), x(2, 3, 4)]),
+    Case("F.one_hot", lambda L, i: L.F.one_hot(i, 5), [idx((2, 3), 5)], order=0),
+    # PyTorch's F.batch_norm signature: running statistics as tensors (None allowed in training)
+    Case("F.batch_norm_train_no_stats", lambda L, a, w, b: L.F.batch_norm(a, None, None, w, b, training=True),
+         [x(4, 3, 2), x(3), x(3)]),
+    Case("F.batch_norm_eval", lambda L, a, w, b: L.F.batch_norm(
+        a, L.lib.tensor(np.array([0.1, -0.2, 0.3])), L.lib.tensor(np.array([0.5, 2.0, 1.5])), w, b),
+         [x(5, 3), x(3), x(3)]),
 ]
 
 

@@ -1,6 +1,7 @@
 """Every tutorial runs headless with --quick and writes non-trivial figures."""
 import glob
 import os
+import shutil
 import subprocess
 import sys
 
@@ -16,6 +17,10 @@ def test_there_are_tutorials():
 
 @pytest.mark.parametrize("script", TUTORIALS, ids=os.path.basename)
 def test_tutorial_runs_quick_and_writes_figures(script, tmp_path):
+    if os.path.basename(script).startswith("12_") and shutil.which("fluidsynth") is None \
+            and not os.environ.get("AUTOGRAD_LAB_REQUIRE_FLUIDSYNTH"):
+        pytest.skip("tutorial 12 renders instruments with FluidSynth, which is not installed "
+                    "(.ci/run installs it)")
     result = subprocess.run([sys.executable, script, "--quick", "--out", str(tmp_path)],
                             capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-3000:]

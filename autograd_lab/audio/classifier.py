@@ -228,6 +228,8 @@ class Recipe:
     augment          Augment's time shift and SpecAugment masks (`time_masks`, `freq_masks`)
     gain_db          random gain of +-gain_db before normalisation (0: off)
     eq_db            random smooth colouring of the mel bands within +-eq_db (0: off)
+    filter_db        random low- or high-pass roll-off, down by at most filter_db (0: off)
+    reverb           random reverberation with a decay time (RT60) up to `reverb` seconds (0: off)
     stretch          time stretch range, e.g. (0.8, 1.25) (None: off)
     warp             mel-axis warp 1 +- warp (0: off)
     mixup            alpha of the Beta(alpha, alpha) mixing weight (0: off)
@@ -243,6 +245,8 @@ class Recipe:
     freq_masks: int = 2
     gain_db: float = 6.0
     eq_db: float = 10.0
+    filter_db: float = 0.0
+    reverb: float = 0.0
     stretch: tuple | None = (0.8, 1.25)
     warp: float = 0.1
     mixup: float = 0.0
@@ -254,13 +258,15 @@ class Recipe:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-    def augmenter(self, seed, n_mels, n_frames) -> Augment | None:
+    def augmenter(self, seed, n_mels, n_frames, frame_seconds=None) -> Augment | None:
         if not self.augment:
             return None
         return Augment(max_shift=0.1, snr_db=None, time_masks=self.time_masks,
                        time_mask=max(n_frames // 10, 1), freq_masks=self.freq_masks,
                        freq_mask=max(n_mels // 10, 1), seed=seed, gain_db=self.gain_db or None,
-                       stretch=self.stretch, warp=self.warp or None, eq_db=self.eq_db or None)
+                       stretch=self.stretch, warp=self.warp or None, eq_db=self.eq_db or None,
+                       filter_db=self.filter_db or None, reverb=self.reverb or None,
+                       frame_seconds=frame_seconds)
 
 
 class WarmupCosine:
@@ -295,7 +301,8 @@ class _TrainingBatches:
         self.recipe, self.classifier = recipe, classifier
         self.rng = np.random.default_rng([seed, 1])
         n_mels = clips.frames.shape[0]
-        self.augment = recipe.augmenter(seed, n_mels, clips.n_frames)
+        config = classifier.config
+        self.augment = recipe.augmenter(seed, n_mels, clips.n_frames, config.hop_length / config.sr)
         self.n_classes = len(classifier.classes)
 
     def __len__(self):

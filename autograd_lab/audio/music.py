@@ -489,8 +489,11 @@ def chroma_cqt(y=None, sr=22050, C=None, hop_length=512, fmin=None, norm=np.inf,
     if C is None:
         if y is None:
             raise ValueError("chroma_cqt: pass the samples y or a CQT magnitude C")
-        C = cqt_magnitude(y, sr=sr, hop_length=hop_length, fmin=fmin, n_bins=n_octaves * bins_per_octave,
-                          bins_per_octave=bins_per_octave, tuning=tuning)
+        try:
+            C = cqt_magnitude(y, sr=sr, hop_length=hop_length, fmin=fmin, n_bins=n_octaves * bins_per_octave,
+                              bins_per_octave=bins_per_octave, tuning=tuning)
+        except ValueError as error:         # say which of chroma_cqt's parameters to change
+            raise ValueError(f"chroma_cqt (n_octaves={n_octaves}, fmin={fmin}): {error}") from error
     elif not isinstance(C, Node):
         C = np.asarray(C)
         if np.iscomplexobj(C):

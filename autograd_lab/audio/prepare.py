@@ -367,7 +367,12 @@ class Augment:
     silence comes in at the edge), and white noise at a random SNR in `snr_db`.
     spectrogram(S): optionally a random gain (`gain_db`: +-dB), a random colouring (`eq_db`:
     a smooth curve over the mel bands, a tilt plus one slow ripple, within +-eq_db; another
-    microphone, room or voice timbre), a time stretch (`stretch`:
+    microphone, room or voice timbre), a random filter (`filter_db`: a low-pass or
+    high-pass roll-off of 3-24 dB per octave from a random cut-off band, down by at most
+    filter_db; a duller or thinner recording), a random reverberation (`reverb`: the
+    power smeared forward in time by an exponential tail of a random decay time (RT60)
+    up to `reverb` seconds, at a random level of up to 0 dB against the direct sound;
+    frames last `frame_seconds`), a time stretch (`stretch`:
     a factor drawn log-uniformly from (low, high), about the centre; a faster or slower
     speaker) and a warp of the mel axis (`warp`: a factor in 1 +- warp; a longer or
     shorter vocal tract, a brighter or duller source), then the same time shift in
@@ -383,9 +388,13 @@ class Augment:
     """
 
     def __init__(self, max_shift=0.1, snr_db=(10.0, 40.0), time_masks=1, time_mask=6, freq_masks=1,
-                 freq_mask=4, seed=0, gain_db=None, stretch=None, warp=None, eq_db=None):
+                 freq_mask=4, seed=0, gain_db=None, stretch=None, warp=None, eq_db=None, filter_db=None,
+                 reverb=None, frame_seconds=None):
+        if reverb and not frame_seconds:
+            raise ValueError("Augment: reverb needs frame_seconds (hop_length / sr) to know how fast frames pass")
         self.max_shift, self.snr_db = max_shift, snr_db
         self.gain_db, self.stretch, self.warp, self.eq_db = gain_db, stretch, warp, eq_db
+        self.filter_db, self.reverb, self.frame_seconds = filter_db, reverb, frame_seconds
         self.time_masks, self.time_mask = time_masks, time_mask
         self.freq_masks, self.freq_mask = freq_masks, freq_mask
         self.rng = np.random.default_rng(seed)
@@ -401,6 +410,32 @@ class Augment:
         else:
             out[...] = x
         return out
+
+    def _filter_curve(self, n_mels):
+        """dB per mel band of a random low-pass (or, one time in three, high-pass) roll-off.
+        Mel bands are roughly log-spaced above 1 kHz, so a roll-off in dB per octave is
+        close to linear in bands there; 12 bands of 64 are taken as an octave."""
+        band = np.arange(n_mels, dtype=np.float64)
+        cutoff = self.rng.uniform(0.3, 1.0) * n_mels
+        slope = self.rng.uniform(3, 24) / (12 * n_mels / 64)    # dB per octave -> dB per band
+        beyond = band - cutoff
+        if self.rng.uniform() < 1 / 3:
+            cutoff = self.rng.uniform(0.0, 0.3) * n_mels
+            beyond = cutoff - band
+        return -np.clip(beyond * slope, 0, self.filter_db * self.rng.uniform(0.3, 1.0))
+
+    def _reverberate(self, clip):
+        """A log-power (dB) spectrogram with an exponentially decaying tail added: each frame's
+        power rings on with an RT60 (60-dB decay) drawn from (0.1 s, reverb) at a level of
+        -20..0 dB against the direct sound (a first-order recursion per band)."""
+        from scipy.signal import lfilter
+        rt60 = self.rng.uniform(0.1, max(self.reverb, 0.1))
+        decay = 10.0 ** (-6.0 * self.frame_seconds / rt60)      # power ratio per frame
+        level = 10.0 ** (self.rng.uniform(-20.0, 0.0) / 10)
+        power = 10.0 ** (clip.astype(np.float64) / 10)
+        above_floor = power - power.min()           # the floor (silence after top_db) does not ring
+        tail = lfilter([0.0, 1.0 - decay], [1.0, -decay], above_floor, axis=1)   # unit-energy tail, one frame late
+        return (10 * np.log10(power + level * tail)).astype(clip.dtype)
 
     def waveform(self, y):
         """One augmented copy of the samples y (..., n)."""
@@ -433,6 +468,10 @@ class Augment:
                                                       + self.rng.uniform(0, 2 * np.pi))
                 curve *= self.eq_db / max(np.abs(curve).max(), 1e-6) * self.rng.uniform(0, 1)
                 clip = np.maximum(clip + curve.astype(clip.dtype)[:, None], floor)
+            if self.filter_db:
+                clip = np.maximum(clip + self._filter_curve(n_mels).astype(clip.dtype)[:, None], floor)
+            if self.reverb:
+                clip = np.maximum(self._reverberate(clip), floor)
             if self.stretch:
                 rate = float(np.exp(self.rng.uniform(*np.log(self.stretch))))
                 centre = (n_frames - 1) / 2

@@ -163,6 +163,20 @@ class Tensor(Node):
             raise ValueError(f"item(): tensor has {self.data.size} elements, shape {self.shape}")
         return self.data.item()
 
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        """An integer 0-d tensor as a Python index (`classes[pred[0]]`), as in torch. Only 0-d:
+        numpy asks __index__ first, and would read a (1,)-shaped index tensor as a scalar."""
+        if self.data.dtype.kind not in "iu" or self.data.ndim != 0:
+            raise TypeError(f"only integer 0-d tensors can be converted to an index; got dtype "
+                            f"{self.data.dtype}, shape {self.shape}")
+        return int(self.data.item())
+
     def __array__(self, dtype=None, copy=None):
         return self.data if dtype is None else self.data.astype(dtype)
 
@@ -311,7 +325,7 @@ def _as_array(data, dtype=None) -> np.ndarray:
     return arr
 
 
-def tensor(data, dtype=None, requires_grad=False, name=None) -> Tensor:
+def tensor(data, dtype=None, requires_grad=False, name=None, device=None) -> Tensor:
     """Make a leaf Tensor from an ndarray, a nested list or a number.
 
     Lists and numbers become the default float dtype (float32, see
@@ -323,6 +337,9 @@ def tensor(data, dtype=None, requires_grad=False, name=None) -> Tensor:
     >>> al.tensor([1, 2], requires_grad=True, name="w").name
     'w'
     """
+    if device is not None and str(device).split(":")[0] != "cpu":
+        raise RuntimeError(f"tensor(device={str(device)!r}): autograd_lab runs on the CPU only "
+                           f"(numpy arrays); drop the device or use 'cpu'")
     if isinstance(data, np.ndarray) and dtype is None:
         data = data.copy()   # like torch.tensor: later in-place updates never touch the caller's array
     return Tensor(data, dtype=dtype, requires_grad=requires_grad, name=name)

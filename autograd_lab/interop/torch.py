@@ -89,9 +89,10 @@ def export_torch(model):
 
 
 def _check_loaded(module, network):
-    # strict=False only because torch's BatchNorm keeps a num_batches_tracked counter we do not
-    ours = {k for k in network.state_dict() if not k.endswith("num_batches_tracked")}
-    theirs = {k for k in module.state_dict() if not k.endswith("num_batches_tracked")}
+    # Both sides keep BatchNorm's num_batches_tracked (ours counts batches as torch does), so
+    # every key is compared. export_torch loads with strict=False only so that a mismatch is
+    # reported here, naming the keys on each side, instead of by torch's generic error.
+    ours, theirs = set(network.state_dict()), set(module.state_dict())
     if ours != theirs:
         raise TypeError(f"export_torch: parameter names differ; only ours: {sorted(ours - theirs)}, "
                         f"only torch's: {sorted(theirs - ours)}")

@@ -1,5 +1,5 @@
 """Neural-network building blocks: modules, layers, losses, scalar networks, functional ops, init."""
-from . import functional, init  # noqa: F401
+from . import functional, init, utils  # noqa: F401
 from .module import Module, Parameter, StateDictError  # noqa: F401
 from .layers import (AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, BatchNorm1d,  # noqa: F401
                      BatchNorm2d, Conv1d, Conv2d, Dropout, ELU, Embedding, Flatten, GELU,

@@ -765,13 +765,45 @@ def dropout(x, p=0.5, training=True):
     return x * keep
 
 
-def batch_norm(x, stats, weight=None, bias=None, training=True, momentum=0.1, eps=1e-5):
-    """Normalise each feature (axis 1) by batch statistics (training) or running ones.
+def one_hot(tensor, num_classes=-1):
+    """Class indices (int) as one-hot rows, int64, one more axis at the end (no gradient)."""
+    indices = np.asarray(tensor.data if isinstance(tensor, Node) else tensor)
+    if indices.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: needs integer class indices, got dtype {indices.dtype}")
+    n = int(indices.max()) + 1 if num_classes == -1 else int(num_classes)
+    if indices.size and (indices.min() < 0 or indices.max() >= n):
+        raise ValueError(f"one_hot: class values must be in [0, {n}), got {indices.min()}..{indices.max()}")
+    return Tensor((indices[..., None] == np.arange(n)).astype(np.int64))
 
-    `stats` holds running_mean and running_var (a BatchNorm module); in training
-    they are updated in place with `momentum`, with the unbiased batch variance.
+
+def batch_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
+               training=False, momentum=0.1, eps=1e-5):
+    """Normalise each feature (axis 1) by batch statistics (training) or running ones: PyTorch's
+    `F.batch_norm`, same signature and defaults.
+
+    `running_mean` / `running_var` are arrays or Tensors of shape (C,). In training they are
+    updated in place, `(1 - momentum) * running + momentum * batch`, with the unbiased batch
+    variance (as torch), and may be None (no running statistics kept). Outside training they
+    are required: they are what the input is normalised with.
+
+    >>> import autograd_lab as al, numpy as np
+    >>> rm, rv = np.zeros(2), np.ones(2)
+    >>> x = al.tensor([[1.0, 10.0], [3.0, 30.0]])
+    >>> al.nn.functional.batch_norm(x, rm, rv, training=True).data.round(3)
+    array([[-1., -1.],
+           [ 1.,  1.]], dtype=float32)
+    >>> rm, rv
+    (array([0.2, 2. ]), array([ 1.1, 20.9]))
     """
-    x = as_node(x)
+    x = as_node(input)
+    if _holds_running_stats(running_mean):
+        raise TypeError(
+            "batch_norm: pass the running statistics as arrays, as PyTorch does: "
+            "F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, training, "
+            "momentum, eps)")
+    if x.ndim < 2:
+        raise ShapeError(f"batch_norm: needs input (N, C, ...), got shape {x.shape}")
+    stats = [_stat_array("running_mean", running_mean, x), _stat_array("running_var", running_var, x)]
     axes = (0,) + tuple(range(2, x.ndim))
     shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
     if training:
@@ -784,18 +816,41 @@ def batch_norm(x, stats, weight=None, bias=None, training=True, momentum=0.1, ep
         w = weight if weight is not None else np.ones(x.shape[1], x.dtype)
         b = bias if bias is not None else np.zeros(x.shape[1], x.dtype)
         out = P.batch_norm(x, w, b, eps=eps)
-        data = x.data
-        new_mean = data.mean(axis=axes)
-        new_var = data.var(axis=axes) * n / (n - 1)
-        stats.running_mean = ((1 - momentum) * stats.running_mean + momentum * new_mean).astype(
-            stats.running_mean.dtype)
-        stats.running_var = ((1 - momentum) * stats.running_var + momentum * new_var).astype(
-            stats.running_var.dtype)
+        running_mean, running_var = stats
+        if running_mean is not None:
+            running_mean *= 1 - momentum
+            running_mean += momentum * x.data.mean(axis=axes)
+        if running_var is not None:
+            running_var *= 1 - momentum
+            running_var += momentum * x.data.var(axis=axes) * (n / (n - 1))
         return out
-    else:
-        mean = stats.running_mean.reshape(shape).astype(x.dtype)
-        std = np.sqrt(stats.running_var.reshape(shape).astype(x.dtype) + eps)
-        out = (x - mean) / std
+    if stats[0] is None or stats[1] is None:
+        raise ValueError("batch_norm: running_mean and running_var are required when not "
+                         "training (training=False is the default, as in PyTorch)")
+    mean = stats[0].reshape(shape).astype(x.dtype)
+    std = np.sqrt(stats[1].reshape(shape).astype(x.dtype) + eps)
+    out = (x - mean) / std
     if weight is not None:
-        out = out * fn.reshape(weight, shape) + fn.reshape(bias, shape)
+        out = out * fn.reshape(weight, shape)
+    if bias is not None:
+        out = out + fn.reshape(bias, shape)
     return out
+
+
+def _holds_running_stats(obj) -> bool:
+    """A BatchNorm module (or any holder of running_mean) where an array belongs."""
+    return hasattr(obj, "running_mean") and not isinstance(obj, (np.ndarray, Node))
+
+
+def _stat_array(name, stat, x):
+    """The ndarray behind a running statistic (updated in place), checked against x's channels."""
+    if stat is None:
+        return None
+    array = stat.data if isinstance(stat, Node) else stat
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"batch_norm: {name} must be an ndarray or a Tensor (updated in place), "
+                        f"got {type(stat).__name__}")
+    if array.shape != (x.shape[1],):
+        raise ShapeError(f"batch_norm: {name} has shape {array.shape}, input {x.shape} has "
+                         f"{x.shape[1]} channels in axis 1")
+    return array

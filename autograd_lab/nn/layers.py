@@ -374,7 +374,8 @@ class _BatchNorm(Module):
                              f"{x.shape[1]} features in axis 1")
         if self.training:
             self.num_batches_tracked = self.num_batches_tracked + 1
-        return F.batch_norm(x, self, self.weight, self.bias, self.training, self.momentum, self.eps)
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                            self.training, self.momentum, self.eps)
 
     def extra_repr(self):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"

@@ -175,6 +175,59 @@ class Module:
             module = module._modules[part]
         return module
 
+    # ---- dtype and device ---------------------------------------------------------
+    def to(self, *args, **kwargs):
+        """Convert every floating parameter and buffer to a dtype, in place; return self.
+
+        As in PyTorch: integer buffers (BatchNorm's num_batches_tracked) keep their dtype,
+        and the parameters stay the same Tensor objects (their `.data` is replaced), so an
+        optimizer built before keeps updating them. Accepts to(dtype), to("cpu"),
+        to("cpu", dtype), to(tensor), to(dtype=...); other devices raise.
+
+        >>> import autograd_lab as al
+        >>> bn = al.nn.BatchNorm1d(3).to(al.float64)
+        >>> bn.weight.dtype, bn.running_var.dtype, bn.num_batches_tracked.dtype
+        (dtype('float64'), dtype('float64'), dtype('int64'))
+        """
+        from ..ops.creation import parse_to
+        dtype = parse_to(type(self).__name__, args, kwargs)
+        if dtype is None:
+            return self
+        if dtype.kind != "f":
+            raise TypeError(f"{type(self).__name__}.to: nn.Module.to only accepts floating dtypes, "
+                            f"got {dtype}")
+        for module in self.modules():
+            for p in module._parameters.values():
+                if p is not None and p.data.dtype.kind == "f" and p.data.dtype != dtype:
+                    p.data = p.data.astype(dtype)
+                    if isinstance(p.grad, np.ndarray):
+                        p.grad = p.grad.astype(dtype)
+            for name in module._buffers:
+                array = getattr(module, name)
+                if isinstance(array, np.ndarray) and array.dtype.kind == "f" and array.dtype != dtype:
+                    object.__setattr__(module, name, array.astype(dtype))
+        return self
+
+    def double(self):
+        """Floating parameters and buffers to float64 (in place); returns self."""
+        return self.to(np.float64)
+
+    def float(self):
+        """Floating parameters and buffers to float32 (in place); returns self."""
+        return self.to(np.float32)
+
+    def half(self):
+        """Floating parameters and buffers to float16 (in place); returns self."""
+        return self.to(np.float16)
+
+    def cpu(self):
+        """Everything already lives on the CPU: returns self."""
+        return self
+
+    def cuda(self, *args, **kwargs):
+        raise RuntimeError(f"{type(self).__name__}.cuda(): autograd_lab runs on the CPU only "
+                           "(numpy arrays); drop .cuda() / .to('cuda')")
+
     # ---- state ------------------------------------------------------------------
     def state_dict(self) -> "OrderedDict[str, np.ndarray]":
         """Copies of every parameter and buffer, by dotted name."""

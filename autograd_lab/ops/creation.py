@@ -12,6 +12,8 @@ generator, so `al.manual_seed(s)` makes them repeatable.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..core.node import Node, Tensor
@@ -23,6 +25,65 @@ float16, float32, float64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype
 half, double = float16, float64
 int32, int64, long, uint8 = np.dtype(np.int32), np.dtype(np.int64), np.dtype(np.int64), np.dtype(np.uint8)
 bool_ = np.dtype(bool)
+
+
+# names whose numpy meaning differs from PyTorch's ("float" is float64 to numpy, float32 to torch)
+_TORCH_DTYPE_NAMES = {"float": float32, "double": float64, "half": float16, "long": int64,
+                      "int": int32, "bool": np.dtype(bool)}
+
+
+def as_dtype(dtype) -> np.dtype:
+    """A numpy dtype from what a user may pass: np.float64, "float64", al.double, PyTorch's
+    names ("float" is float32 as in torch, "double", "long") and torch.float64 itself."""
+    if dtype is not None and not isinstance(dtype, (str, type, np.dtype)) \
+            and type(dtype).__name__ == "dtype":          # torch.float64, without importing torch
+        dtype = str(dtype)
+    if isinstance(dtype, str):
+        name = dtype[len("torch."):] if dtype.startswith("torch.") else dtype
+        if name in _TORCH_DTYPE_NAMES:
+            return _TORCH_DTYPE_NAMES[name]
+        dtype = name
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"not a dtype: {dtype!r} (use e.g. al.float64, np.float32 or 'float64')") from None
+
+
+def parse_to(what, args, kwargs):
+    """The dtype asked for by .to(...) (None: keep it), in any of PyTorch's call forms:
+    to(dtype), to(device), to(device, dtype), to(tensor), to(dtype=..., device=...).
+    The only device is the CPU; `non_blocking`, `copy` and `memory_format` change nothing here."""
+    dtype = kwargs.pop("dtype", None)
+    devices = [kwargs.pop("device", None)]
+    for key in ("non_blocking", "copy", "memory_format"):
+        kwargs.pop(key, None)
+    if kwargs:
+        raise TypeError(f"{what}.to(): unexpected keyword arguments {sorted(kwargs)}")
+    for a in args:
+        if hasattr(a, "shape") and hasattr(a, "dtype") and not isinstance(a, (type, np.dtype)):
+            dtype = a.dtype                       # to(other): other's dtype (and device: the CPU)
+        elif type(a).__name__ == "device" or (isinstance(a, str) and a.split(":")[0] in _DEVICES):
+            devices.append(a)
+        elif a is not None:
+            dtype = a
+    for device in devices:
+        if device is not None and str(device).split(":")[0] != "cpu":
+            raise RuntimeError(f"{what}.to({str(device)!r}): autograd_lab runs on the CPU only "
+                               f"(numpy arrays); drop the device or use 'cpu'")
+    return None if dtype is None else as_dtype(dtype)
+
+
+_DEVICES = ("cpu", "cuda", "mps", "xpu", "meta", "xla", "hip", "ipu", "vulkan", "mkldnn")
+
+
+def _on_cpu(make):
+    """Accept PyTorch's `device=` keyword on a constructor: the CPU, or a clear error."""
+    @functools.wraps(make)
+    def wrapper(*args, device=None, **kwargs):
+        if device is not None:
+            parse_to(make.__name__, (device,), {})
+        return make(*args, **kwargs)
+    return wrapper
 
 
 def _size(size):
@@ -41,14 +102,17 @@ def _float(dtype):
     return np.dtype(dtype) if dtype is not None else state.default_dtype
 
 
+@_on_cpu
 def zeros(*size, dtype=None, requires_grad=False):
     return _make(np.zeros(_size(size), _float(dtype)), None, requires_grad)
 
 
+@_on_cpu
 def ones(*size, dtype=None, requires_grad=False):
     return _make(np.ones(_size(size), _float(dtype)), None, requires_grad)
 
 
+@_on_cpu
 def full(size, fill_value, dtype=None, requires_grad=False):
     if dtype is None and isinstance(fill_value, (bool, int, np.integer)):
         dtype = np.int64 if not isinstance(fill_value, bool) else bool
@@ -56,6 +120,7 @@ def full(size, fill_value, dtype=None, requires_grad=False):
                  requires_grad)
 
 
+@_on_cpu
 def empty(*size, dtype=None, requires_grad=False):
     return zeros(*size, dtype=dtype, requires_grad=requires_grad)    # zeros: nothing uninitialised
 
@@ -64,18 +129,22 @@ def _like(x):
     return x.data if isinstance(x, Node) else np.asarray(x)
 
 
+@_on_cpu
 def zeros_like(x, dtype=None, requires_grad=False):
     return _make(np.zeros_like(_like(x), dtype=dtype), None, requires_grad)
 
 
+@_on_cpu
 def ones_like(x, dtype=None, requires_grad=False):
     return _make(np.ones_like(_like(x), dtype=dtype), None, requires_grad)
 
 
+@_on_cpu
 def full_like(x, fill_value, dtype=None, requires_grad=False):
     return _make(np.full_like(_like(x), fill_value, dtype=dtype), None, requires_grad)
 
 
+@_on_cpu
 def arange(start, end=None, step=1, dtype=None, requires_grad=False):
     """[start, end) by step: int64 when all are ints (PyTorch), else the default float dtype."""
     if end is None:
@@ -85,24 +154,29 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False):
     return _make(np.arange(start, end, step, dtype=kind), None, requires_grad)
 
 
+@_on_cpu
 def linspace(start, end, steps, dtype=None, requires_grad=False):
     return _make(np.linspace(start, end, int(steps), dtype=_float(dtype)), None, requires_grad)
 
 
+@_on_cpu
 def eye(n, m=None, dtype=None, requires_grad=False):
     return _make(np.eye(n, m, dtype=_float(dtype)), None, requires_grad)
 
 
+@_on_cpu
 def randn(*size, dtype=None, requires_grad=False):
     """Standard normal samples from the library generator (al.manual_seed)."""
     return _make(generator().standard_normal(_size(size)).astype(_float(dtype)), None, requires_grad)
 
 
+@_on_cpu
 def rand(*size, dtype=None, requires_grad=False):
     """Uniform samples in [0, 1) from the library generator."""
     return _make(generator().random(_size(size)).astype(_float(dtype)), None, requires_grad)
 
 
+@_on_cpu
 def randint(low, high=None, size=None, dtype=None):
     """Integers in [low, high) (or [0, low) with two arguments, as randint(high, size))."""
     if size is None:
@@ -112,17 +186,20 @@ def randint(low, high=None, size=None, dtype=None):
     return Tensor(generator().integers(low, high, _size((size,)), dtype=np.int64 if dtype is None else dtype))
 
 
+@_on_cpu
 def randperm(n, dtype=None):
     """A random permutation of 0..n-1 (int64)."""
     return Tensor(generator().permutation(int(n)).astype(np.int64 if dtype is None else dtype))
 
 
+@_on_cpu
 def randn_like(x, dtype=None, requires_grad=False):
     data = _like(x)
     return randn(*data.shape, dtype=dtype or (data.dtype if data.dtype.kind == "f" else None),
                  requires_grad=requires_grad)
 
 
+@_on_cpu
 def rand_like(x, dtype=None, requires_grad=False):
     data = _like(x)
     return rand(*data.shape, dtype=dtype or (data.dtype if data.dtype.kind == "f" else None),
@@ -136,6 +213,7 @@ def from_numpy(array):
     return Tensor(array)
 
 
+@_on_cpu
 def as_tensor(data, dtype=None):
     """A tensor of data without a copy where possible (ndarrays keep their dtype)."""
     if isinstance(data, Tensor) and dtype is None:

@@ -245,6 +245,54 @@ def getitem(x, index):
     return P.getitem(_operand(x), index=_index(index))
 
 
+def index_put(x, index, value):
+    """A copy of x with `value` written at `index` (numpy indexing, broadcasting, cast to x's
+    dtype), recorded as one op: gradients flow to x (except where written) and to value.
+
+    The out-of-place form of `x[index] = value`, for tensors inside a recorded graph.
+    Repeated positions in an advanced index are undefined, as in torch.index_put.
+
+    >>> import autograd_lab as al
+    >>> x = al.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    >>> y = x.index_put(x.data > 1.5, 0.0)
+    >>> y.sum().backward(); y.data, x.grad
+    (array([1., 0., 0.], dtype=float32), array([1., 0., 0.], dtype=float32))
+    """
+    x, index, value = _operand(x), _index(index), _operand(value)
+    fits = check_index_put("index_put", np.shape(x), index, np.shape(value))
+    return P.index_put(x, value if value.shape == fits else reshape(value, fits), index=index)
+
+
+def check_index_put(what, shape, index, value_shape) -> tuple:
+    """Raise IndexError (index out of range or malformed) or ShapeError (value does not
+    broadcast to x[index]) naming `what` and the shapes, before anything is written.
+    Returns the value's shape without the leading 1s that numpy would refuse."""
+    try:
+        part = np.empty(shape, dtype=bool)[index].shape
+    except (IndexError, ValueError, TypeError) as exc:
+        raise IndexError(f"{what}: index {_show_index(index)} does not fit a tensor of shape "
+                         f"{tuple(shape)}: {exc}") from None
+    value_shape = tuple(value_shape)
+    while len(value_shape) > len(part) and value_shape[0] == 1:   # numpy and torch drop leading 1s
+        value_shape = value_shape[1:]
+    try:
+        ok = np.broadcast_shapes(value_shape, part) == part
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ShapeError(f"{what}: cannot write a value of shape {tuple(value_shape)} into "
+                         f"x[index] of shape {part} (x has shape {tuple(shape)}, index "
+                         f"{_show_index(index)}): the value must broadcast to {part}")
+    return value_shape
+
+
+def _show_index(index):
+    items = index if isinstance(index, tuple) else (index,)
+    shown = [f"<{i.dtype} array of shape {i.shape}>" if isinstance(i, np.ndarray) and i.size > 6
+             else repr(i.tolist()) if isinstance(i, np.ndarray) else repr(i) for i in items]
+    return "(" + ", ".join(shown) + ")" if isinstance(index, tuple) else shown[0]
+
+
 # ---- linear algebra -------------------------------------------------------------
 def matmul(a, b):
     """Matrix product with numpy's rules (vectors, batches, broadcasting).
@@ -448,3 +496,108 @@ def masked_fill(x, mask, value):
 
 def square(x):
     return x * x
+
+
+# ---- more of PyTorch's tensor functions: composed from the ops above, so they need no rule ----
+# (sum, max, min are this module's reductions here: Python's are builtins.sum/max/min)
+def _one_axis(dim, ndim) -> int:
+    (axis,) = normalize_axis(int(dim), ndim)
+    return axis
+
+
+def mm(a, b):
+    """Matrix product of two 2-D tensors (torch.mm); `matmul` for batches and broadcasting."""
+    a, b = _operand(a), _operand(b)
+    if a.ndim != 2 or b.ndim != 2:
+        raise ShapeError(f"mm: needs two 2-D tensors, got shapes {a.shape} and {b.shape}")
+    return matmul(a, b)
+
+
+def bmm(a, b):
+    """Batched matrix product of (B, n, m) and (B, m, p) tensors (torch.bmm)."""
+    a, b = _operand(a), _operand(b)
+    if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0]:
+        raise ShapeError(f"bmm: needs (B, n, m) and (B, m, p) tensors, got shapes {a.shape} and {b.shape}")
+    return matmul(a, b)
+
+
+def t(x):
+    """Transpose of a tensor of at most 2 dimensions (torch's x.t())."""
+    x = _operand(x)
+    if x.ndim > 2:
+        raise ShapeError(f"t: expects a tensor of at most 2 dimensions, got shape {x.shape}; "
+                         f"use transpose(d0, d1) or permute")
+    return transpose(x) if x.ndim == 2 else x
+
+
+def split(x, split_size_or_sections, dim=0):
+    """Pieces of `split_size` along dim (the last may be shorter), or of the given sizes."""
+    x = as_node(x)
+    axis = _one_axis(dim, x.ndim)
+    n = x.shape[axis]
+    if isinstance(split_size_or_sections, (int, np.integer)):
+        if split_size_or_sections < 1:
+            raise ValueError(f"split: split_size must be >= 1, got {split_size_or_sections}")
+        sizes = [builtins.min(int(split_size_or_sections), n - s) for s in range(0, n, int(split_size_or_sections))]
+    else:
+        sizes = [int(s) for s in split_size_or_sections]
+        if builtins.sum(sizes) != n:
+            raise ShapeError(f"split: sizes {sizes} do not add up to {n}, dimension {dim} of {x.shape}")
+    pieces, start = [], 0
+    for size in sizes:
+        pieces.append(getitem(x, (slice(None),) * axis + (slice(start, start + size),)))
+        start += size
+    return tuple(pieces)
+
+
+def chunk(x, chunks, dim=0):
+    """`chunks` pieces of equal size along dim (the last may be smaller), as torch.chunk."""
+    x = as_node(x)
+    n = x.shape[_one_axis(dim, x.ndim)]
+    return split(x, builtins.max(1, -(-n // int(chunks))), dim)
+
+
+def unbind(x, dim=0):
+    """The slices along dim, that dimension removed."""
+    x = as_node(x)
+    axis = _one_axis(dim, x.ndim)
+    return tuple(getitem(x, (slice(None),) * axis + (i,)) for i in range(x.shape[axis]))
+
+
+def repeat(x, *sizes):
+    """Tile x `sizes` times along each dimension (torch's x.repeat, numpy's tile)."""
+    x = as_node(x)
+    sizes = tuple(sizes[0]) if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)) else sizes
+    if len(sizes) < x.ndim:
+        raise ShapeError(f"repeat: {len(sizes)} repeat counts for a tensor of shape {x.shape}; "
+                         f"give one per dimension")
+    shape = (1,) * (len(sizes) - x.ndim) + x.shape
+    spread = reshape(x, tuple(d for n in shape for d in (1, n)))           # (1, d0, 1, d1, ...)
+    tiled = broadcast_to(spread, tuple(d for r, n in zip(sizes, shape) for d in (r, n)))
+    return reshape(tiled, tuple(r * n for r, n in zip(sizes, shape)))
+
+
+def _gather_along(x, order, axis):
+    """x's values in `order` (integer array of x's shape but along axis) by one getitem."""
+    grids = list(np.ix_(*[np.arange(n) for n in order.shape]))
+    grids[axis] = order
+    return getitem(x, tuple(grids))
+
+
+def sort(x, dim=-1, descending=False):
+    """(values, indices) sorted along dim; gradients flow to the values (stable order, as torch)."""
+    x = as_node(x)
+    axis = _one_axis(dim, x.ndim)
+    order = np.argsort(-x.data if descending else x.data, axis=axis, kind="stable")
+    return _gather_along(x, order, axis), Tensor(order.astype(np.int64))
+
+
+def topk(x, k, dim=-1, largest=True, sorted=True):    # noqa: A002  (torch's keyword)
+    """(values, indices) of the k largest (or smallest) along dim, largest first."""
+    x = as_node(x)
+    axis = _one_axis(dim, x.ndim)
+    if not 0 <= k <= x.shape[axis]:
+        raise ValueError(f"topk: k={k} is out of range for dimension {dim} of size {x.shape[axis]}")
+    order = np.argsort(-x.data if largest else x.data, axis=axis, kind="stable")
+    order = np.take(order, np.arange(k), axis=axis)
+    return _gather_along(x, order, axis), Tensor(order.astype(np.int64))

@@ -16,6 +16,7 @@ from ..core.node import _NO_PARAMS, Node, Tensor, Value
 from ..core.op import on_declare
 from ..core.state import state
 from . import functions as fn
+from .creation import parse_to
 from . import primitives as P
 
 
@@ -166,6 +167,63 @@ def _inplace(op, name, out_of_place):
     return method
 
 
+def _setitem(self, index, value):
+    """t[index] = value, in place, with numpy's indexing, broadcasting and casting (as torch).
+
+    Allowed where no recorded gradient can go stale: on a tensor that does not require grad,
+    and on a leaf under al.no_grad() (initialising weights by hand). A node inside a recorded
+    graph is never changed: the ops that used it keep its data for their gradients, and we
+    have no version counter to notice. Write `y = y.index_put(index, value)` there instead.
+    """
+    index = fn._index(index)
+    if isinstance(value, Node):
+        if value.requires_grad and state.grad_enabled:
+            raise RuntimeError(
+                f"t[index] = value: the value (shape {value.shape}) requires grad and would be "
+                f"copied without its gradient; write t = t.index_put(index, value) (recorded, "
+                f"gradients flow to both) or assign under al.no_grad()")
+        value = value.data
+    if self.requires_grad:
+        if not self.is_leaf:
+            raise RuntimeError(
+                f"t[index] = value on a tensor of shape {self.shape} computed by {self.op.name} "
+                f"inside a recorded graph: autograd_lab does not change recorded nodes (the ops "
+                f"that used it would differentiate with the new values); write "
+                f"t = t.index_put(index, value), which records the write as an op, or use "
+                f"t.detach() if no gradient should flow")
+        if state.grad_enabled:
+            raise RuntimeError(
+                f"t[index] = value: a leaf tensor of shape {self.shape} that requires grad is "
+                f"being used in an in-place operation (PyTorch: \"a leaf Variable that requires "
+                f"grad is being used in an in-place operation.\"); initialise it inside "
+                f"`with al.no_grad():`")
+    fits = fn.check_index_put("t[index] = value", self.shape, index, np.shape(value))
+    try:
+        self.data[index] = value if np.shape(value) == fits else np.reshape(value, fits)
+    except ValueError as exc:      # e.g. a read-only view (np.broadcast_to, expand)
+        raise ValueError(f"t[index] = value on a tensor of shape {self.shape}: {exc}") from None
+
+
+def _fill_(self, value):
+    """x.fill_(v): every element set to v, in place, under the rules of x[...] = v."""
+    _setitem(self, Ellipsis, value)
+    return self
+
+
+def _new(make):
+    """x.new_zeros(size) and friends: x's dtype unless dtype= is given, never requiring grad
+    unless asked (as torch)."""
+    def method(self, *args, dtype=None, requires_grad=False, **kwargs):
+        data = make(self, *args, **kwargs)
+        return Tensor(np.asarray(data, dtype=self.dtype if dtype is None else dtype),
+                      requires_grad=requires_grad)
+    return method
+
+
+def _shape_arg(size):
+    return tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list)) else size
+
+
 def _requires_grad_(self, requires_grad=True):
     if not self.is_leaf and not requires_grad:
         raise RuntimeError("requires_grad_(False) on a computed tensor: use .detach() instead")
@@ -175,15 +233,17 @@ def _requires_grad_(self, requires_grad=True):
     return self
 
 
-def _to(self, *args, dtype=None, **kwargs):
-    """x.to(dtype) casts; devices other than the CPU do not exist here."""
-    for a in args:
-        if isinstance(a, str) or type(a).__name__ == "device":
-            if str(a).split(":")[0] != "cpu":
-                raise RuntimeError(f"to({a!r}): autograd_lab runs on the CPU only (numpy arrays)")
-        else:
-            dtype = a
-    return self if dtype is None or np.dtype(dtype) == self.dtype else fn.astype(self, dtype)
+def _to(self, *args, **kwargs):
+    """x.to(dtype) casts (a new node, as torch); devices other than the CPU do not exist here."""
+    dtype = parse_to("Tensor", args, kwargs)
+    return self if dtype is None or dtype == self.dtype else fn.astype(self, dtype)
+
+
+def _type(self, dtype=None, **kwargs):
+    """x.type(dtype) casts (x.to(dtype)); x.type() names the dtype, as torch's 'torch.FloatTensor' does."""
+    if dtype is None:
+        return str(self.dtype)
+    return _to(self, dtype, **kwargs)
 
 
 def _cast(dtype):
@@ -204,13 +264,15 @@ _PYTORCH_STYLE = {
     "argmax": fn.argmax, "argmin": fn.argmin, "amax": fn.amax, "amin": fn.amin,
     "var": fn.var, "std": fn.std, "square": fn.square,
     "softmax": _with_dim(fn.softmax), "log_softmax": _with_dim(fn.log_softmax),
-    "add": fn.add, "sub": fn.sub, "mul": fn.mul, "div": fn.div, "pow": fn.pow, "neg": fn.neg,
-    "maximum": fn.maximum, "minimum": fn.minimum,
+    # ops are not functions, so a class attribute holding one would not bind self: wrap them
+    "add": _binary(P.add), "sub": _binary(P.sub), "mul": _binary(P.mul), "div": _binary(P.div),
+    "pow": _binary(P.pow), "neg": _unary(P.neg),
+    "maximum": _binary(P.maximum), "minimum": _binary(P.minimum),
     "eq": _binary(P.equal), "ne": _binary(P.not_equal), "lt": _binary(P.less),
     "le": _binary(P.less_equal), "gt": _binary(P.greater), "ge": _binary(P.greater_equal),
     "float": _cast(np.dtype(np.float32)), "double": _cast(np.dtype(np.float64)),
     "long": _cast(np.dtype(np.int64)), "int": _cast(np.dtype(np.int32)), "bool": _cast(np.dtype(bool)),
-    "to": _to, "cpu": lambda self: self, "contiguous": lambda self: self, "cuda": _no_cuda,
+    "to": _to, "type": _type, "cpu": lambda self: self, "contiguous": lambda self: self, "cuda": _no_cuda,
     "clone": lambda self: fn.astype(self, self.dtype),     # a new node holding a copy
     "tolist": lambda self: self.data.tolist(),
     "dim": lambda self: self.data.ndim, "numel": lambda self: self.data.size,
@@ -218,6 +280,14 @@ _PYTORCH_STYLE = {
     "requires_grad_": _requires_grad_,
     "all": lambda self, *a, **k: Tensor(np.asarray(self.data.all(*a, **k))),
     "any": lambda self, *a, **k: Tensor(np.asarray(self.data.any(*a, **k))),
+    "__setitem__": _setitem, "index_put": fn.index_put,
+    "fill_": _fill_, "zero_": lambda self: _fill_(self, 0),
+    "new_zeros": _new(lambda self, *size: np.zeros(_shape_arg(size))),
+    "new_ones": _new(lambda self, *size: np.ones(_shape_arg(size))),
+    "new_full": _new(lambda self, size, fill_value: np.full(_shape_arg((size,)), fill_value)),
+    "new_tensor": _new(lambda self, data: np.array(getattr(data, "data", data))),
+    "t": fn.t, "split": fn.split, "chunk": fn.chunk, "unbind": fn.unbind, "repeat": fn.repeat,
+    "sort": fn.sort, "topk": fn.topk,
     "__iadd__": _inplace(P.add, "__iadd__", _SHARED["__add__"]),
     "__isub__": _inplace(P.sub, "__isub__", _SHARED["__sub__"]),
     "__imul__": _inplace(P.mul, "__imul__", _SHARED["__mul__"]),

@@ -275,6 +275,30 @@ getitem = primitive("getitem", lambda x, index: x[index],
 scatter_add = primitive("scatter_add", _scatter_add,
                         lambda g, out, x, index, shape: getitem(g, index=index),
                         flops=no_flops, samples=S.scatter_add_sample)
+
+
+def _index_put(x, value, index):
+    """A copy of x with `value` written at `index` (numpy assignment: broadcast, cast to x's dtype)."""
+    out = np.array(x, copy=True)
+    out[index] = value
+    return out
+
+
+def _untouched(shape, index, dtype):
+    """1 where index_put kept x, 0 where it wrote: a constant, so the rule stays linear in g."""
+    keep = np.ones(shape, dtype=dtype)
+    keep[index] = 0
+    return keep
+
+
+# x with value written at index, out of place: what `t[index] = value` records would be, as
+# an op (Tensor.__setitem__ mutates only nodes outside the recorded graph). x's gradient is g
+# with the written places zeroed, value's is g at index (summed back over broadcasting).
+# Duplicate positions in an advanced index are undefined, as in torch.index_put.
+index_put = primitive("index_put", _index_put,
+                      lambda g, out, x, value, index: g * _untouched(x.shape, index, g.dtype),
+                      lambda g, out, x, value, index: getitem(g, index=index),
+                      flops=no_flops, samples=S.index_put_sample)
 concatenate = primitive("concatenate", lambda *xs, axis: np.concatenate(xs, axis=axis),
                         variadic_vjp=_concatenate_vjp, flops=no_flops, samples=S.concatenate_sample)
 astype = primitive("astype", lambda x, dtype: x.astype(dtype),

@@ -81,6 +81,25 @@ def scatter_add_sample(gen):
     return (gen.array(part),), {"index": index, "shape": tuple(shape)}
 
 
+def index_put_sample(gen):
+    """index_put needs distinct positions (a repeated one is written once, by whichever wins);
+    value is either the indexed part's full shape or a broadcast row/number."""
+    shape = gen.shape(min_dims=1)
+    n = shape[0]
+    kind = gen.choice(["int", "slice", "array", "mask"])
+    if kind == "int":
+        index = gen.integers(-n, n - 1)
+    elif kind == "slice":
+        index = slice(gen.integers(0, n - 1), n, gen.integers(1, 2))
+    elif kind == "array":
+        index = np.asarray(gen.permutation(n))[:gen.integers(1, n)]
+    else:
+        index = gen.array(shape, -1, 1) > 0
+    part = np.zeros(shape)[index].shape
+    value_shape = gen.choice([part, part[1:], ()])
+    return (gen.array(shape), gen.array(value_shape)), {"index": index}
+
+
 def concatenate_sample(gen):
     shape = list(gen.shape(min_dims=1))
     axis = gen.integers(0, len(shape) - 1)
