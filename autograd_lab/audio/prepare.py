@@ -336,7 +336,11 @@ def normalize_input(X, mode="band", mean=0.0, std=1.0) -> np.ndarray:
         return ((X - mean) / std).astype(np.float32)
     if mode not in NORMALIZATIONS:
         raise ValueError(f"normalize_input: mode must be one of {NORMALIZATIONS}, got {mode!r}")
-    centred = X - (X.mean(axis=-1, keepdims=True) if mode == "band" else X.mean(axis=(-2, -1), keepdims=True))
+    # the mean accumulated in float64: of equal values (a silent window) it is that value
+    # exactly, so silence centres to exactly 0, as the exported ONNX graph gives; numpy's
+    # float32 mean can be an ulp off, which the 1e-3 floor below turned into 0.0076 per bin
+    axes = -1 if mode == "band" else (-2, -1)
+    centred = X - X.mean(axis=axes, keepdims=True, dtype=np.float64).astype(np.float32)
     spread = np.sqrt(np.mean(np.square(centred), axis=(-2, -1), keepdims=True)) + 1e-3   # dB; silence stays finite
     return (centred / spread).astype(np.float32)
 

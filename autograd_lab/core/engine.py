@@ -39,6 +39,16 @@ from .state import state
 # A non-leaf node whose backward has run without retain_graph holds this in _saved.
 _RELEASED = object()
 
+# A plain backward() gives back the value (and does not keep the gradient) of every inner
+# Tensor of at least this many bytes that only the graph refers to, once the walk is past
+# it: as PyTorch frees what its graph saved. Without this a training loop holds the last
+# step's whole graph (every activation and every gradient) while it builds the next one,
+# which doubled the audio CNN's peak memory (docs/performance.md). Small graphs, the ones
+# that get drawn and inspected, are never touched; walks that need a released value
+# (drawings, explain, al.topological_order) compute it again from the inputs.
+RELEASE_BYTES = 256 * 1024
+_released_count = 0         # nodes released so far: walks look for released values only if > 0
+
 
 # ---------------------------------------------------------------------------
 # forward: recording one op
@@ -217,7 +227,47 @@ def topological_order(roots, requires_grad_only: bool = False) -> list:
             else:
                 stack.pop()
                 order.append(node)
+    if _released_count:
+        _restore_values(order)
     return order
+
+
+def _restore_values(order):
+    """Compute again the values a plain backward() released (inputs come first in `order`)."""
+    for node in order:
+        if node.data is None and node.op is not None:
+            out = node.op.forward(*[x.data for x in node.inputs], **node.params)
+            node.data = out[0] if node.op.saves else out
+
+
+def _release_candidates(order):
+    """How many times the graph's nodes refer to each inner Tensor big enough to release."""
+    # one test per node first: graphs of small tensors (most of them) skip the edge count
+    big = [n for n in order if n.__class__ is Tensor and n.op is not None and n.data.nbytes >= RELEASE_BYTES]
+    if not big:
+        return None
+    uses = dict.fromkeys(big, 0)
+    for node in order:
+        for x in node.inputs:
+            if x in uses:
+                uses[x] += 1
+    return uses
+
+
+def _probe_graph_only_references():
+    """References to a node that only the graph holds, as counted in `_walk`'s check.
+
+    Measured, like `_ONLY_OURS`: the node in `order`, as a key of the `uses` dict, in
+    the loop's variable, and in the call's argument (interpreters count these differently).
+    """
+    def walk():
+        thing = object()
+        order = [thing]
+        uses = {thing: 0}
+        thing = None
+        for node in reversed(order):
+            yield _references(node) - uses[node]
+    return next(walk())
 
 
 # ---------------------------------------------------------------------------
@@ -274,6 +324,9 @@ def _walk(roots, seeds, *, create_graph, retain_graph, strict, contributions, ac
     and explain) an op that saves state has its forward run again to get it back.
     """
     order = topological_order(roots, requires_grad_only=True)
+    # what to release once the walk is past it (see RELEASE_BYTES); a node the user holds
+    # (or another graph uses) has more references than the graph's own and is kept
+    uses = _release_candidates(order) if strict and not retain_graph and not create_graph else None
     grads = {}
     for root, seed in zip(roots, seeds):
         grads[root] = seed if root not in grads else grads[root] + seed
@@ -330,11 +383,14 @@ def _walk(roots, seeds, *, create_graph, retain_graph, strict, contributions, ac
             gi = prev = args = None    # no stray reference: backward() may adopt arrays only grads holds
             if not retain_graph:
                 node._saved = _RELEASED
+                if uses and node in uses and _references(node) - uses[node] <= _GRAPH_ONLY:
+                    _release_value(node)
             if not accumulate:
                 yield node, g, (_NO_CONTRIBUTIONS if shares is None else tuple(shares))
                 shares = None
             elif node._grad is None and g.__class__ is np.ndarray:
-                node._grad = g                 # an inner Tensor's plain pass: kept as it is
+                if node.data is not None:      # (a released node keeps no gradient)
+                    node._grad = g             # an inner Tensor's plain pass: kept as it is
             elif node._grad.__class__ is float and g.__class__ is float:
                 node._grad += g                # al.Value's plain pass: the hot path
             else:
@@ -343,6 +399,12 @@ def _walk(roots, seeds, *, create_graph, retain_graph, strict, contributions, ac
         if create_graph:
             state.grad_enabled, state.in_backward = saved_mode
             state.refresh()
+
+
+def _release_value(node):
+    global _released_count
+    node.data = None           # its gradient is not kept either (_accumulating_pass)
+    _released_count += 1
 
 
 def _released(node, strict):
@@ -452,6 +514,7 @@ def _as_in_accumulate(g):
 
 
 _ONLY_OURS = _probe_references()
+_GRAPH_ONLY = _probe_graph_only_references()
 
 
 def _accumulate(node, g, create_graph):

@@ -436,17 +436,46 @@ def _batch_norm_grad_input(g, out, x, w, b, eps, saved):
     """w / std * (g - mean(g) - x̂ mean(g x̂)), the means per channel."""
     axes = _bn_axes(x)
     n = math.prod(x.shape) // x.shape[1]
+    if not (isinstance(g, Node) or isinstance(x, Node)):
+        return _batch_norm_grad_input_array(g, x, w, axes, n, saved)
     x_hat, inv_std = _bn_standardised(x, eps, saved)
     g_mean = sum(g, axis=axes, keepdims=True) / n
     gx_mean = sum(g * x_hat, axis=axes, keepdims=True) / n
     return reshape(w, shape=_bn_channel_shape(x)) * inv_std * (g - g_mean - x_hat * gx_mean)
 
 
+def _channel_dot(a, b):
+    """sum(a * b) over every axis but 1, without the product array."""
+    shape = (a.shape[0], a.shape[1], -1)
+    return np.einsum("ncl,ncl->c", a.reshape(shape), b.reshape(shape))
+
+
+def _batch_norm_grad_input_array(g, x, w, axes, n, saved):
+    """The same on arrays, with two full-size temporaries instead of six (the first layer
+    of the audio CNN on 5-s clips has 54 MB activations: each temporary counts)."""
+    mean, inv_std = saved
+    x_hat = x - mean
+    x_hat *= inv_std
+    gx_mean = _channel_dot(g, x_hat).reshape(mean.shape) / n                 # no g * x̂ array
+    result = g - g.sum(axis=axes, keepdims=True) / n
+    x_hat *= gx_mean
+    result -= x_hat
+    result *= (w.reshape(mean.shape) * inv_std).astype(result.dtype)
+    return result
+
+
+def _batch_norm_grad_weight(g, out, x, w, b, eps, saved):
+    """sum(g x̂) per channel."""
+    if isinstance(g, Node) or isinstance(x, Node):
+        return sum(g * _bn_standardised(x, eps, saved)[0], axis=_bn_axes(x), keepdims=False)
+    mean, inv_std = saved      # sum(g (x - mean)) / std: one full-size temporary, not three
+    return (_channel_dot(g, x - mean) * inv_std.reshape(-1)).astype(g.dtype)
+
+
 batch_norm = primitive(
     "batch_norm", _batch_norm_forward,
     _batch_norm_grad_input,
-    lambda g, out, x, w, b, eps, saved: sum(g * _bn_standardised(x, eps, saved)[0], axis=_bn_axes(x),
-                                            keepdims=False),
+    _batch_norm_grad_weight,
     lambda g, out, x, w, b, eps, saved: sum(g, axis=_bn_axes(x), keepdims=False),
     # mean, variance (two passes of 2), subtract, scale, shift: about 7 per input element
     saves=True, flops=lambda out, x, w, b, **params: 7 * math.prod(x), samples=S.batch_norm_sample)
