@@ -48,13 +48,12 @@ def alternate(contenders: dict, blocks=20, steps=10, warmup=5) -> dict:
 # ---- W2 ------------------------------------------------------------------------------------
 def compiled_mlp_step(arrays, lr=0.01):
     params = models.ours_params(arrays)
-    w1, b1, w2, b2 = params
     opt = al.optim.SGD(params, lr=lr)
 
     @al.compile
     def step(x, y):
         opt.zero_grad()
-        loss = F.cross_entropy(F.linear(F.linear(x, w1, b1).relu(), w2, b2), y)
+        loss = F.cross_entropy(models.ours_mlp_forward(params, x), y)
         loss.backward()
         opt.step()
         return loss
@@ -114,16 +113,12 @@ def w2(blocks):
 # ---- W3 ------------------------------------------------------------------------------------
 def compiled_cnn_step(arrays, lr=0.01):
     params = models.ours_params(arrays)
-    w1, b1, w2, b2, w3, b3, w4, b4 = params
     opt = al.optim.SGD(params, lr=lr)
 
     @al.compile
     def step(x, y):
         opt.zero_grad()
-        h = F.max_pool2d(F.conv2d(x, w1, b1, padding=1).relu(), 2)
-        h = F.max_pool2d(F.conv2d(h, w2, b2, padding=1).relu(), 2)
-        h = F.linear(h.reshape(h.shape[0], -1), w3, b3).relu()
-        loss = F.cross_entropy(F.linear(h, w4, b4), y)
+        loss = F.cross_entropy(models.ours_cnn_forward(params, x), y)
         loss.backward()
         opt.step()
         return loss
