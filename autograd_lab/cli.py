@@ -155,6 +155,10 @@ def recipe_from(args):
                   warmup=args.warmup, weight_decay=args.weight_decay, patience=args.patience)
 
 
+def model_kwargs_from(args):
+    return {"pool": args.pool} if args.model == "cnn" else None
+
+
 # ---- commands -------------------------------------------------------------------------
 def _threads(args):
     from . import kernels
@@ -172,7 +176,7 @@ def train(args) -> int:
     metrics = train_classifier(train_set, test_set, model=args.model, config=config, epochs=args.epochs,
                                batch_size=args.batch_size, lr=args.lr, seed=args.seed, out=args.out,
                                recipe=recipe_from(args), use_cache=not args.no_cache,
-                               strict=args.strict, progress=not args.quiet,
+                               strict=args.strict, progress=not args.quiet, model_kwargs=model_kwargs_from(args),
                                log=(lambda *_: None) if args.quiet else _log)
     _report(metrics, args.out)
     return 0
@@ -280,6 +284,7 @@ def cv(args) -> int:
         metrics = train_classifier(dataset.subset(train_idx), dataset.subset(test_idx), model=args.model,
                                    config=config, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                                    seed=args.seed, out=out, recipe=recipe_from(args),
+                                   model_kwargs=model_kwargs_from(args),
                                    use_cache=not args.no_cache, strict=args.strict, progress=not args.quiet,
                                    log=(lambda *_: None) if args.quiet else _log,
                                    groups=None if groups is None else [groups[i] for i in train_idx],
@@ -461,6 +466,9 @@ def _training_options(p, epochs, n_per_class, out):
     p.add_argument("--out", default=out, help="folder for the checkpoint, metrics and pictures")
     p.add_argument("--n-per-class", type=_positive(int), default=n_per_class,
                    help="clips per class for --data synthetic")
+    p.add_argument("--pool", choices=("global", "time"), default="global",
+                   help="cnn: average the last feature maps over time and frequency (global), or over "
+                        "time only, keeping the bands apart (time)")
     p.add_argument("--threads", type=_positive(int), default=None, help="worker threads for the kernels")
     _recipe_options(p)
     _feature_options(p)
@@ -469,10 +477,12 @@ def _training_options(p, epochs, n_per_class, out):
 
 def _recipe_options(p):
     from .audio.classifier import Recipe
+    from .audio.prepare import NORMALIZATIONS
     default = Recipe()
     g = p.add_argument_group("training recipe (what makes the classifier generalise; see docs/audio.md)")
-    g.add_argument("--normalize", choices=("clip", "band", "global"), default="clip",
-                   help="input scaling: per window; per window and mel band; or one mean/std for all")
+    g.add_argument("--normalize", choices=NORMALIZATIONS, default=default.normalization,
+                   help="input scaling: per window (clip); per window and mel band (band); each band by "
+                        "its own mean and spread (cmvn); or one mean/std for all (global)")
     g.add_argument("--no-augment", action="store_true",
                    help="no time shifts, masks, gains, colouring, filtering, reverberation, stretches or warps")
     g.add_argument("--no-stretch", action="store_true", help="no random time stretch (0.8-1.25x)")

@@ -290,9 +290,46 @@ def test_grouped_folds_never_split_a_group(tmp_path):
     assert splits.groups_of(data, "folder")[0].endswith("x")
 
 
-@pytest.mark.parametrize("mode", ["clip", "band"])
+@pytest.mark.parametrize("mode", ["clip", "band", "cmvn"])
 def test_a_constant_window_normalises_to_exactly_zero(mode):
     # 13,824 equal float32 values, whose float32 mean numpy gets an ulp wrong
     X = np.full((2, 1, 64, 216), -100.0, np.float32)
     X[1] = -37.3
     assert not np.any(al.audio.prepare.normalize_input(X, mode))
+
+
+def test_cmvn_gives_each_band_zero_mean_and_unit_spread_and_ignores_colouring():
+    rng = np.random.default_rng(1)
+    X = rng.normal(-40, 10, (2, 1, 6, 50)).astype(np.float32) * np.linspace(0.5, 2, 6)[:, None].astype(np.float32)
+    colouring = rng.normal(0, 6, (1, 1, 6, 1)).astype(np.float32)
+    out = normalize_input(X, "cmvn")
+    np.testing.assert_allclose(normalize_input(X + colouring, "cmvn"), out, atol=1e-5)
+    np.testing.assert_allclose(out.mean(axis=-1), 0, atol=1e-5)
+    spread = X.std(axis=-1, keepdims=True)
+    np.testing.assert_allclose(out, (X - X.mean(axis=-1, keepdims=True)) / (spread + 1.0), rtol=1e-4, atol=1e-5)
+
+
+def test_time_pooling_keeps_the_bands_apart():
+    from autograd_lab.audio.classifier import build_model
+    model, spec = build_model("cnn", 4, 40, 63, pool="time")
+    assert spec["kwargs"]["n_mels"] == 40 and spec["kwargs"]["channels"] == [16, 32, 64]
+    assert model.head[0].weight.shape == (64, 64 * 5)                 # 64 channels x 5 bands after 3 poolings
+    assert model(al.tensor(np.zeros((2, 1, 40, 90), np.float32))).shape == (2, 4)   # any length
+    with pytest.raises(al.ShapeError, match="built for 40 mel bands"):
+        model(al.tensor(np.zeros((2, 1, 32, 63), np.float32)))
+    with pytest.raises(ValueError, match="needs n_mels"):
+        al.audio.AudioCNN(pool="time")
+
+
+def test_vocal_tract_length_perturbation_scales_every_frequency_by_one_factor():
+    hz = al.audio.FeatureConfig(sr=8000, n_mels=40).band_frequencies()
+    ruler = np.repeat(hz.astype(np.float32)[:, None], 10, axis=1)[None, None]    # each band holds its own Hz
+    for seed in range(5):
+        warp = al.audio.Augment(max_shift=0, snr_db=None, time_masks=0, freq_masks=0, warp=0.1, band_hz=hz,
+                                seed=seed)
+        out = warp.spectrogram(ruler)[0, 0, :, 0]
+        inside = hz * (out[1] / hz[1]) <= hz[-1]
+        inside[0] = False                                 # the lowest band: below it there is nothing to take
+        factor = out[inside] / hz[inside]                 # band at f now holds what was at f * factor
+        assert 0.9 - 1e-6 <= factor[0] <= 1.1 + 1e-6 and inside.sum() >= 30
+        np.testing.assert_allclose(factor, factor[0], rtol=1e-4)      # one factor for low and high bands alike

@@ -234,3 +234,17 @@ def test_the_torch_bridge_loads_our_weights(trained, model):
     # and a fresh torch module of the same shape accepts the weights with load_state_dict
     fresh = al.interop.torch.to_torch_module(classifier.model)
     fresh.load_state_dict(al.torch_state_dict(classifier.model), strict=False)
+
+
+def test_cmvn_scaling_and_time_pooling_export_as_they_compute(tmp_path):
+    from autograd_lab.audio.classifier import AudioClassifier, build_model
+    config = FeatureConfig(sr=SR, duration=0.5, n_fft=256, hop_length=64, n_mels=24)
+    network, spec = build_model("cnn", 3, config.n_mels, config.n_frames, pool="time")
+    network.eval()
+    classifier = AudioClassifier(network, spec, config, ["a", "b", "c"], {"mode": "cmvn"})
+    out = tmp_path / "cmvn.onnx"
+    al.onnx.export(classifier, out, features_input=True)
+    X = np.stack([config.features(_tone(f, 0.4, seed=k), SR) for k, f in enumerate((300, 900, 2000))])
+    X[0, 0, 3] = X[0, 0, 3].min()                          # one constant band: its spread is the floor alone
+    (p,) = ort.InferenceSession(str(out)).run(None, {"log_mel": X})
+    np.testing.assert_allclose(p, classifier.probabilities(X), atol=1e-5)

@@ -50,8 +50,11 @@ def build_model(kind, n_classes, n_mels, n_frames=None, **kwargs):
     kwargs = {"n_classes": int(n_classes), **kwargs}
     if kind == "mlp":
         kwargs["n_mels"] = int(n_mels)
-    elif n_frames is not None and "channels" not in kwargs:
-        kwargs["channels"] = list(cnn_channels_for(n_mels, n_frames))
+    else:
+        if n_frames is not None and "channels" not in kwargs:
+            kwargs["channels"] = list(cnn_channels_for(n_mels, n_frames))
+        if kwargs.get("pool") == "time":
+            kwargs["n_mels"] = int(n_mels)
     return MODELS[kind](**kwargs), {"kind": kind, "kwargs": kwargs}
 
 
@@ -258,7 +261,7 @@ class Recipe:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-    def augmenter(self, seed, n_mels, n_frames, frame_seconds=None) -> Augment | None:
+    def augmenter(self, seed, n_mels, n_frames, frame_seconds=None, band_hz=None) -> Augment | None:
         if not self.augment:
             return None
         return Augment(max_shift=0.1, snr_db=None, time_masks=self.time_masks,
@@ -266,7 +269,7 @@ class Recipe:
                        freq_mask=max(n_mels // 10, 1), seed=seed, gain_db=self.gain_db or None,
                        stretch=self.stretch, warp=self.warp or None, eq_db=self.eq_db or None,
                        filter_db=self.filter_db or None, reverb=self.reverb or None,
-                       frame_seconds=frame_seconds)
+                       frame_seconds=frame_seconds, band_hz=band_hz)
 
 
 class WarmupCosine:
@@ -302,7 +305,8 @@ class _TrainingBatches:
         self.rng = np.random.default_rng([seed, 1])
         n_mels = clips.frames.shape[0]
         config = classifier.config
-        self.augment = recipe.augmenter(seed, n_mels, clips.n_frames, config.hop_length / config.sr)
+        self.augment = recipe.augmenter(seed, n_mels, clips.n_frames, config.hop_length / config.sr,
+                                        config.band_frequencies() if n_mels == config.n_mels else None)
         self.n_classes = len(classifier.classes)
 
     def __len__(self):

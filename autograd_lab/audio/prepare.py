@@ -102,6 +102,12 @@ class FeatureConfig:
     def from_dict(cls, d) -> "FeatureConfig":
         return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d})
 
+    def band_frequencies(self) -> np.ndarray:
+        """Centre frequencies (Hz) of the mel bands, as the filter bank places them."""
+        from .features import mel_frequencies
+        return mel_frequencies(self.n_mels + 2, fmin=self.fmin, fmax=self.fmax or self.sr / 2,
+                               htk=self.htk)[1:-1]
+
     def waveform(self, y, sr) -> np.ndarray:
         """Resampled, loudness-normalised and fixed-length samples (float32)."""
         from .io import resample
@@ -318,8 +324,12 @@ def extract_features(dataset, config: FeatureConfig, cache_dir=None, use_cache=T
 #: "global" one mean and std from the training set; "clip" each window by its own mean and
 #: std (loudness and gain do not matter); "band" each mel band of each window minus its mean
 #: over time, then divided by the window's remaining spread (a fixed microphone or room
-#: colouring, a constant offset per band in dB, is removed: cepstral mean normalisation).
-NORMALIZATIONS = ("global", "clip", "band")
+#: colouring, a constant offset per band in dB, is removed: cepstral mean normalisation);
+#: "cmvn" each band minus its mean and divided by its own spread over time (+ 1 dB, so a
+#: nearly constant band is not blown up): cepstral mean and variance normalisation.
+NORMALIZATIONS = ("global", "clip", "band", "cmvn")
+#: dB added to each band's spread under "cmvn".
+CMVN_FLOOR_DB = 1.0
 
 
 def normalize_input(X, mode="band", mean=0.0, std=1.0) -> np.ndarray:
@@ -339,9 +349,12 @@ def normalize_input(X, mode="band", mean=0.0, std=1.0) -> np.ndarray:
     # the mean accumulated in float64: of equal values (a silent window) it is that value
     # exactly, so silence centres to exactly 0, as the exported ONNX graph gives; numpy's
     # float32 mean can be an ulp off, which the 1e-3 floor below turned into 0.0076 per bin
-    axes = -1 if mode == "band" else (-2, -1)
+    axes = (-2, -1) if mode == "clip" else -1
     centred = X - X.mean(axis=axes, keepdims=True, dtype=np.float64).astype(np.float32)
-    spread = np.sqrt(np.mean(np.square(centred), axis=(-2, -1), keepdims=True)) + 1e-3   # dB; silence stays finite
+    if mode == "cmvn":
+        spread = np.sqrt(np.mean(np.square(centred), axis=-1, keepdims=True)) + CMVN_FLOOR_DB
+    else:
+        spread = np.sqrt(np.mean(np.square(centred), axis=(-2, -1), keepdims=True)) + 1e-3   # dB; silence stays finite
     return (centred / spread).astype(np.float32)
 
 
@@ -374,8 +387,10 @@ class Augment:
     up to `reverb` seconds, at a random level of up to 0 dB against the direct sound;
     frames last `frame_seconds`), a time stretch (`stretch`:
     a factor drawn log-uniformly from (low, high), about the centre; a faster or slower
-    speaker) and a warp of the mel axis (`warp`: a factor in 1 +- warp; a longer or
-    shorter vocal tract, a brighter or duller source), then the same time shift in
+    speaker) and a warp of the frequency axis (`warp`: a factor in 1 +- warp; a longer or
+    shorter vocal tract, a brighter or duller source: with `band_hz`, the mel bands' centre
+    frequencies, every frequency is scaled by the factor (vocal-tract-length perturbation);
+    without, the band numbers are), then the same time shift in
     frames, then SpecAugment-style masks: `time_masks` bands of up to `time_mask` frames
     and `freq_masks` bands of up to `freq_mask` mel bins, set to the clip's minimum
     (silence in dB). The same seed gives the same sequence of augmentations.
@@ -389,12 +404,13 @@ class Augment:
 
     def __init__(self, max_shift=0.1, snr_db=(10.0, 40.0), time_masks=1, time_mask=6, freq_masks=1,
                  freq_mask=4, seed=0, gain_db=None, stretch=None, warp=None, eq_db=None, filter_db=None,
-                 reverb=None, frame_seconds=None):
+                 reverb=None, frame_seconds=None, band_hz=None):
         if reverb and not frame_seconds:
             raise ValueError("Augment: reverb needs frame_seconds (hop_length / sr) to know how fast frames pass")
         self.max_shift, self.snr_db = max_shift, snr_db
         self.gain_db, self.stretch, self.warp, self.eq_db = gain_db, stretch, warp, eq_db
         self.filter_db, self.reverb, self.frame_seconds = filter_db, reverb, frame_seconds
+        self.band_hz = None if band_hz is None else np.asarray(band_hz, np.float64)
         self.time_masks, self.time_mask = time_masks, time_mask
         self.freq_masks, self.freq_mask = freq_masks, freq_mask
         self.rng = np.random.default_rng(seed)
@@ -478,7 +494,14 @@ class Augment:
                 clip = _resample_axis(clip, (np.arange(n_frames) - centre) * rate + centre, 1, floor)
             if self.warp:
                 factor = float(self.rng.uniform(1 - self.warp, 1 + self.warp))
-                clip = _resample_axis(clip, np.arange(n_mels) * factor, 0, floor)
+                if self.band_hz is not None and len(self.band_hz) == n_mels:
+                    # vocal-tract-length perturbation: the band at f Hz takes what was at f * factor
+                    # (mel bands are log-spaced above 1 kHz, so this is not a scaling of band numbers)
+                    source = np.interp(self.band_hz * factor, self.band_hz, np.arange(n_mels, dtype=np.float64),
+                                       right=np.inf)
+                else:
+                    source = np.arange(n_mels) * factor
+                clip = _resample_axis(clip, source, 0, floor)
             clip = self._shift(clip, int(self.rng.integers(-limit, limit + 1)) if limit else 0, floor)
             for _ in range(self.time_masks):
                 width = int(self.rng.integers(0, self.time_mask + 1))

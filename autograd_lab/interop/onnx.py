@@ -102,7 +102,7 @@ def convert_module(g, module, x, scope="model"):
 
 def _register_builtin():
     from .. import nn
-    from ..audio.models import AudioCNN, AudioMLP
+    from ..audio.models import AudioCNN, AudioMLP, TimeAvgPool
 
     @converts(nn.Sequential)
     def sequential(g, m, x, scope):
@@ -191,6 +191,11 @@ def _register_builtin():
         x = convert_module(g, m.features, x, f"{scope}.features")
         x = convert_module(g, m.pool, x, f"{scope}.pool")
         return convert_module(g, m.head, x, f"{scope}.head")
+
+    @converts(TimeAvgPool)
+    def time_avg_pool(g, m, x, scope):
+        return g.op("Flatten", [g.op("ReduceMean", [x], name=scope, axes=[3], keepdims=0)],
+                    name=f"{scope}.flatten", axis=1)
 
     @converts(AudioMLP)
     def audio_mlp(g, m, x, scope):
@@ -372,15 +377,17 @@ def add_windows(g, db, n_mels, n_frames, silence_db=None):
 def add_normalization(g, x, normalization, n_mels, n_frames):
     """The input scaling of prepare.normalize_input on (..., n_mels, frames): "global"
     (x - mean) / std; "clip" or "band" (each window, or each band of it, minus its mean
-    over time, divided by the window's remaining RMS spread + 1e-3)."""
+    over time, divided by the window's remaining RMS spread + 1e-3); "cmvn" (each band
+    minus its mean, over its own RMS spread + CMVN_FLOOR_DB)."""
+    from ..audio.prepare import CMVN_FLOOR_DB
     mode = normalization.get("mode", "global")
     if mode == "global":
         return g.op("Div", [g.op("Sub", [x, g.const("scaling.mean", normalization.get("mean", 0.0), np.float32)],
                                  name="scaling.centre"),
                             g.const("scaling.std", normalization.get("std", 1.0), np.float32)], name="scaled_log_mel")
-    if mode not in ("clip", "band"):
+    if mode not in ("clip", "band", "cmvn"):
         raise ExportError(f"onnx.export: no ONNX form for the input normalisation {mode!r}")
-    axes = [-1] if mode == "band" else [-2, -1]
+    axes = [-2, -1] if mode == "clip" else [-1]
     def mean(v, axes, name):
         count = n_frames if axes == [-1] else n_mels * n_frames
         total = g.op("ReduceSum", [v, g.const(f"{name}.axes", axes, np.int64)], keepdims=1, name=f"{name}.sum")
@@ -393,9 +400,11 @@ def add_normalization(g, x, normalization, n_mels, n_frames):
                            g.const("scaling.first_axes", axes, np.int64)], name="scaling.first_bin")
     shifted = g.op("Sub", [x, first], name="scaling.shifted")
     centred = g.op("Sub", [shifted, mean(shifted, axes, f"scaling.{mode}_mean")], name="scaling.centred")
-    spread = g.op("Add", [g.op("Sqrt", [mean(g.op("Mul", [centred, centred], name="scaling.square"), [-2, -1],
+    # "cmvn": each band's own spread plus CMVN_FLOOR_DB; else the window's spread plus 1e-3
+    spread_axes, floor = ([-1], CMVN_FLOOR_DB) if mode == "cmvn" else ([-2, -1], 1e-3)
+    spread = g.op("Add", [g.op("Sqrt", [mean(g.op("Mul", [centred, centred], name="scaling.square"), spread_axes,
                                              "scaling.mean_square")], name="scaling.rms"),
-                          g.const("scaling.floor", 1e-3, np.float32)], name="scaling.spread")
+                          g.const("scaling.floor", floor, np.float32)], name="scaling.spread")
     return g.op("Div", [centred, spread], name="scaled_log_mel")
 
 
