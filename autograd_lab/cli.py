@@ -143,20 +143,44 @@ def choose_config(args, *datasets_):
     return config
 
 
-def recipe_from(args):
-    from .audio.classifier import Recipe
-    default = Recipe()
-    return Recipe(normalization=args.normalize, random_crop=not args.no_random_crop,
+def is_speech(args) -> bool:
+    """Recordings of speech: the spoken-digit layout ({digit}_{speaker}_{index}.wav)."""
+    if args.data == SYNTHETIC:
+        return False
+    return (args.format or detect_format(args.data)) == "fsdd"
+
+
+def recipe_from(args, speech=False):
+    """The training recipe: Recipe()'s defaults, SPEECH_RECIPE's for speech, then the flags given."""
+    import dataclasses
+    from .audio.classifier import SPEECH_RECIPE, Recipe
+    default = dataclasses.replace(Recipe(), **SPEECH_RECIPE) if speech else Recipe()
+    return Recipe(normalization=args.normalize or default.normalization, random_crop=not args.no_random_crop,
                   augment=not args.no_augment, stretch=None if args.no_stretch else default.stretch,
-                  warp=0.0 if args.no_warp else default.warp, eq_db=0.0 if args.no_eq else args.eq_db,
+                  warp=0.0 if args.no_warp else default.warp,
+                  eq_db=0.0 if args.no_eq else (default.eq_db if args.eq_db is None else args.eq_db),
                   filter_db=0.0 if args.no_filter else args.filter_db,
                   reverb=0.0 if args.no_reverb else args.reverb,
                   mixup=args.mixup, label_smoothing=args.label_smoothing,
                   warmup=args.warmup, weight_decay=args.weight_decay, patience=args.patience)
 
 
-def model_kwargs_from(args):
-    return {"pool": args.pool} if args.model == "cnn" else None
+def model_kwargs_from(args, speech=False):
+    from .audio.classifier import SPEECH_MODEL
+    if args.model != "cnn":
+        return None
+    return {"pool": args.pool or (SPEECH_MODEL["pool"] if speech else "global")}
+
+
+def _say_recipe(args, recipe, model_kwargs, speech):
+    if args.quiet:
+        return
+    pool = f", {model_kwargs['pool']} pooling" if model_kwargs else ""
+    stretch = "no stretch" if not recipe.augment or recipe.stretch is None else \
+        f"stretch {recipe.stretch[0]:g}-{recipe.stretch[1]:g}x"
+    colouring = f"colouring +-{recipe.eq_db:g} dB" if recipe.eq_db and recipe.augment else "no colouring"
+    print(f"recipe{' for speech (the spoken-digit layout)' if speech else ''}: {recipe.normalization} scaling, "
+          f"{colouring}, {stretch}{pool} (every flag overrides; see --help)")
 
 
 # ---- commands -------------------------------------------------------------------------
@@ -172,11 +196,14 @@ def train(args) -> int:
     _threads(args)
     train_set, test_set = open_datasets(args, "train")
     config = choose_config(args, train_set, test_set)
+    speech = is_speech(args)
+    recipe, model_kwargs = recipe_from(args, speech), model_kwargs_from(args, speech)
+    _say_recipe(args, recipe, model_kwargs, speech)
     print(f"train: {train_set.describe()}; test: {test_set.describe()}")
     metrics = train_classifier(train_set, test_set, model=args.model, config=config, epochs=args.epochs,
                                batch_size=args.batch_size, lr=args.lr, seed=args.seed, out=args.out,
-                               recipe=recipe_from(args), use_cache=not args.no_cache,
-                               strict=args.strict, progress=not args.quiet, model_kwargs=model_kwargs_from(args),
+                               recipe=recipe, use_cache=not args.no_cache,
+                               strict=args.strict, progress=not args.quiet, model_kwargs=model_kwargs,
                                log=(lambda *_: None) if args.quiet else _log)
     _report(metrics, args.out)
     return 0
@@ -276,6 +303,9 @@ def cv(args) -> int:
     if args.max_folds:
         folds = folds[:args.max_folds]
     config = choose_config(args, dataset)
+    speech = fmt == "fsdd"
+    recipe, model_kwargs = recipe_from(args, speech), model_kwargs_from(args, speech)
+    _say_recipe(args, recipe, model_kwargs, speech)
     print(f"cv: {dataset.describe()}, {how}")
     results = []
     for k, (train_idx, test_idx) in enumerate(folds):
@@ -283,8 +313,7 @@ def cv(args) -> int:
         print(f"fold {k + 1} of {len(folds)}: {len(train_idx)} training clips, {len(test_idx)} test clips")
         metrics = train_classifier(dataset.subset(train_idx), dataset.subset(test_idx), model=args.model,
                                    config=config, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                                   seed=args.seed, out=out, recipe=recipe_from(args),
-                                   model_kwargs=model_kwargs_from(args),
+                                   seed=args.seed, out=out, recipe=recipe, model_kwargs=model_kwargs,
                                    use_cache=not args.no_cache, strict=args.strict, progress=not args.quiet,
                                    log=(lambda *_: None) if args.quiet else _log,
                                    groups=None if groups is None else [groups[i] for i in train_idx],
@@ -466,9 +495,9 @@ def _training_options(p, epochs, n_per_class, out):
     p.add_argument("--out", default=out, help="folder for the checkpoint, metrics and pictures")
     p.add_argument("--n-per-class", type=_positive(int), default=n_per_class,
                    help="clips per class for --data synthetic")
-    p.add_argument("--pool", choices=("global", "time"), default="global",
+    p.add_argument("--pool", choices=("global", "time"), default=None,
                    help="cnn: average the last feature maps over time and frequency (global), or over "
-                        "time only, keeping the bands apart (time)")
+                        "time only, keeping the bands apart (time); default: time for speech, else global")
     p.add_argument("--threads", type=_positive(int), default=None, help="worker threads for the kernels")
     _recipe_options(p)
     _feature_options(p)
@@ -480,15 +509,19 @@ def _recipe_options(p):
     from .audio.prepare import NORMALIZATIONS
     default = Recipe()
     g = p.add_argument_group("training recipe (what makes the classifier generalise; see docs/audio.md)")
-    g.add_argument("--normalize", choices=NORMALIZATIONS, default=default.normalization,
+    g.add_argument("--normalize", choices=NORMALIZATIONS, default=None,
                    help="input scaling: per window (clip); per window and mel band (band); each band by "
-                        "its own mean and spread (cmvn); or one mean/std for all (global)")
+                        f"its own mean and spread (cmvn); or one mean/std for all (global); default: "
+                        f"cmvn for speech (the spoken-digit layout), else {default.normalization}")
     g.add_argument("--no-augment", action="store_true",
                    help="no time shifts, masks, gains, colouring, filtering, reverberation, stretches or warps")
-    g.add_argument("--no-stretch", action="store_true", help="no random time stretch (0.8-1.25x)")
-    g.add_argument("--no-warp", action="store_true", help="no random warp of the mel axis (+-10%%)")
-    g.add_argument("--eq-db", type=_not_negative, default=default.eq_db,
-                   help="random colouring of the mel bands (a tilt and a ripple) within +-this many dB")
+    g.add_argument("--no-stretch", action="store_true",
+                   help="no random time stretch (0.8-1.25x; speech 0.9-1.1x)")
+    g.add_argument("--no-warp", action="store_true",
+                   help="no random frequency warp (+-10%%: vocal-tract-length perturbation)")
+    g.add_argument("--eq-db", type=_not_negative, default=None,
+                   help="random colouring of the mel bands (a tilt and a ripple) within +-this many dB; "
+                        f"default: {default.eq_db:g}, 0 for speech")
     g.add_argument("--no-eq", action="store_true", help="no random colouring of the mel bands")
     g.add_argument("--filter-db", type=_not_negative, default=default.filter_db,
                    help="random low- or high-pass roll-off (3-24 dB/octave), at most this deep: another "

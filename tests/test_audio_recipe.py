@@ -211,6 +211,22 @@ def test_the_command_line_sets_every_part_of_the_recipe():
         parser.parse_args(["train", "--data", "x", "--reverb", "-1"])
     augmenter = changed.augmenter(0, 64, 100, frame_seconds=0.01)
     assert (augmenter.eq_db, augmenter.filter_db, augmenter.reverb) == (5, 12, 0.4)
+    assert cli.model_kwargs_from(parser.parse_args(["train", "--data", "x"])) == {"pool": "global"}
+
+
+def test_speech_gets_the_speech_recipe_and_flags_still_win():
+    from autograd_lab import cli
+    from autograd_lab.audio.classifier import SPEECH_MODEL, SPEECH_RECIPE
+    parser = cli.build_parser()
+    args = parser.parse_args(["train", "--data", "x"])
+    speech = cli.recipe_from(args, speech=True)
+    assert speech == Recipe(**SPEECH_RECIPE) and speech.normalization == "cmvn" and speech.eq_db == 0
+    assert cli.model_kwargs_from(args, speech=True) == SPEECH_MODEL
+    args = parser.parse_args(["train", "--data", "x", "--normalize", "clip", "--eq-db", "4", "--pool", "global"])
+    given = cli.recipe_from(args, speech=True)
+    assert (given.normalization, given.eq_db, given.stretch) == ("clip", 4, SPEECH_RECIPE["stretch"])
+    assert cli.model_kwargs_from(args, speech=True) == {"pool": "global"}
+    assert cli.model_kwargs_from(parser.parse_args(["train", "--data", "x", "--model", "mlp"]), True) is None
 
 
 def test_warmup_then_cosine_and_soft_targets_in_accuracy():

@@ -272,6 +272,16 @@ class Recipe:
                        frame_seconds=frame_seconds, band_hz=band_hz)
 
 
+#: What recordings of speech (the spoken-digit layout) train with by default, on top of Recipe():
+#: what speech recognisers do to hear the words, not the voice. Each band scaled by its own mean
+#: and spread (CMVN: a voice's or microphone's colouring is a constant per band, removed exactly,
+#: so the random colouring has nothing left to do), speed changes of at most 10 %, and a CNN
+#: that averages over time only. Other sounds keep Recipe()'s per-window scaling: CMVN erases a
+#: steady sound that fills the window (a held tone, a drone), and with it what tells one from another.
+SPEECH_RECIPE = {"normalization": "cmvn", "eq_db": 0.0, "stretch": (0.9, 1.1)}
+SPEECH_MODEL = {"pool": "time"}
+
+
 class WarmupCosine:
     """Per-epoch learning rate: a linear warm-up over `warmup` epochs, then a cosine decay to
     zero at `epochs` (call step() after each epoch)."""
