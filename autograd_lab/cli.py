@@ -196,7 +196,7 @@ def train(args) -> int:
     _threads(args)
     train_set, test_set = open_datasets(args, "train")
     config = choose_config(args, train_set, test_set)
-    speech = is_speech(args)
+    speech = is_speech(args) and args.model == "cnn"     # the speech recipe was measured with the CNN
     recipe, model_kwargs = recipe_from(args, speech), model_kwargs_from(args, speech)
     _say_recipe(args, recipe, model_kwargs, speech)
     print(f"train: {train_set.describe()}; test: {test_set.describe()}")
@@ -303,7 +303,7 @@ def cv(args) -> int:
     if args.max_folds:
         folds = folds[:args.max_folds]
     config = choose_config(args, dataset)
-    speech = fmt == "fsdd"
+    speech = fmt == "fsdd" and args.model == "cnn"
     recipe, model_kwargs = recipe_from(args, speech), model_kwargs_from(args, speech)
     _say_recipe(args, recipe, model_kwargs, speech)
     print(f"cv: {dataset.describe()}, {how}")
@@ -497,7 +497,7 @@ def _training_options(p, epochs, n_per_class, out):
                    help="clips per class for --data synthetic")
     p.add_argument("--pool", choices=("global", "time"), default=None,
                    help="cnn: average the last feature maps over time and frequency (global), or over "
-                        "time only, keeping the bands apart (time); default: time for speech, else global")
+                        "time only, keeping the bands apart (time) (default: global), time for speech")
     p.add_argument("--threads", type=_positive(int), default=None, help="worker threads for the kernels")
     _recipe_options(p)
     _feature_options(p)
@@ -510,9 +510,9 @@ def _recipe_options(p):
     default = Recipe()
     g = p.add_argument_group("training recipe (what makes the classifier generalise; see docs/audio.md)")
     g.add_argument("--normalize", choices=NORMALIZATIONS, default=None,
-                   help="input scaling: per window (clip); per window and mel band (band); each band by "
-                        f"its own mean and spread (cmvn); or one mean/std for all (global); default: "
-                        f"cmvn for speech (the spoken-digit layout), else {default.normalization}")
+                   help=f"input scaling (default: {default.normalization}); cmvn for speech (the spoken-digit "
+                        "layout) with the cnn. clip: per window; band: per window and mel band; cmvn: each "
+                        "band by its own mean and spread; global: one mean/std for all")
     g.add_argument("--no-augment", action="store_true",
                    help="no time shifts, masks, gains, colouring, filtering, reverberation, stretches or warps")
     g.add_argument("--no-stretch", action="store_true",
@@ -520,8 +520,8 @@ def _recipe_options(p):
     g.add_argument("--no-warp", action="store_true",
                    help="no random frequency warp (+-10%%: vocal-tract-length perturbation)")
     g.add_argument("--eq-db", type=_not_negative, default=None,
-                   help="random colouring of the mel bands (a tilt and a ripple) within +-this many dB; "
-                        f"default: {default.eq_db:g}, 0 for speech")
+                   help="random colouring of the mel bands (a tilt and a ripple) within +-this many dB "
+                        f"(default: {default.eq_db:g}), 0 for speech")
     g.add_argument("--no-eq", action="store_true", help="no random colouring of the mel bands")
     g.add_argument("--filter-db", type=_not_negative, default=default.filter_db,
                    help="random low- or high-pass roll-off (3-24 dB/octave), at most this deep: another "

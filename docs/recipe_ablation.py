@@ -1,5 +1,6 @@
 """Which parts of the training recipe help a classifier generalise: leave-one-speaker-out
-on the Free Spoken Digit Dataset, with the recipe's parts switched off one at a time.
+on the Free Spoken Digit Dataset, with the parts of the speech recipe (what
+`autograd-lab train` uses on this layout) changed one at a time.
 
     python docs/recipe_ablation.py --speaker nicolas --variant defaults --variant no-warp ...
 
@@ -15,11 +16,14 @@ import sys
 import tempfile
 
 import autograd_lab as al
-from autograd_lab.audio.classifier import Recipe
+from autograd_lab.audio.classifier import SPEECH_MODEL, SPEECH_RECIPE, Recipe
 from autograd_lab.audio.survey import choose_features, survey
 
-VARIANTS = {
+VARIANTS = {                          # changes to the speech defaults (SPEECH_RECIPE, SPEECH_MODEL)
     "defaults": {},
+    "clip-norm": {"normalization": "clip", "eq_db": 10.0},          # the defaults of other sounds
+    "global-pool": {"pool": "global"},
+    "wide-stretch": {"stretch": (0.8, 1.25)},
     "global-norm": {"normalization": "global"},
     "band-norm": {"normalization": "band"},
     "no-eq": {"eq_db": 0.0},
@@ -50,13 +54,15 @@ def main():
     everything = al.audio.FSDD(args.data, "all")
     config, _ = choose_features(survey(everything))
     for variant in args.variant:
-        recipe = dataclasses.replace(Recipe(), **VARIANTS[variant])
+        change = dict(VARIANTS[variant])
+        model_kwargs = {**SPEECH_MODEL, **({"pool": change.pop("pool")} if "pool" in change else {})}
+        recipe = dataclasses.replace(Recipe(), **{**SPEECH_RECIPE, **change})
         for speaker in args.speaker:
             others = [s for s in everything.all_speakers if s != speaker]
             metrics = al.audio.train_classifier(
                 al.audio.FSDD(args.data, "all", speakers=others), al.audio.FSDD(args.data, "all", speakers=[speaker]),
                 config=config, epochs=args.epochs, seed=args.seed, recipe=recipe, out=tempfile.mkdtemp(),
-                progress=False, log=lambda *_: None, write_files=False)
+                progress=False, log=lambda *_: None, write_files=False, model_kwargs=model_kwargs)
             print(f"{variant}\t{speaker}\t{metrics['test']['accuracy']:.3f}\t{metrics['best_epoch']}\t"
                   f"{metrics['seconds']:.0f}", flush=True)
 
