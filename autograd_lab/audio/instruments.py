@@ -23,8 +23,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .survey import SUGGESTIONS_FILE
-
 SAMPLE_RATE = 22050
 
 # class name -> (General-MIDI program, lowest note, highest note): ranges kept inside
@@ -46,15 +44,6 @@ SOUNDFONTS = {
     "musescore": ("/usr/share/sounds/sf3/MuseScore_General_Lite.sf3", "musescore-general-soundfont-small"),
 }
 DEFAULT_SOUNDFONT = "timgm6mb"
-
-
-#: Written beside the class folders as features.json, which `autograd-lab train` reads
-#: (audio.survey.read_suggestions): melodies are best heard on a constant-Q axis, where a
-#: note played higher is the same pattern moved up, so the network (and the pitch-shift
-#: augmentation) can learn the instrument's timbre rather than the pitches its few
-#: recorded samples happen to cover. Measured in docs/audio.md.
-SUGGESTED_FEATURES = {"front_end": "cqt",
-                      "why": "melodies of pitched instruments, heard on a constant-Q (semitone) axis"}
 
 
 class InstrumentDataError(RuntimeError):
@@ -182,9 +171,7 @@ def make_instruments(out_dir, soundfont=None, per_class=40, seed=0, sample_rate=
     """Write `per_class` rendered melodies for each of the eight instruments.
 
     Layout: out_dir/<instrument>/<instrument>_<k>.wav (16-bit mono), plus
-    out_dir/manifest.json with the bank, the seed and every melody's notes, and
-    out_dir/features.json, the feature settings `autograd-lab train` should use for them
-    (SUGGESTED_FEATURES). Returns the
+    out_dir/manifest.json with the bank, the seed and every melody's notes. Returns the
     manifest. The melodies depend only on `seed`, so two banks rendered with the same
     seed play the same notes: only the recordings differ.
 
@@ -233,6 +220,4 @@ def make_instruments(out_dir, soundfont=None, per_class=40, seed=0, sample_rate=
         soundfile.write(os.path.join(out_dir, relative), clip, sample_rate, subtype="PCM_16")
     with open(os.path.join(out_dir, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
-    with open(os.path.join(out_dir, SUGGESTIONS_FILE), "w") as f:
-        json.dump(SUGGESTED_FEATURES, f, indent=1)
     return manifest

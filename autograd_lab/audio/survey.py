@@ -25,8 +25,8 @@ MAX_DURATION = 10.0
 #: Frames per window above which the hop is doubled (network cost grows with the frames).
 MAX_FRAMES = 320
 #: A file beside the class folders that suggests feature settings for the data (a JSON
-#: object of FeatureConfig fields with an optional "why"); `autograd-lab data instruments`
-#: writes one asking for constant-Q inputs. Flags still win over it.
+#: object of FeatureConfig fields with an optional "why"), e.g. {"front_end": "cqt"} from
+#: whoever assembled the data. Flags still win over it.
 SUGGESTIONS_FILE = "features.json"
 
 
