@@ -244,7 +244,9 @@ saved(plots.save(fig, os.path.join(args.out, "12_saliency.png")))
 # C1 to C3, where MuseScore's violin samples carry a rumble below any note being played
 # (see the spectrogram above it): averaged over 20 melodies, those two octaves lie 48 dB
 # below each clip's loudest bin in MuseScore's violins and 71 dB below in TimGM6mb's. The
-# network weighs a trait of one recording, not of violins.
+# network weighs a trait of one recording, not of violins. It is not the only one: a
+# network that never sees those bands still hears these violins as trumpets and flutes
+# (docs/audio.md).
 
 # %% [markdown]
 # ## The cross-bank experiment, measured
