@@ -4,6 +4,7 @@ Also run once with NUMBA_DISABLE_JIT=1 (test_kernels_without_jit), so the plain
 Python kernels are checked too.
 """
 import os
+import threading
 import time
 import subprocess
 import sys
@@ -363,6 +364,37 @@ def test_blas_runs_single_threaded_inside_and_is_restored_after():
         threadpool_limits(limits=3, user_api="blas")   # the user's own count, set meanwhile: kept
         blas.restore_now()
         assert blas.num_threads() == 3
+
+
+def test_blas_restorer_is_one_thread_through_a_loop_of_calls(monkeypatch):
+    # A training loop calls single_threaded() hundreds of times a second: one restorer thread
+    # must sleep through them, not end while a call is inside and be started again at its exit.
+    from autograd_lab.kernels import blas
+    from threadpoolctl import threadpool_limits
+    if blas.num_threads() is None:
+        pytest.skip("numpy's BLAS does not report its thread count")
+    started = []
+    real_start = threading.Thread.start
+
+    def counting_start(thread):
+        if thread.name == "autograd_lab-blas-restore":
+            started.append(thread)
+        return real_start(thread)
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        blas.restore_now()
+        monkeypatch.setattr(threading.Thread, "start", counting_start)
+        end = time.monotonic() + 25 * blas.RESTORE_DELAY
+        calls = 0
+        while time.monotonic() < end:
+            with blas.single_threaded():
+                time.sleep(blas.RESTORE_DELAY / 20)     # most of the time inside a call
+            calls += 1
+        monkeypatch.undo()
+        assert calls > 50 and blas.num_threads() == 1
+        assert len(started) <= 3, f"{len(started)} restorer threads for {calls} calls"
+        blas.restore_now()
+        assert blas.num_threads() == 2
 
 
 def test_conv_and_pool_argument_errors():

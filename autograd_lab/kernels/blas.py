@@ -44,8 +44,9 @@ _set_threads = None    # (int) -> None
 _resolved = False
 _depth = 0             # our calls inside single_threaded() now, all threads together
 _saved = 1             # the count to restore when the last one leaves
-_restore_at = None     # when to restore _saved (monotonic seconds); None: nothing pending
-_restorer = None       # the thread that waits for that moment, while one is pending
+_pending = False       # the count is ours (1) and _saved is still to be restored
+_restore_at = None     # when to restore _saved (monotonic seconds), once no call is inside
+_restorer = None       # the thread that waits for that moment, alive while one is pending
 _switch = threading.Lock()
 
 RESTORE_DELAY = 0.02   # seconds without any of our calls before BLAS gets its threads back
@@ -109,16 +110,15 @@ class single_threaded:
 
 def use_one_thread():
     """BLAS on one thread until the matching `restore_threads()` (and RESTORE_DELAY after)."""
-    global _depth, _saved, _restore_at
+    global _depth, _saved, _pending
     if not _resolved:
         _resolve()
     with _switch:
         if _depth == 0 and _get_threads is not None:
-            if _restore_at is not None and _get_threads() == 1:
-                _restore_at = None                 # still ours from the last call: keep _saved
-            else:
-                _saved, _restore_at = _get_threads(), None
-                if _saved != 1:
+            current = _get_threads()
+            if not (_pending and current == 1):    # else: still ours from the last call, keep _saved
+                _saved, _pending = current, current != 1
+                if _pending:
                     _set_threads(1)
         _depth += 1
 
@@ -127,7 +127,7 @@ def restore_threads():
     global _depth, _restore_at, _restorer
     with _switch:
         _depth -= 1
-        if _depth == 0 and _saved != 1 and _set_threads is not None:
+        if _depth == 0 and _pending:
             _restore_at = time.monotonic() + RESTORE_DELAY
             if _restorer is None or not _restorer.is_alive():
                 restorer = threading.Thread(target=_restore_when_idle, daemon=True,
@@ -137,18 +137,22 @@ def restore_threads():
 
 
 def _restore_when_idle():
-    """Give BLAS its count back once RESTORE_DELAY has passed with none of our calls inside."""
-    global _restorer, _restore_at
+    """Give BLAS its count back once RESTORE_DELAY has passed with none of our calls inside.
+
+    One thread for as long as the count is ours: it sleeps through the calls of a training
+    loop, rather than ending whenever it wakes during a call and being started again at the
+    call's exit (measured: 244 threads for 336 calls, 1.5-4.5 % of a W3 step)."""
+    global _restorer, _pending
     while True:
         with _switch:
-            if _restore_at is None:                # taken back by a new call, which restarts us
+            if not _pending:                       # given back by restore_now()
                 _restorer = None
                 return
-            left = _restore_at - time.monotonic()
+            left = RESTORE_DELAY if _depth else _restore_at - time.monotonic()
             if left <= 0:
                 if _get_threads() == 1:            # else the user has set a count of their own
                     _set_threads(_saved)
-                _restore_at = _restorer = None
+                _pending, _restorer = False, None
                 return
         time.sleep(left)
 
@@ -158,12 +162,12 @@ def restore_now():
 
     >>> restore_now()
     """
-    global _restore_at
+    global _pending
     with _switch:
-        if _depth == 0 and _restore_at is not None:
+        if _depth == 0 and _pending:
             if _get_threads() == 1:
                 _set_threads(_saved)
-            _restore_at = None
+            _pending = False
 
 
 def num_threads():
@@ -176,11 +180,11 @@ def num_threads():
 def _reset_after_fork():
     # A forked child has only the forking thread: a switch held by another thread would
     # never be released, that thread's calls will never end there, and no restorer runs.
-    global _switch, _depth, _restore_at, _restorer
+    global _switch, _depth, _pending, _restore_at, _restorer
     _switch = threading.Lock()
-    if (_depth or _restore_at is not None) and _saved != 1 and _set_threads is not None:
+    if (_depth or _pending) and _saved != 1 and _set_threads is not None:
         _set_threads(_saved)
-    _depth, _restore_at, _restorer = 0, None, None
+    _depth, _pending, _restore_at, _restorer = 0, False, None, None
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_after_fork)
