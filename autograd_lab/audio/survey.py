@@ -203,7 +203,7 @@ def choose_features(found: Survey | None, given: dict | None = None,
         why = {"n_bins": "seven octaves at 12 bins per octave", "bins_per_octave": "12: one bin per semitone",
                "fmin": "0: C1 = 32.7 Hz, librosa's lowest note"}
         for name in ("n_bins", "bins_per_octave", "fmin"):
-            extra[name] = chose(name, getattr(default, name), why[name] + " (the default)")
+            extra[name] = chose(name, getattr(default, name), why[name] + "; the default")
     config = dataclasses.replace(default, sr=int(sr), duration=float(duration), n_fft=int(n_fft),
                                  hop_length=int(hop), n_mels=int(n_mels), front_end=front_end, **extra)
     if found.channels.max() > 1:
