@@ -120,7 +120,7 @@ def choose_config(args, *datasets_):
     from .audio.prepare import FeatureConfig
     from .audio.datasets import SyntheticSounds
     given = {"sr": args.sr, "duration": args.duration, "n_fft": args.n_fft, "hop_length": args.hop_length,
-             "n_mels": args.n_mels}
+             "n_mels": args.n_mels, "front_end": args.front_end}
     found = None
     parts = [survey(d) for d in datasets_ if d is not None]
     parts = [p for p in parts if p is not None]
@@ -157,7 +157,7 @@ def recipe_from(args, speech=False):
     default = dataclasses.replace(Recipe(), **SPEECH_RECIPE) if speech else Recipe()
     return Recipe(normalization=args.normalize or default.normalization, random_crop=not args.no_random_crop,
                   augment=not args.no_augment, stretch=None if args.no_stretch else default.stretch,
-                  warp=0.0 if args.no_warp else default.warp,
+                  warp=0.0 if args.no_warp else default.warp, pitch_shift=args.pitch_shift,
                   eq_db=0.0 if args.no_eq else (default.eq_db if args.eq_db is None else args.eq_db),
                   filter_db=0.0 if args.no_filter else args.filter_db,
                   reverb=0.0 if args.no_reverb else args.reverb,
@@ -476,6 +476,16 @@ def _not_negative(text):
     return value
 
 
+def _not_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (off) or more, got {text}")
+    return value
+
+
 class _Formatter(argparse.RawDescriptionHelpFormatter):
     """Each option's default in its help line (when it has one worth showing)."""
 
@@ -519,6 +529,8 @@ def _recipe_options(p):
                    help="no random time stretch (0.8-1.25x; speech 0.9-1.1x)")
     g.add_argument("--no-warp", action="store_true",
                    help="no random frequency warp (+-10%%: vocal-tract-length perturbation)")
+    g.add_argument("--pitch-shift", type=_not_negative_int, default=default.pitch_shift, metavar="SEMITONES",
+                   help="constant-Q inputs: random transposition by up to this many semitones (0: off)")
     g.add_argument("--eq-db", type=_not_negative, default=None,
                    help="random colouring of the mel bands (a tilt and a ripple) within +-this many dB "
                         f"(default: {default.eq_db:g}), 0 for speech")
@@ -542,6 +554,9 @@ def _recipe_options(p):
 
 def _feature_options(p):
     g = p.add_argument_group("features (log-mel; chosen from the data unless given)")
+    g.add_argument("--front-end", choices=("mel", "cqt"), default=None,
+                   help="log-mel, or log constant-Q (one row per semitone, for music); default: mel, "
+                        "unless the data folder's features.json suggests otherwise")
     g.add_argument("--sr", type=_positive(int), default=None, help="resample every clip to this rate (Hz)")
     g.add_argument("--duration", type=_positive(float), default=None,
                    help="training window in seconds (shorter clips are padded, longer ones cropped)")

@@ -34,3 +34,11 @@ def browser():
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield b
         b.close()
+
+
+@pytest.fixture
+def split_mid_size_products(monkeypatch):
+    """Split W2-sized products (64x1280x128) across the helpers, as kernels.matmul does only
+    for larger ones by default: the runtime's hand-off is tested on fast, small products."""
+    from autograd_lab.kernels import matmul
+    monkeypatch.setattr(matmul, "SPLIT_MIN_MULTIPLY_ADDS", 1 << 20)

@@ -301,7 +301,7 @@ def test_kernels_split_across_workers_give_the_same_result():
                                    (300, 200, 290),    # splits the rows
                                    (3, 4, 5)])         # too small to split
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_matmul_kernel_matches_numpy_for_every_split(shape, dtype):
+def test_matmul_kernel_matches_numpy_for_every_split(shape, dtype, split_mid_size_products):
     from autograd_lab.kernels.matmul import matmul
     M, K_, N = shape
     rng = np.random.default_rng(4)

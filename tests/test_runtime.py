@@ -17,6 +17,7 @@ import autograd_lab as al
 from autograd_lab.kernels import parallel
 
 F = al.nn.functional
+pytestmark = pytest.mark.usefixtures("split_mid_size_products")
 
 
 @pytest.fixture

@@ -88,6 +88,8 @@ saved(traced.save(os.path.join(args.out, "13_graph_traced.png")))
 #   kernel the plain backward uses (max-pooling's scatter, a convolution's bias sum);
 # - **fuse** merges chains of elementwise ops into one loop (one Numba kernel: no
 #   temporary arrays in between);
+# - **fuse_sums** lets such a loop also add up the columns of its result when a sum
+#   over the rows reads it (a linear layer's bias gradient): one pass instead of two;
 # - **plan_buffers** gives fused results preallocated buffers, shared once a value is
 #   dead, and lets each parameter's update write into the parameter itself.
 
@@ -108,7 +110,8 @@ saved(plots.save(fig, os.path.join(args.out, "13_passes.png")))
 # %% [markdown]
 # ## After: the optimized graph
 # Orange boxes are fused kernels: the cross-entropy's gradient (exp, subtract, divide),
-# ReLU's gradient (compare, multiply) and every SGD update (w - lr * g, written in place).
+# ReLU's gradient (compare, multiply), both with the column sums that are their layer's
+# bias gradient, and every SGD update (w - lr * g, written in place).
 
 # %%
 saved(compiled_step.graph("optimized").save(os.path.join(args.out, "13_graph_optimized.png")))

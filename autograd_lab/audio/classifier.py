@@ -234,7 +234,9 @@ class Recipe:
     filter_db        random low- or high-pass roll-off, down by at most filter_db (0: off)
     reverb           random reverberation with a decay time (RT60) up to `reverb` seconds (0: off)
     stretch          time stretch range, e.g. (0.8, 1.25) (None: off)
-    warp             mel-axis warp 1 +- warp (0: off)
+    warp             mel-axis warp 1 +- warp (0: off; log-mel inputs only)
+    pitch_shift      random shift of a CQT input by up to +-pitch_shift semitones, a transposition
+                     (0: off; CQT inputs only, where it replaces the warp)
     mixup            alpha of the Beta(alpha, alpha) mixing weight (0: off)
     label_smoothing  share of the target spread over all classes
     warmup           epochs of linear learning-rate warm-up before the cosine decay
@@ -252,6 +254,7 @@ class Recipe:
     reverb: float = 0.0
     stretch: tuple | None = (0.8, 1.25)
     warp: float = 0.1
+    pitch_shift: int = 0
     mixup: float = 0.0
     label_smoothing: float = 0.1
     warmup: int = 2
@@ -261,15 +264,21 @@ class Recipe:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-    def augmenter(self, seed, n_mels, n_frames, frame_seconds=None, band_hz=None) -> Augment | None:
+    def augmenter(self, seed, n_mels, n_frames, frame_seconds=None, bins_per_semitone=None, band_hz=None) -> Augment | None:
+        """The Augment of this recipe; `bins_per_semitone` given means a CQT input: a pitch
+        shift by whole semitones instead of the mel-axis warp (a warp of a log-frequency
+        axis would change the intervals between a note's harmonics); `band_hz`, the mel bands'
+        centre frequencies, makes the warp a vocal-tract-length perturbation."""
         if not self.augment:
             return None
+        cqt = bins_per_semitone is not None
         return Augment(max_shift=0.1, snr_db=None, time_masks=self.time_masks,
                        time_mask=max(n_frames // 10, 1), freq_masks=self.freq_masks,
                        freq_mask=max(n_mels // 10, 1), seed=seed, gain_db=self.gain_db or None,
-                       stretch=self.stretch, warp=self.warp or None, eq_db=self.eq_db or None,
-                       filter_db=self.filter_db or None, reverb=self.reverb or None,
-                       frame_seconds=frame_seconds, band_hz=band_hz)
+                       stretch=self.stretch, warp=(self.warp or None) if not cqt else None,
+                       eq_db=self.eq_db or None, filter_db=self.filter_db or None, reverb=self.reverb or None,
+                       frame_seconds=frame_seconds, band_hz=band_hz,
+                       pitch_shift=(self.pitch_shift, bins_per_semitone) if cqt and self.pitch_shift else None)
 
 
 #: What recordings of speech (the spoken-digit layout) train with by default, on top of Recipe():
@@ -315,8 +324,11 @@ class _TrainingBatches:
         self.rng = np.random.default_rng([seed, 1])
         n_mels = clips.frames.shape[0]
         config = classifier.config
+        cqt = config.front_end == "cqt"
         self.augment = recipe.augmenter(seed, n_mels, clips.n_frames, config.hop_length / config.sr,
-                                        config.band_frequencies() if n_mels == config.n_mels else None)
+                                        bins_per_semitone=config.bins_per_octave // 12 if cqt else None,
+                                        band_hz=config.band_frequencies() if not cqt and n_mels == config.n_mels
+                                        else None)
         self.n_classes = len(classifier.classes)
 
     def __len__(self):
@@ -372,7 +384,7 @@ def train_classifier(train_set, test_set=None, *, model="cnn", config=None, epoc
     normalization = {"mode": recipe.normalization}
     if recipe.normalization == "global":
         normalization.update(mean=float(X_fit.mean()), std=float(X_fit.std() + 1e-6))
-    network, spec = build_model(model, len(train_set.classes), config.n_mels, config.n_frames,
+    network, spec = build_model(model, len(train_set.classes), config.n_bands, config.n_frames,
                                 **(model_kwargs or {}))
     classifier = AudioClassifier(network, spec, config, train_set.classes, normalization)
     train_loader = _TrainingBatches(clips, fit_idx, batch_size, recipe, classifier, seed)
@@ -448,12 +460,12 @@ def write_pictures(out, classifier, history, confusion, X, y, title="test"):
     for ax, k in zip(axes.ravel(), present):
         ax.axis("on")
         ax.imshow(X[np.flatnonzero(y == k)[0], 0], origin="lower", aspect="auto", cmap="magma",
-                  extent=[0, seconds, 0, cfg.n_mels])
+                  extent=[0, seconds, 0, cfg.n_bands])
         ax.set_title(classifier.classes[k], fontsize=9)
         ax.set_xlabel("time (s)", fontsize=7)
-        ax.set_ylabel("mel band", fontsize=7)
+        ax.set_ylabel("mel band" if cfg.front_end == "mel" else "CQT bin", fontsize=7)
         ax.tick_params(labelsize=7)
-    fig.suptitle("log-mel spectrograms, one example per class (dB)")
+    fig.suptitle(f"{'log-mel' if cfg.front_end == 'mel' else 'constant-Q'} spectrograms, one example per class (dB)")
     paths.append(plots.save(fig, os.path.join(out, "spectrograms.png")))
 
     first = next(m for m in classifier.model.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))

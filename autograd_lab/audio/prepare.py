@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 
-from .features import log_melspectrogram
+from .features import log_melspectrogram, power_to_db
 from .io import AudioFileError
 
 
@@ -63,12 +63,20 @@ def fix_length(y, size, mode="center"):
     return np.pad(y, pad)
 
 
+#: The spectrogram a FeatureConfig computes: "mel" (log-mel, for speech and sound events) or
+#: "cqt" (log constant-Q, one row per semitone: a pitch change moves a note along the rows).
+FRONT_ENDS = ("mel", "cqt")
+
+
 @dataclasses.dataclass(frozen=True)
 class FeatureConfig:
-    """How a clip becomes a log-mel input (1, n_mels, frames).
+    """How a clip becomes a log-spectrogram input (1, bands, frames).
 
     Resample to `sr`, normalise the RMS level to `loudness_db` dBFS, pad or crop to
     `duration` seconds, then power_to_db(melspectrogram(...)) with these parameters.
+    With front_end="cqt" the spectrogram is power_to_db(|cqt|**2) instead: `n_bins` bins,
+    `bins_per_octave` to the octave, from `fmin` (0: C1, librosa's default) with
+    `hop_length`; n_fft, n_mels, fmax, htk and norm are then unused.
 
     >>> import autograd_lab as al, numpy as np
     >>> config = al.audio.FeatureConfig(sr=8000, duration=1.0, n_mels=40)
@@ -86,6 +94,18 @@ class FeatureConfig:
     norm: str | None = "slaney"
     top_db: float | None = 80.0
     loudness_db: float = -20.0
+    front_end: str = "mel"
+    n_bins: int = 84
+    bins_per_octave: int = 12
+
+    def __post_init__(self):
+        if self.front_end not in FRONT_ENDS:
+            raise ValueError(f"FeatureConfig: front_end must be one of {FRONT_ENDS}, got {self.front_end!r}")
+
+    @property
+    def n_bands(self) -> int:
+        """Rows of the spectrogram: mel bands, or CQT bins."""
+        return self.n_mels if self.front_end == "mel" else self.n_bins
 
     @property
     def n_samples(self) -> int:
@@ -115,7 +135,13 @@ class FeatureConfig:
         return fix_length(normalize_loudness(y, self.loudness_db), self.n_samples)
 
     def log_mel(self, y) -> np.ndarray:
-        """(n_mels, frames) float32 of samples already at `sr`."""
+        """(n_bands, frames) float32 of samples already at `sr`: the log-mel spectrogram, or
+        the log-CQT with front_end="cqt"."""
+        if self.front_end == "cqt":
+            from .music import cqt_magnitude
+            C = cqt_magnitude(np.asarray(y, np.float32), sr=self.sr, hop_length=self.hop_length,
+                              fmin=self.fmin or None, n_bins=self.n_bins, bins_per_octave=self.bins_per_octave)
+            return power_to_db(np.square(C), top_db=self.top_db).astype(np.float32)
         return log_melspectrogram(y, sr=self.sr, n_fft=self.n_fft, hop_length=self.hop_length,
                                   n_mels=self.n_mels, fmin=self.fmin, fmax=self.fmax, htk=self.htk,
                                   norm=self.norm, top_db=self.top_db).astype(np.float32)
@@ -390,7 +416,9 @@ class Augment:
     speaker) and a warp of the frequency axis (`warp`: a factor in 1 +- warp; a longer or
     shorter vocal tract, a brighter or duller source: with `band_hz`, the mel bands' centre
     frequencies, every frequency is scaled by the factor (vocal-tract-length perturbation);
-    without, the band numbers are), then the same time shift in
+    without, the band numbers are), a pitch shift (`pitch_shift`: a pair
+    (semitones, bins per semitone): the rows of a constant-Q input moved by a random whole
+    number of semitones within +-semitones, a transposition), then the same time shift in
     frames, then SpecAugment-style masks: `time_masks` bands of up to `time_mask` frames
     and `freq_masks` bands of up to `freq_mask` mel bins, set to the clip's minimum
     (silence in dB). The same seed gives the same sequence of augmentations.
@@ -404,13 +432,14 @@ class Augment:
 
     def __init__(self, max_shift=0.1, snr_db=(10.0, 40.0), time_masks=1, time_mask=6, freq_masks=1,
                  freq_mask=4, seed=0, gain_db=None, stretch=None, warp=None, eq_db=None, filter_db=None,
-                 reverb=None, frame_seconds=None, band_hz=None):
+                 reverb=None, frame_seconds=None, band_hz=None, pitch_shift=None):
         if reverb and not frame_seconds:
             raise ValueError("Augment: reverb needs frame_seconds (hop_length / sr) to know how fast frames pass")
         self.max_shift, self.snr_db = max_shift, snr_db
         self.gain_db, self.stretch, self.warp, self.eq_db = gain_db, stretch, warp, eq_db
         self.filter_db, self.reverb, self.frame_seconds = filter_db, reverb, frame_seconds
         self.band_hz = None if band_hz is None else np.asarray(band_hz, np.float64)
+        self.pitch_shift = pitch_shift
         self.time_masks, self.time_mask = time_masks, time_mask
         self.freq_masks, self.freq_mask = freq_masks, freq_mask
         self.rng = np.random.default_rng(seed)
@@ -502,6 +531,10 @@ class Augment:
                 else:
                     source = np.arange(n_mels) * factor
                 clip = _resample_axis(clip, source, 0, floor)
+            if self.pitch_shift:
+                semitones, bins = self.pitch_shift
+                shift = int(self.rng.integers(-semitones, semitones + 1)) * int(bins)
+                clip = np.swapaxes(self._shift(np.swapaxes(clip, 0, 1), shift, floor), 0, 1)
             clip = self._shift(clip, int(self.rng.integers(-limit, limit + 1)) if limit else 0, floor)
             for _ in range(self.time_masks):
                 width = int(self.rng.integers(0, self.time_mask + 1))

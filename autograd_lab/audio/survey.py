@@ -24,6 +24,10 @@ MAX_RATE = 22050
 MAX_DURATION = 10.0
 #: Frames per window above which the hop is doubled (network cost grows with the frames).
 MAX_FRAMES = 320
+#: A file beside the class folders that suggests feature settings for the data (a JSON
+#: object of FeatureConfig fields with an optional "why"), e.g. {"front_end": "cqt"} from
+#: whoever assembled the data. Flags still win over it.
+SUGGESTIONS_FILE = "features.json"
 
 
 @dataclasses.dataclass
@@ -34,14 +38,40 @@ class Survey:
     durations: np.ndarray
     channels: np.ndarray
     unreadable: list
+    suggested: dict = dataclasses.field(default_factory=dict)   # from SUGGESTIONS_FILE
+    suggested_by: str = ""                                      # that file's path, and why
 
     def __len__(self):
         return len(self.files)
 
 
+def read_suggestions(root) -> tuple[dict, str]:
+    """The feature settings suggested by root/features.json ({} if there is none), and a
+    phrase saying where they come from. An unknown field or a file that is not a JSON
+    object is an error naming the file."""
+    import json
+    path = os.path.join(os.fspath(root), SUGGESTIONS_FILE) if root else ""
+    if not path or not os.path.isfile(path):
+        return {}, ""
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: not a JSON file of feature settings ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object of feature settings, got {type(data).__name__}")
+    why = str(data.pop("why", "")).strip()
+    fields = {f.name for f in dataclasses.fields(FeatureConfig)}
+    unknown = sorted(set(data) - fields)
+    if unknown:
+        raise ValueError(f"{path}: unknown feature setting(s) {unknown}; known: {sorted(fields)}")
+    return data, f"suggested by {path}" + (f": {why}" if why else "")
+
+
 def survey(dataset) -> Survey | None:
     """Rates, durations and channels of a dataset's files from their headers (None for a
-    dataset made in code, which says its own rate and length)."""
+    dataset made in code, which says its own rate and length), and the settings its
+    folder suggests (`read_suggestions`)."""
     import soundfile as sf
     from .io import _QuietDecoder
     paths = [f for f in getattr(dataset, "files", []) if f is not None]
@@ -62,8 +92,9 @@ def survey(dataset) -> Survey | None:
         rates.append(header.samplerate)
         durations.append(header.frames / header.samplerate)
         channels.append(header.channels)
+    suggested, by = read_suggestions(getattr(dataset, "root", None))
     return Survey(files, np.asarray(rates, np.int64), np.asarray(durations, np.float64),
-                  np.asarray(channels, np.int64), unreadable)
+                  np.asarray(channels, np.int64), unreadable, suggested, by)
 
 
 def _names(paths, limit=3):
@@ -105,7 +136,10 @@ def choose_features(found: Survey | None, given: dict | None = None,
     durations rounded up to a quarter second, at most MAX_DURATION; windows of at least
     25 ms (the next power of two: 32 ms at 8 and 16 kHz, 46 ms at 22.05 kHz); hops of
     about 11.6 ms, doubled until a window is at most MAX_FRAMES frames; 40 mel bands
-    below 16 kHz, 64 from there.
+    below 16 kHz, 64 from there. Settings the data's folder suggests (`features.json`,
+    see read_suggestions) replace these rules; with front_end "cqt" the hop is about 23 ms
+    (a constant-Q input needs fewer frames: its low bins are long filters anyway) and
+    n_fft and n_mels are not used.
 
     >>> import numpy as np
     >>> found = Survey(["a.wav"] * 3, np.array([44100] * 3), np.array([5.0] * 3), np.ones(3, int), [])
@@ -126,8 +160,14 @@ def choose_features(found: Survey | None, given: dict | None = None,
         if name in given:
             reasons.append(f"{name} {given[name]} (given)")
             return given[name]
+        if name in found.suggested:
+            reasons.append(f"{name} {found.suggested[name]} ({found.suggested_by})")
+            return found.suggested[name]
         reasons.append(f"{name} {value} ({why})")
         return value
+
+    front_end = chose("front_end", default.front_end, "log-mel: the default for speech and sound events")
+    cqt = front_end == "cqt"
 
     rates, counts = np.unique(found.rates, return_counts=True)
     common = int(rates[np.argmax(counts)])
@@ -140,18 +180,32 @@ def choose_features(found: Survey | None, given: dict | None = None,
                      f"95% of the clips last at most {p95:.2f} s (range {found.durations.min():.2f}-"
                      f"{found.durations.max():.2f} s); longer ones are cropped at random in training "
                      "and judged on all their windows")
-    n_fft = chose("n_fft", int(2 ** math.ceil(math.log2(0.025 * sr))),
-                  f"a {1000 * 2 ** math.ceil(math.log2(0.025 * sr)) / sr:.0f}-ms window at {sr} Hz")
-    hop = max(16 * int(round(sr * 0.0116 / 16)), 1)
+    if cqt:                     # the constant-Q filters have their own lengths
+        n_fft = default.n_fft
+        bins_per_octave = found.suggested.get("bins_per_octave", default.bins_per_octave)
+        octaves = math.ceil(given.get("n_bins", found.suggested.get("n_bins", default.n_bins)) / bins_per_octave)
+        step = 2 ** max(octaves - 1, 0)      # each lower octave halves the rate: the hop must halve too
+        hop = max(step * int(round(sr * 0.0232 / step)), step)
+    else:
+        n_fft = chose("n_fft", int(2 ** math.ceil(math.log2(0.025 * sr))),
+                      f"a {1000 * 2 ** math.ceil(math.log2(0.025 * sr)) / sr:.0f}-ms window at {sr} Hz")
+        hop = max(16 * int(round(sr * 0.0116 / 16)), 1)
     doubled = 0
     while 1 + int(round(sr * duration)) // hop > MAX_FRAMES:
         hop, doubled = hop * 2, doubled + 1
     frames = 1 + int(round(sr * duration)) // hop
     hop = chose("hop_length", hop, f"{1000 * hop / sr:.1f}-ms hops, {frames} frames per window"
                 + (f"; doubled {doubled}x to stay within {MAX_FRAMES} frames" if doubled else ""))
-    n_mels = chose("n_mels", 40 if sr < 16000 else 64, "40 bands below 16 kHz, 64 from there")
+    n_mels = chose("n_mels", 40 if sr < 16000 else 64, "40 bands below 16 kHz, 64 from there") if not cqt \
+        else default.n_mels
+    extra = {}
+    if cqt:
+        why = {"n_bins": "seven octaves at 12 bins per octave", "bins_per_octave": "12: one bin per semitone",
+               "fmin": "0: C1 = 32.7 Hz, librosa's lowest note"}
+        for name in ("n_bins", "bins_per_octave", "fmin"):
+            extra[name] = chose(name, getattr(default, name), why[name] + "; the default")
     config = dataclasses.replace(default, sr=int(sr), duration=float(duration), n_fft=int(n_fft),
-                                 hop_length=int(hop), n_mels=int(n_mels))
+                                 hop_length=int(hop), n_mels=int(n_mels), front_end=front_end, **extra)
     if found.channels.max() > 1:
         reasons.append(f"{int((found.channels > 1).sum())} files have more than one channel: mixed down to mono")
     return config, reasons

@@ -6,7 +6,7 @@ import numpy as np
 from ..viz.render import render
 
 _COLORS = {"input": "#dbe9f6", "const": "#eeeeee", "op": "#ffffff", "fused": "#fde6c8",
-           "saved": "#eeeeee", "sink": "#d9f2d9"}
+           "saved": "#eeeeee", "reduced": "#fde6c8", "sink": "#d9f2d9"}
 
 
 class IRDrawing:
@@ -58,7 +58,10 @@ def label(ins):
         return "saved (argmax)"
     if ins.kind == "fused":
         ops = " ".join(b.op.symbol or b.op.name for b in ins.body)
-        return f"fused kernel\\n{ops}\\n{_shape(ins)}"
+        sums = " + column sums" if ins.params.get("sums") else ""
+        return f"fused kernel\\n{ops}{sums}\\n{_shape(ins)}"
+    if ins.kind == "reduced":
+        return f"column sums\\n(in the kernel)\\n{_shape(ins)}"
     return f"{ins.op.symbol or ins.op.name}\\n{_shape(ins)}"
 
 

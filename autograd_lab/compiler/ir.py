@@ -64,7 +64,7 @@ class Instr:
     def __init__(self, id, kind, op=None, inputs=(), params=None, shape=(), dtype=None,
                  value=None, source=None, body=None, scalar=False):
         self.id = id
-        self.kind = kind            # "op", "input", "const", "saved", "fused"
+        self.kind = kind            # "op", "input", "const", "saved", "fused", "reduced"
         self.op = op
         self.inputs = tuple(inputs)
         self.params = params or {}

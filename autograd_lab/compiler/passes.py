@@ -9,6 +9,8 @@
     lower          gradients the recorded backward spells with general ops, given the kernels
                    the plain backward uses (max-pooling's scatter, a convolution's bias sum)
     fuse           chains of elementwise ops into one instruction (one kernel, no temporaries)
+    fuse_sums      a sum over the rows of a fused 2-D result (a bias gradient) computed
+                   by the same kernel, in the same pass
     plan_buffers   give fused results preallocated buffers, shared once a value is dead,
                    and let a parameter's update write into the parameter itself
 
@@ -321,6 +323,30 @@ def fuse(graph):
     return Graph(new, graph.outputs), changed
 
 
+def _column_sum(ins):
+    """Whether `ins` sums a 2-D array over its rows (a linear layer's bias gradient)."""
+    return (ins.kind == "op" and ins.op.name == "sum" and ins.params.get("axis") in (0, (0,))
+            and not ins.params.get("keepdims") and not ins.scalar)
+
+
+def fuse_sums(graph):
+    """Let a fused kernel over a 2-D array also add up its columns when a `sum` over the
+    rows reads its result: one pass instead of two, and no separate call. The sum stays
+    in the program as a "reduced" instruction naming the kernel that computes it."""
+    data_sinks = {i for i, sink in graph.outputs if sink[0] == "data"}
+    new, changed, sums = [], 0, {}
+    for ins in graph.instrs:
+        src = graph[ins.inputs[0]] if ins.inputs else None
+        if (_column_sum(ins) and src.kind == "fused" and len(src.shape) == 2
+                and src.dtype == ins.dtype and src.id not in data_sinks):
+            sums.setdefault(src.id, []).append(ins.id)
+            ins = ins.copy(kind="reduced", op=None, params={})
+            changed += 1
+        new.append(ins)
+    new = [ins.copy(params={"sums": tuple(sums[ins.id])}) if ins.id in sums else ins for ins in new]
+    return Graph(new, graph.outputs), changed
+
+
 # ---- buffers ---------------------------------------------------------------------------------
 def plan_buffers(graph):
     """Decide where each fused result is written.
@@ -380,14 +406,15 @@ def plan_buffers(graph):
 
 
 PIPELINE = (("dce", dce), ("cse", cse), ("fold", fold), ("simplify", simplify), ("cse", cse),
-            ("lower", lower), ("dce", dce), ("fuse", fuse), ("plan_buffers", plan_buffers))
+            ("lower", lower), ("dce", dce), ("fuse", fuse), ("fuse_sums", fuse_sums),
+            ("plan_buffers", plan_buffers))
 
 
 def optimize(graph, fuse_elementwise=True):
     """Run the pipeline; returns (optimized graph, [(pass, changes, instructions after)])."""
     report = []
     for name, rewrite in PIPELINE:
-        if name == "fuse" and not fuse_elementwise:
+        if name in ("fuse", "fuse_sums") and not fuse_elementwise:
             continue
         graph, changes = rewrite(graph)
         report.append((name, changes, graph.op_count()))

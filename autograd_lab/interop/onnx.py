@@ -230,6 +230,10 @@ def add_front_end(g, waveform, config, dft=None, whole_clip=False):
     power of two; otherwise onnxruntime's STFT strays up to 3e-4 (relative) from
     numpy's FFT on the mel power, where the matmuls stay within 1e-6.
     """
+    if getattr(config, "front_end", "mel") != "mel":
+        raise ExportError(f"onnx.export: the {config.front_end!r} front end has no ONNX version (only log-mel "
+                          "has); export the network on features instead (features_input=True, "
+                          "`autograd-lab export --features-input`)")
     if dft is None:
         dft = "stft" if config.n_fft & (config.n_fft - 1) == 0 else "matmul"
     from ..audio.features import get_window, mel_filters
@@ -439,7 +443,7 @@ def export(model, path, example_input=None, features=None, features_input=False,
         config = classifier.config if features is None else features
         metadata.update(sample_rate=str(config.sr), classes=json.dumps(classifier.classes),
                         features=json.dumps(config.to_dict()))
-        frames_shape = (1, config.n_mels, config.n_frames)
+        frames_shape = (1, config.n_bands, config.n_frames)
         normalization = getattr(classifier, "normalization", None) or \
             {"mode": "global", "mean": classifier.mean, "std": classifier.std}
         # whole clips judged on all their windows (AudioClassifier.clip_probabilities), when the classifier does

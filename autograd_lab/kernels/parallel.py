@@ -95,15 +95,18 @@ class _Job:
         self._ticket.acquire()                 # released by each helper as its share ends
 
     def run_share(self, i, helper):
-        """On a helper: share i, unless the caller has skipped it."""
+        """On a helper: share i, unless the caller has skipped it. True when it ran here: the
+        helper then wakes the caller and sets `ended[i]` (_Helper.run)."""
         if self.claims.setdefault(i, helper) is not helper:
-            return
+            return False
         try:
             if not self.cancelled:
                 self.results[i] = self.work(self.shares[i])
         except BaseException as error:        # handed back to the caller, raised there
             self.errors[i] = error
-        self.ended[i] = 1
+        return True
+
+    def wake_caller(self):
         try:
             self._ticket.release()
         except RuntimeError:                   # already released by another helper: the caller re-checks
@@ -125,10 +128,10 @@ class _Job:
             try:
                 if self.cancelled:
                     self._skip_unclaimed()
+                elif spin.wait_until_all_set(self.ended):   # polled: every share ended (False where
+                    return landed                           # polling is unavailable, or time is up)
                 if self.ended.all():
                     return landed
-                if not self.cancelled and spin.wait_until_all_set(self.ended):
-                    continue                           # ended while we polled: no sleep, no wake-up
                 self._ticket.acquire(timeout=0.5)      # the flags above are the truth, not the wake-up
             except BaseException as error:
                 self.cancelled = True
@@ -156,7 +159,7 @@ class _Helper(threading.Thread):
     def put(self, item):
         self.inbox.put(item)
         if spin.AVAILABLE:
-            spin.set_slot(self.box, spin.PYTHON_JOB, 1)   # after the put: a poll that sees it finds the job
+            self.box[spin.PYTHON_JOB] = 1   # after the put: a poll that sees it finds the job
 
     def post_product(self, address, ilp64, a, b, c):
         """Hand c = a @ b to this helper's mailbox. Called with _helpers_lock held, and only
@@ -172,33 +175,53 @@ class _Helper(threading.Thread):
     def _serve(self, polls):
         self.products_done = spin.serve(self.box, self.products_done, polls)
 
-    def _next(self):
+    def _next(self, ended=None):
+        """The next job. `ended` = (flags, i): the share this thread ran last, whose flag is set
+        first: from compiled code as this thread goes back to polling (spin.raise_flag_and_serve)."""
         if not spin.AVAILABLE:
+            if ended is not None:
+                ended[0][ended[1]] = 1
             return self.inbox.get()
         while True:
-            spin.set_slot(self.box, spin.PYTHON_JOB, 0)  # before the look: a put after it raises it again
+            self.box[spin.PYTHON_JOB] = 0     # before the look: a put after it raises it again
             try:
                 item = self.inbox.get_nowait()
             except queue.Empty:
-                self._serve(spin.POLLS)                # runs products; returns on a Python job or when idle
+                if ended is not None:
+                    flags, index = ended
+                    ended = None
+                    try:
+                        self.products_done = spin.raise_flag_and_serve(
+                            flags, index, self.box, self.products_done, spin.POLLS)
+                    finally:
+                        flags[index] = 1      # already set, unless the call failed
+                else:
+                    self._serve(spin.POLLS)        # runs products; returns on a Python job or when idle
                 if self.box[spin.PYTHON_JOB]:
                     continue
                 if not spin.prepare_to_sleep(self.box, self.products_done):
                     continue                           # a product came meanwhile
                 item = self.inbox.get()
                 spin.set_slot(self.box, spin.STATE, spin.POLLING)
+            if ended is not None:
+                ended[0][ended[1]] = 1
+                ended = None
             if item is not _WAKE:                      # a wake-up only sends us back to the mailbox
                 return item
 
     def run(self):
+        ended = None                  # (flags, index) of the share run last, until its flag is set
         while True:
-            item = self._next()
+            item = self._next(ended)
+            ended = None
             if item is None:
                 if spin.AVAILABLE:
                     self._serve(1)                     # a product posted before the stop still runs
                 return
             job, i = item
-            job.run_share(i, self)
+            if job.run_share(i, self):
+                job.wake_caller()     # before the flag: a caller woken early re-checks the flags, the truth
+                ended = (job.ended, i)
             job = item = None                 # nor keep the job's arrays alive until the next one
 
 

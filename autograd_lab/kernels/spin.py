@@ -162,6 +162,15 @@ def serve(box, done, polls):
 
 
 @numba.njit(cache=True, nogil=True)
+def raise_flag_and_serve(flags, index, box, done, polls):
+    """Set flags[index] (a share has ended), then serve(). Set here, without the GIL, the flag
+    lets the thread polling for it take the GIL at once; set from Python, it sent that thread
+    to sleep on the GIL until this one let go of it."""
+    _exchange(flags, index, 1)
+    return serve(box, done, polls)
+
+
+@numba.njit(cache=True, nogil=True)
 def prepare_to_sleep(box, done):
     """Say SLEEPING unless a product beyond `done` is posted; True when the worker may sleep."""
     _exchange(box, STATE, SLEEPING)
