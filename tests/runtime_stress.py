@@ -123,6 +123,10 @@ def _agree(got, want):
 
 
 def main(family, trials, seed):
+    # A process started in the background by a non-interactive shell (`cmd &`, as CI scripts and
+    # nohup runs do) inherits SIGINT ignored, and Python then installs no KeyboardInterrupt
+    # handler: the interrupts below would never land. Install it whatever we inherited.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     # A hang ends with every thread's stack on stderr, before the caller's timeout
     if os.environ.get("STRESS_DEADLINE"):
         faulthandler.dump_traceback_later(float(os.environ["STRESS_DEADLINE"]), exit=True)
