@@ -454,36 +454,26 @@ def playground(args) -> int:
 
 
 # ---- arguments ------------------------------------------------------------------------
-def _positive(kind):
+def _number(kind, allowed, rule):
+    """An argparse type: `kind(text)` for which `allowed(value)` holds, else an error saying `rule`."""
     def parse(text):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+            name = "whole number" if kind is int else kind.__name__
+            raise argparse.ArgumentTypeError(f"expected a {name}, got {text!r}") from None
+        if not allowed(value):
+            raise argparse.ArgumentTypeError(f"must be {rule}, got {text}")
         return value
     return parse
 
 
-def _not_negative(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a float, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 (off) or more, got {text}")
-    return value
+def _positive(kind):
+    return _number(kind, lambda value: value > 0, "positive")
 
 
-def _not_negative_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 (off) or more, got {text}")
-    return value
+def _not_negative(kind):
+    return _number(kind, lambda value: value >= 0, "0 (off) or more")
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -529,17 +519,17 @@ def _recipe_options(p):
                    help="no random time stretch (0.8-1.25x; speech 0.9-1.1x)")
     g.add_argument("--no-warp", action="store_true",
                    help="no random frequency warp (+-10%%: vocal-tract-length perturbation)")
-    g.add_argument("--pitch-shift", type=_not_negative_int, default=default.pitch_shift, metavar="SEMITONES",
+    g.add_argument("--pitch-shift", type=_not_negative(int), default=default.pitch_shift, metavar="SEMITONES",
                    help="constant-Q inputs: random transposition by up to this many semitones (0: off)")
-    g.add_argument("--eq-db", type=_not_negative, default=None,
+    g.add_argument("--eq-db", type=_not_negative(float), default=None,
                    help="random colouring of the mel bands (a tilt and a ripple) within +-this many dB "
                         f"(default: {default.eq_db:g}), 0 for speech")
     g.add_argument("--no-eq", action="store_true", help="no random colouring of the mel bands")
-    g.add_argument("--filter-db", type=_not_negative, default=default.filter_db,
+    g.add_argument("--filter-db", type=_not_negative(float), default=default.filter_db,
                    help="random low- or high-pass roll-off (3-24 dB/octave), at most this deep: another "
                         "microphone, recorder or sample bank")
     g.add_argument("--no-filter", action="store_true", help="no random low- or high-pass filtering")
-    g.add_argument("--reverb", type=_not_negative, default=default.reverb, metavar="SECONDS",
+    g.add_argument("--reverb", type=_not_negative(float), default=default.reverb, metavar="SECONDS",
                    help="random reverberation with decay times (RT60) up to this long: another room")
     g.add_argument("--no-reverb", action="store_true", help="no random reverberation")
     g.add_argument("--no-random-crop", action="store_true",
