@@ -408,7 +408,11 @@ class Augment:
     a smooth curve over the mel bands, a tilt plus one slow ripple, within +-eq_db; another
     microphone, room or voice timbre), a random filter (`filter_db`: a low-pass or
     high-pass roll-off of 3-24 dB per octave from a random cut-off band, down by at most
-    filter_db; a duller or thinner recording), a random reverberation (`reverb`: the
+    filter_db; a duller or thinner recording), a random noise floor (`noise_db`: a pair
+    (low, high): steady noise of a random colour, from white to brown (-6 dB per octave),
+    whose loudest band lies a random low..high dB below the window's loudest bin, with the
+    frame-to-frame flutter of real noise; another microphone or room: a recording's own
+    silence is never digital silence), a random reverberation (`reverb`: the
     power smeared forward in time by an exponential tail of a random decay time (RT60)
     up to `reverb` seconds, at a random level of up to 0 dB against the direct sound;
     frames last `frame_seconds`), a time stretch (`stretch`:
@@ -432,14 +436,14 @@ class Augment:
 
     def __init__(self, max_shift=0.1, snr_db=(10.0, 40.0), time_masks=1, time_mask=6, freq_masks=1,
                  freq_mask=4, seed=0, gain_db=None, stretch=None, warp=None, eq_db=None, filter_db=None,
-                 reverb=None, frame_seconds=None, band_hz=None, pitch_shift=None):
+                 reverb=None, frame_seconds=None, band_hz=None, pitch_shift=None, noise_db=None):
         if reverb and not frame_seconds:
             raise ValueError("Augment: reverb needs frame_seconds (hop_length / sr) to know how fast frames pass")
         self.max_shift, self.snr_db = max_shift, snr_db
         self.gain_db, self.stretch, self.warp, self.eq_db = gain_db, stretch, warp, eq_db
         self.filter_db, self.reverb, self.frame_seconds = filter_db, reverb, frame_seconds
         self.band_hz = None if band_hz is None else np.asarray(band_hz, np.float64)
-        self.pitch_shift = pitch_shift
+        self.pitch_shift, self.noise_db = pitch_shift, noise_db
         self.time_masks, self.time_mask = time_masks, time_mask
         self.freq_masks, self.freq_mask = freq_masks, freq_mask
         self.rng = np.random.default_rng(seed)
@@ -468,6 +472,20 @@ class Augment:
             cutoff = self.rng.uniform(0.0, 0.3) * n_mels
             beyond = cutoff - band
         return -np.clip(beyond * slope, 0, self.filter_db * self.rng.uniform(0.3, 1.0))
+
+    def _noise_floor(self, clip):
+        """A log-power (dB) spectrogram with steady coloured noise added (see `noise_db`)."""
+        n_mels, n_frames = clip.shape
+        if self.band_hz is not None and len(self.band_hz) == n_mels:
+            octaves = np.log2(np.maximum(self.band_hz, 50.0) / max(self.band_hz[0], 50.0))
+        else:                                   # band numbers: about 12 bands of 64 to the octave
+            octaves = np.arange(n_mels) * 64.0 / (12 * n_mels)
+        colour = -self.rng.uniform(0.0, 6.0) * octaves           # dB: white (0) to brown (-6 per octave)
+        level = clip.max() - self.rng.uniform(*self.noise_db)
+        # noise power in a band fluctuates from frame to frame (a gamma of shape 4: +-50 %)
+        flutter = self.rng.gamma(4.0, 1 / 4.0, size=(n_mels, n_frames))
+        noise = 10.0 ** ((level + colour - colour.max())[:, None] / 10) * flutter
+        return (10 * np.log10(10.0 ** (clip.astype(np.float64) / 10) + noise)).astype(clip.dtype)
 
     def _reverberate(self, clip):
         """A log-power (dB) spectrogram with an exponentially decaying tail added: each frame's
@@ -502,6 +520,8 @@ class Augment:
         n_mels, n_frames = batch.shape[-2:]
         limit = int(self.max_shift * n_frames)
         for i, clip in enumerate(batch):
+            if self.noise_db:                  # first: the noise is in the recording, under what follows
+                clip = self._noise_floor(clip)
             floor = clip.min()
             if self.gain_db:
                 clip = clip + np.float32(self.rng.uniform(-self.gain_db, self.gain_db))
