@@ -133,6 +133,10 @@ def choose_config(args, *datasets_):
     if isinstance(datasets_[0], SyntheticSounds):
         default = FeatureConfig(sr=datasets_[0].params["sr"], duration=datasets_[0].params["duration"])
     config, reasons = choose_features(found, given, default)
+    if getattr(args, "pad", None):
+        import dataclasses
+        config = dataclasses.replace(config, pad=args.pad)
+        reasons.append(f"pad {args.pad} (given)")
     if not args.quiet:
         what = f"{len(found)} files" if found is not None else "the data"
         print(f"features, chosen from {what} (every flag overrides):")
@@ -569,6 +573,10 @@ def _feature_options(p):
     g.add_argument("--n-fft", type=_positive(int), default=None, help="STFT window in samples")
     g.add_argument("--hop-length", type=_positive(int), default=None, help="STFT hop in samples")
     g.add_argument("--n-mels", type=_positive(int), default=None, help="mel bands")
+    g.add_argument("--pad", choices=("silence", "floor"), default=None,
+                   help="what fills the window around a shorter clip: silence, or each band's noise floor "
+                        "taken from the clip (hides where a noisy recording starts and ends; no ONNX export "
+                        "of the front end yet) (default: silence)")
 
 
 def _data_options(p):

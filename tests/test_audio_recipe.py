@@ -402,3 +402,28 @@ def test_small_data_trains_for_enough_steps_and_large_data_keeps_30_epochs_of_64
     args = parser.parse_args(["train", "--data", "x"])
     assert args.epochs is None and args.batch_size is None         # chosen from the data
     assert parser.parse_args(["demo"]).batch_size == 64
+
+
+def test_floor_padding_fills_the_window_with_the_clips_own_noise_floor():
+    from autograd_lab.audio.prepare import FeatureConfig
+    rng = np.random.default_rng(0)
+    y = (0.01 * rng.standard_normal(2400)).astype(np.float32)     # 0.3 s of steady noise ...
+    y[900:1500] += np.sin(2 * np.pi * 440 * np.arange(600) / 8000).astype(np.float32)   # ... round a tone
+    silence = FeatureConfig(sr=8000, duration=1.0, n_fft=256, hop_length=128)
+    floor = FeatureConfig(sr=8000, duration=1.0, n_fft=256, hop_length=128, pad="floor")
+    a, b = silence.clip_features(y, 8000), floor.clip_features(y, 8000)
+    assert a.shape == b.shape == (40, silence.n_frames)
+    assert np.isclose(a[:, 0], a.max() - 80).all()                 # silence: the 80-dB floor
+    noise = a[:, [23, 24, 25, 37, 38]].mean(axis=1)              # the clip's own noise, either side of the tone
+    assert np.allclose(b[:, 0], b[:, -1]) and np.abs(b[:, 0] - noise).max() < 10 and abs(np.mean(b[:, 0] - noise)) < 4
+    assert b[:, 0].mean() > a[:, 0].mean() + 20                    # noise, not silence, around the clip
+    assert np.allclose(a[:, 27:36], b[:, 27:36])                   # the clip itself is unchanged
+    assert np.allclose(floor.features(y, 8000)[0], b)
+    long = rng.standard_normal(16000).astype(np.float32)           # longer than the window: nothing to pad
+    assert np.allclose(floor.features(long, 8000), silence.features(long, 8000))
+    assert "pad" not in silence.to_dict() and FeatureConfig.from_dict(floor.to_dict()).pad == "floor"
+    with pytest.raises(ValueError, match="pad"):
+        FeatureConfig(pad="zeros")
+    from autograd_lab import cli
+    args = cli.build_parser().parse_args(["train", "--data", "x", "--pad", "floor"])
+    assert args.pad == "floor"

@@ -66,6 +66,10 @@ def fix_length(y, size, mode="center"):
 #: The spectrogram a FeatureConfig computes: "mel" (log-mel, for speech and sound events) or
 #: "cqt" (log constant-Q, one row per semitone: a pitch change moves a note along the rows).
 FRONT_ENDS = ("mel", "cqt")
+#: What fills the window around a clip shorter than `duration`: "silence" (zeros before the
+#: spectrogram: the floor, 80 dB down) or "floor" (each band's own noise floor, taken from the
+#: clip: a noisy recording then shows no edges, which a classifier could learn instead of the sound).
+PADS = ("silence", "floor")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,7 +80,8 @@ class FeatureConfig:
     `duration` seconds, then power_to_db(melspectrogram(...)) with these parameters.
     With front_end="cqt" the spectrogram is power_to_db(|cqt|**2) instead: `n_bins` bins,
     `bins_per_octave` to the octave, from `fmin` (0: C1, librosa's default) with
-    `hop_length`; n_fft, n_mels, fmax, htk and norm are then unused.
+    `hop_length`; n_fft, n_mels, fmax, htk and norm are then unused. `pad` says what fills
+    the window around a shorter clip (PADS).
 
     >>> import autograd_lab as al, numpy as np
     >>> config = al.audio.FeatureConfig(sr=8000, duration=1.0, n_mels=40)
@@ -97,10 +102,13 @@ class FeatureConfig:
     front_end: str = "mel"
     n_bins: int = 84
     bins_per_octave: int = 12
+    pad: str = "silence"
 
     def __post_init__(self):
         if self.front_end not in FRONT_ENDS:
             raise ValueError(f"FeatureConfig: front_end must be one of {FRONT_ENDS}, got {self.front_end!r}")
+        if self.pad not in PADS:
+            raise ValueError(f"FeatureConfig: pad must be one of {PADS}, got {self.pad!r}")
 
     @property
     def n_bands(self) -> int:
@@ -116,7 +124,10 @@ class FeatureConfig:
         return 1 + self.n_samples // self.hop_length
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if d["pad"] == "silence":       # as before `pad` existed: older cache keys and checkpoints stay valid
+            del d["pad"]
+        return d
 
     @classmethod
     def from_dict(cls, d) -> "FeatureConfig":
@@ -149,6 +160,12 @@ class FeatureConfig:
     def features(self, y, sr) -> np.ndarray:
         """The log-mel input (1, n_mels, frames), float32, from samples at rate `sr`
         (padded or cropped to `duration`, keeping the middle)."""
+        if self.pad == "floor":
+            from .io import resample
+            y = normalize_loudness(resample(np.asarray(y, np.float32), sr, self.sr), self.loudness_db)
+            if y.shape[-1] < self.n_samples:
+                return self._padded_log_mel(y)[None]
+            return self.log_mel(fix_length(y, self.n_samples))[None]
         return self.log_mel(self.waveform(y, sr))[None]
 
     def clip_features(self, y, sr) -> np.ndarray:
@@ -157,8 +174,21 @@ class FeatureConfig:
         from .io import resample
         y = normalize_loudness(resample(np.asarray(y, np.float32), sr, self.sr), self.loudness_db)
         if y.shape[-1] < self.n_samples:
-            y = fix_length(y, self.n_samples)
+            return self._padded_log_mel(y)
         return self.log_mel(y)
+
+    def _padded_log_mel(self, y) -> np.ndarray:
+        """log_mel of a clip shorter than `duration`, centred in silence; with pad="floor" the
+        frames of the padding then take each band's 10th percentile over the clip's own
+        frames (its noise floor), so where the recording starts and ends is not visible."""
+        S = self.log_mel(fix_length(y, self.n_samples))
+        if self.pad == "floor":
+            before = (self.n_samples - y.shape[-1]) // 2
+            centres = np.arange(S.shape[-1]) * self.hop_length
+            inside = (centres >= before) & (centres < before + y.shape[-1])
+            if inside.any():
+                S[..., ~inside] = np.percentile(S[..., inside], 10, axis=-1, keepdims=True)
+        return S
 
 
 def default_cache_dir() -> str:
