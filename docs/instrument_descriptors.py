@@ -16,6 +16,9 @@ Then each classifier is trained on one bank and tested on every clip of the othe
 both ways, and on a held-out fifth of the training bank (within). Needs librosa (the dev
 extra; it brings scikit-learn) and, for `--mlp`, torch.
 
+`--facts` prints, per class and bank, the median attack, decay, vibrato, noise between the
+harmonics and brightness and harmonics 1-6 of the melodies' notes (their pitches and times from manifest.json).
+
 `--zones` reads a SoundFont's preset, instrument and sample headers (no sample data) and
 lists, for the eight programs of `autograd-lab data instruments`, which recorded samples
 play which keys, with each sample's length and loop length (for .sf2: .sf3 stores its
@@ -181,6 +184,78 @@ def compare(banks, names, use_mlp, seeds):
         print(confusion_matrix(yb, predict(Xa, ya, Xb, 0), labels=range(len(CLASSES))))
 
 
+# ---- what a listener would note, per note (the manifest gives each note's pitch and time) ----
+def note_facts(y, pitch, start, duration, sr=SR):
+    """Attack (s to the loudest 10-ms frame), decay (dB/s after it, while the key is held),
+    vibrato (cents, spread of the loudest harmonic's frequency from 0.1 s on), noise (dB:
+    energy between the harmonics against on them, f0/2-8 kHz) and brightness (spectral
+    centroid over f0) of one note, from 4096-point spectra."""
+    f0 = 440.0 * 2 ** ((pitch - 69) / 12)
+    a, b = int(start * sr), int((start + duration) * sr)
+    frame = sr // 100
+    held = y[a:b]
+    level = 10 * np.log10(np.array([np.mean(held[i:i + frame] ** 2) + 1e-12
+                                    for i in range(0, max(len(held) - frame, 1), frame)]))
+    peak = int(np.argmax(level))
+    after = level[peak:]
+    decay = np.polyfit(np.arange(len(after)) / 100, after, 1)[0] if len(after) > 4 else 0.0
+    n_fft, window = 4096, np.hanning(4096)
+    centres = range(a + max(int(min(0.15, duration / 2) * sr), n_fft // 2), max(b - n_fft // 2, 0), 1024)
+    spectra = [np.abs(np.fft.rfft(y[c - n_fft // 2:c + n_fft // 2] * window)) ** 2 for c in centres
+               if c + n_fft // 2 <= len(y)]
+    if not spectra:
+        return None
+    power = np.mean(spectra, 0)
+    freqs = np.arange(len(power)) * sr / n_fft
+    on_harmonic = np.zeros(len(power), bool)
+    for k in range(1, int(sr / 2 / f0) + 1):
+        on_harmonic[int(k * f0 * 0.97 / sr * n_fft):int(np.ceil(k * f0 * 1.03 / sr * n_fft)) + 1] = True
+    band = (freqs > f0 / 2) & (freqs < 8000)
+    noise = 10 * np.log10(power[band & ~on_harmonic].sum() / max(power[band & on_harmonic].sum(), 1e-12))
+    brightness = (power[band] * freqs[band]).sum() / power[band].sum() / f0
+    strongest = 1 + int(np.argmax([power[int(k * f0 * 0.97 / sr * n_fft):int(k * f0 * 1.03 / sr * n_fft) + 2].sum()
+                                   for k in range(1, min(8, int(sr / 2 / f0)) + 1)]))
+    track, n = [], 2048
+    for c in range(a + sr // 10, b - n, 256):               # the strongest harmonic, 8x zero-padded
+        spectrum = np.abs(np.fft.rfft(y[c:c + n] * np.hanning(n), 8 * n))
+        lo, hi = int(strongest * f0 * 0.95 / sr * 8 * n), int(strongest * f0 * 1.05 / sr * 8 * n) + 1
+        track.append((lo + np.argmax(spectrum[lo:hi])) * sr / (8 * n) / (strongest * f0))
+    vibrato = 1200 * np.std(np.log2(track)) if len(track) > 4 else 0.0
+    harmonics = [power[int(k * f0 * 0.97 / sr * n_fft):int(np.ceil(k * f0 * 1.03 / sr * n_fft)) + 1].sum()
+                 if k * f0 < sr / 2 - 100 else 1e-12 for k in range(1, 7)]
+    harmonics = 10 * np.log10(np.maximum(harmonics, 1e-12) / max(harmonics))
+    return {"attack s": peak / 100, "decay dB/s": decay, "vibrato cents": vibrato, "noise dB": noise,
+            "centroid/f0": brightness, "h1-h6 dB": harmonics}
+
+
+def print_facts(roots):
+    """Median facts per class and bank, over the notes held at least 0.3 s."""
+    import json
+    import soundfile
+    table = {}
+    for root in roots:
+        with open(os.path.join(root, "manifest.json")) as f:
+            clips = json.load(f)["clips"]
+        for relative, notes in clips.items():
+            y, sr = soundfile.read(os.path.join(root, relative), dtype="float64")
+            for pitch, start, duration, _ in notes:
+                facts = note_facts(y, pitch, start, duration, sr) if duration >= 0.3 else None
+                for name, value in (facts or {}).items():
+                    table.setdefault((relative.split("/")[0], name), {}).setdefault(root, []).append(value)
+    names = ["attack s", "decay dB/s", "vibrato cents", "noise dB", "centroid/f0"]
+    labels = " / ".join(os.path.basename(os.path.normpath(r)) for r in roots)
+    print(f"median per note ({labels})")
+    print(f"| class | {' | '.join(names)} |\n|---|{'---|' * len(names)}")
+    for cls in CLASSES:
+        cells = [" / ".join(f"{np.median(table[(cls, n)][r]):.2f}" for r in roots) for n in names]
+        print(f"| {cls} | {' | '.join(cells)} |")
+    print("harmonics 1-6, dB relative to the loudest (median per note), one line per bank")
+    for cls in CLASSES:
+        for r in roots:
+            levels = np.median(table[(cls, "h1-h6 dB")][r], axis=0)
+            print(f"{cls:10s} {os.path.basename(os.path.normpath(r)):6s} " + " ".join(f"{v:5.0f}" for v in levels))
+
+
 # ---- SoundFont headers ----------------------------------------------------------------
 def _chunks(data, offset, end):
     while offset + 8 <= end:
@@ -261,6 +336,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--bank", action="append", help="two rendered banks (class folders)")
     p.add_argument("--zones", help="list a SoundFont's samples for the eight programs instead")
+    p.add_argument("--facts", action="store_true",
+                   help="print per-class medians of attack, decay, vibrato, noise, brightness instead")
     p.add_argument("--mlp", action="store_true", help="also an MLP with input dropout (needs torch)")
     p.add_argument("--seeds", type=int, default=3)
     a = p.parse_args()
@@ -269,6 +346,9 @@ def main():
         return
     if not a.bank or len(a.bank) != 2:
         p.error("give two --bank folders (or --zones SOUNDFONT)")
+    if a.facts:
+        print_facts(a.bank)
+        return
     start = time.process_time()
     banks = [load_bank(root) for root in a.bank]
     print(f"descriptors of {sum(len(y) for _, y in banks)} clips: {time.process_time() - start:.0f} CPU-s")
