@@ -14,7 +14,11 @@ command line's own numbers are in docs/audio.md. Needs torch and librosa (the de
 Features: log-mel (1024/256, 64 bands) or log-CQT (84 semitones from C1, hop 512), both
 80 dB of range, clips at -20 dBFS RMS; `--pitch N` moves CQT windows by up to +-N bins,
 `--bands-per-row K` averages K adjacent rows (a coarser frequency axis),
-`--drop-low-rows N` leaves out the lowest N rows.
+`--drop-low-rows N` leaves out the lowest N rows. Two more inputs: `mfcc` (MFCCs 1-20 of
+the log-mel, liftered by 22, divided by 10; use `--eq 0`, colouring is meant for bands)
+and `hcqt` (a CQT at 36 bins per octave from C2, hop 256, each frame moved so that row 0
+is its detected fundamental: 144 rows, four octaves above it). `--band-dropout P`
+silences each row of a training window with probability P.
 """
 import argparse
 import glob
