@@ -139,16 +139,14 @@ def test_vector_conv_kernels_match_the_reference(case):
     assert gx.dtype == gw.dtype == np.float32
     np.testing.assert_allclose(gx, K.conv2d_grad_input_reference(g, w, x.shape, **params), **TOL[np.float32])
     np.testing.assert_allclose(gw, K.conv2d_grad_weight_reference(x, g, w.shape, **params), **TOL[np.float32])
-    # the vector path ran wherever it applies (the few-channel direct kernels come first),
+    # the vector path ran wherever it applies (before the few-channel direct kernels),
     # and only on a CPU with fused multiply-add (kernels.simd)
     from autograd_lab.kernels.simd import vector_kernels_fit
-    C, OW, dilation = w.shape[1], y.shape[3], params["dilation"]
+    C, OW = w.shape[1], y.shape[3]
     fit = vector_kernels_fit()
-    direct_forward = K._direct(w.shape, (1, 1), dilation, K.DIRECT_FORWARD_MAX_CHANNELS)
-    direct_grad_weight = K._direct(w.shape, (1, 1), dilation, K.DIRECT_GRAD_WEIGHT_MAX_CHANNELS)
-    assert ("_vector_forward" in called) == (fit and OW % 16 == 0 and not direct_forward)
+    assert ("_vector_forward" in called) == (fit and OW % 16 == 0)
     assert ("_vector_grad_input" in called) == (fit and C % 4 == 0 and x.shape[3] % 16 == 0)
-    assert ("_vector_grad_weight" in called) == (fit and not direct_grad_weight)
+    assert ("_vector_grad_weight" in called) == fit
 
 
 def test_vector_conv_keeps_nan_and_inf_where_the_reference_has_them():

@@ -10,16 +10,16 @@ Each worker runs its chunks as a loop of compiled pieces (im2col, col2im,
 layout changes) and single-threaded BLAS products through numpy.
 
 Two direct paths skip im2col, each where it is faster:
-- a 3x3, stride-1 convolution of an input with few channels (W3's first layer has
-  one) runs `_direct3x3`, since a product with an inner dimension of 9*C is too
-  short for BLAS to run fast;
 - a stride-1 float32 convolution whose outputs come in fours and whose output rows
-  in 16 columns (W3's second layer, W4) runs `_vector_conv` for the forward and the
+  in 16 columns (both of W3's layers, W4) runs `_vector_conv` for the forward and the
   input gradient and `_vector_conv_grad_weight` (8 columns) for the weight gradient:
   register-blocked kernels in explicit 8-lane vectors (kernels.simd), only where
   the CPU Numba compiles for has fused multiply-add (and AVX2 on x86): elsewhere
-  each `fma8` becomes a library call per lane, 47x slower (kernels.simd).
-float64 (gradcheck), every other geometry, and CPUs without those features take im2col.
+  each `fma8` becomes a library call per lane, 47x slower (kernels.simd);
+- otherwise a 3x3, stride-1 convolution of an input with few channels runs
+  `_direct3x3`, since a product with an inner dimension of 9*C is too short for
+  BLAS to run fast (float64, and W3's first layer on a CPU without FMA).
+Every other geometry and dtype takes im2col.
 """
 from __future__ import annotations
 
@@ -491,8 +491,10 @@ def _geometry(x_shape, w_shape, stride, padding, dilation):
     return N, O, taps, OH * OW, chunk, args
 
 
-# Below these input-channel counts a 3x3, stride-1 convolution runs direct rather
-# than as im2col + product. Measured on 2 threads, (64, C, 40, 32) input, 16
+# Below these input-channel counts a 3x3, stride-1 convolution that the vector kernels
+# do not take runs direct rather than as im2col + product. (W3's first layer, one
+# channel, on 2 threads: vector kernels 0.36 ms forward and 0.52 ms weight gradient,
+# direct 0.57 and 2.07 ms.) Measured on 2 threads, (64, C, 40, 32) input, 16
 # outputs, forward: C=1 0.37 against 0.71 ms, C=2 0.59 against 0.81, C=4 1.05
 # against 1.26, C=8 (20x16) 1.49 against 0.97; weight gradient: C=1 0.85 against
 # 1.22 ms, C=2 even, C=4 3.0 against 1.6.
@@ -589,10 +591,10 @@ def conv2d_forward(x, w, b, stride, padding, dilation):
     x = np.ascontiguousarray(x, dtype=dtype)
     N, O, taps, P, chunk, args = _geometry(x.shape, w.shape, stride, padding, dilation)
     bias = np.zeros(O, dtype) if b is None else np.ascontiguousarray(b, dtype=dtype)
-    if _direct(w.shape, stride, dilation, DIRECT_FORWARD_MAX_CHANNELS):
-        return _direct_forward(x, np.ascontiguousarray(w, dtype=dtype), bias, padding, args[-2], args[-1])
     if _vector(dtype, O, args[-1], 16, stride):
         return _vector_forward(x, np.ascontiguousarray(w, dtype=dtype), bias, padding, dilation)
+    if _direct(w.shape, stride, dilation, DIRECT_FORWARD_MAX_CHANNELS):
+        return _direct_forward(x, np.ascontiguousarray(w, dtype=dtype), bias, padding, args[-2], args[-1])
     weights = np.ascontiguousarray(w.reshape(O, taps), dtype=dtype)
     out = np.empty((N, O, P), dtype)
 
@@ -638,10 +640,10 @@ def conv2d_grad_weight(x, g, w_shape, stride, padding, dilation):
     N, O, taps, P, chunk, args = _geometry(x.shape, w_shape, stride, padding, dilation)
     # The direct kernel also multiplies the dropped columns (where g is 0) by
     # neighbouring inputs: 0 * inf would put a NaN where the true gradient has none.
-    if _direct(w_shape, stride, dilation, DIRECT_GRAD_WEIGHT_MAX_CHANNELS) and np.isfinite(x).all():
-        return _direct_grad_weight(x, np.ascontiguousarray(g, dtype=dtype), tuple(w_shape), padding)
     if _vector(dtype, O, args[-1], 8, stride):
         return _vector_grad_weight(x, np.ascontiguousarray(g, dtype=dtype), tuple(w_shape), padding, dilation)
+    if _direct(w_shape, stride, dilation, DIRECT_GRAD_WEIGHT_MAX_CHANNELS) and np.isfinite(x).all():
+        return _direct_grad_weight(x, np.ascontiguousarray(g, dtype=dtype), tuple(w_shape), padding)
     g = np.ascontiguousarray(g, dtype=dtype).reshape(N, O, P)
 
     def work(ranges):
