@@ -124,13 +124,17 @@ def vector_conv_cases(draw):
     return x, w, b, dict(stride=(1, 1), padding=p, dilation=d), rng
 
 
-@given(vector_conv_cases())
-def test_vector_conv_kernels_match_the_reference(case):
+@given(vector_conv_cases(), st.booleans())
+def test_vector_conv_kernels_match_the_reference(case, wide):
+    """Both widths: the 16-lane kernels where the CPU has AVX-512, the 8-lane ones elsewhere."""
     x, w, b, params, rng = case
     called = []
+    kernels = ("wide_conv_kernel", "wide_conv_grad_weight_kernel", "vector_conv_kernel",
+               "vector_conv_grad_weight_kernel")
     with pytest.MonkeyPatch.context() as patch:
-        for name in ("_vector_forward", "_vector_grad_input", "_vector_grad_weight"):
+        for name in ("_vector_forward", "_vector_grad_input", "_vector_grad_weight") + kernels:
             patch.setattr(K, name, lambda *a, _run=getattr(K, name), _name=name: called.append(_name) or _run(*a))
+        patch.setattr(K, "wide_kernels_fit", lambda: wide)
         y = K.conv2d_forward(x, w, b, **params)
         g = rng.standard_normal(y.shape).astype(np.float32)
         gx = K.conv2d_grad_input(g, w, x.shape, **params)
@@ -147,6 +151,11 @@ def test_vector_conv_kernels_match_the_reference(case):
     assert ("_vector_forward" in called) == (fit and OW % 16 == 0)
     assert ("_vector_grad_input" in called) == (fit and C % 4 == 0 and x.shape[3] % 16 == 0)
     assert ("_vector_grad_weight" in called) == fit
+    if fit:     # the width asked for, where the shape allows it (8 outputs, 16 columns)
+        O = w.shape[0]
+        assert ("wide_conv_kernel" in called) == (wide and ((O % 8 == 0 and OW % 16 == 0)
+                                                           or (C % 8 == 0 and x.shape[3] % 16 == 0)))
+        assert ("wide_conv_grad_weight_kernel" in called) == (wide and O % 8 == 0 and OW % 16 == 0)
 
 
 def test_vector_conv_keeps_nan_and_inf_where_the_reference_has_them():
@@ -195,6 +204,17 @@ def test_simd_operations_compiled_match_their_python_meaning():
     np.testing.assert_allclose(python, a[0] * x.astype(np.float64) + y, rtol=1e-6)
     with pytest.raises(IndexError, match=r"lanes \[20, 28\) outside an array of 24"):
         simd.load8(x, 20)
+
+    def axpy_in_wide_lanes(a, x, y, out):
+        for i in range(0, out.size, simd.WIDE_LANES):
+            simd.store16(out, i, simd.fma16(simd.splat16(a, 0), simd.load16(x, i), simd.load16(y, i)))
+    x, y = (rng.standard_normal(32).astype(np.float32) for _ in range(2))
+    python, jitted = np.empty(32, np.float32), np.empty(32, np.float32)
+    axpy_in_wide_lanes(a, x, y, python)
+    numba.njit(axpy_in_wide_lanes)(a, x, y, jitted)
+    np.testing.assert_array_equal(python, jitted)
+    with pytest.raises(IndexError, match=r"lanes \[24, 40\) outside an array of 32"):
+        simd.load16(x, 24)
 
 
 @st.composite

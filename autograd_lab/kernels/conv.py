@@ -26,7 +26,8 @@ from __future__ import annotations
 import numpy as np
 from . import jit
 from .parallel import chunk_size, run_chunks
-from .simd import fma8, load8, splat8, store8, vector_kernels_fit
+from .simd import (fma8, fma16, load8, load16, splat8, splat16, store8, store16, vector_kernels_fit,
+                   wide_kernels_fit)
 
 
 def output_size(size, kernel, stride, padding, dilation):
@@ -406,6 +407,152 @@ def _vector_conv_grad_weight(x, g, offsets, ph, pw, padded, partial):
                     store8(sums, k + 88, a32)
 
 
+# The same two kernels in 16-lane vectors, for CPUs with AVX-512 (kernels.simd): 32
+# registers of 16 lanes hold twice the block. The forward takes 8 output channels x
+# two 16-column pieces of the output (the next piece in reading order: the next row
+# when rows are 16 wide), 16 accumulators; each tap adds two loads times 8 broadcast
+# weights. The weight gradient takes 8 outputs x 3 taps, 24 accumulators.
+def _wide_conv(x, weights, bias, offsets, ph, pw, padded, out):
+    """As `_vector_conv`, with weights (O/8, T, 8) and OW a multiple of 16."""
+    blocks, T = weights.shape[0], weights.shape[1]
+    OH, OW = out.shape[2], out.shape[3]
+    P = OH * OW
+    Wp = padded.shape[2]
+    image = padded.reshape(-1)
+    per_row = OW // 16
+    pieces = OH * per_row
+    for n in range(x.shape[0]):
+        _pad_image(x[n], ph, pw, padded)
+        y = out[n].reshape(-1)
+        for ob in range(blocks):
+            w = weights[ob].reshape(-1)
+            o = 8 * ob
+            for j in range(0, pieces, 2):
+                j1 = min(j + 1, pieces - 1)     # an odd last piece is computed twice
+                oh0, ow0 = j // per_row, (j % per_row) * 16
+                oh1, ow1 = j1 // per_row, (j1 % per_row) * 16
+                s0, s1 = oh0 * Wp + ow0, oh1 * Wp + ow1
+                a0 = splat16(bias, o)
+                a1 = splat16(bias, o + 1)
+                a2 = splat16(bias, o + 2)
+                a3 = splat16(bias, o + 3)
+                a4 = splat16(bias, o + 4)
+                a5 = splat16(bias, o + 5)
+                a6 = splat16(bias, o + 6)
+                a7 = splat16(bias, o + 7)
+                b0, b1, b2, b3, b4, b5, b6, b7 = a0, a1, a2, a3, a4, a5, a6, a7
+                for t in range(T):
+                    first = load16(image, s0 + offsets[t])
+                    second = load16(image, s1 + offsets[t])
+                    k = splat16(w, 8 * t)
+                    a0, b0 = fma16(k, first, a0), fma16(k, second, b0)
+                    k = splat16(w, 8 * t + 1)
+                    a1, b1 = fma16(k, first, a1), fma16(k, second, b1)
+                    k = splat16(w, 8 * t + 2)
+                    a2, b2 = fma16(k, first, a2), fma16(k, second, b2)
+                    k = splat16(w, 8 * t + 3)
+                    a3, b3 = fma16(k, first, a3), fma16(k, second, b3)
+                    k = splat16(w, 8 * t + 4)
+                    a4, b4 = fma16(k, first, a4), fma16(k, second, b4)
+                    k = splat16(w, 8 * t + 5)
+                    a5, b5 = fma16(k, first, a5), fma16(k, second, b5)
+                    k = splat16(w, 8 * t + 6)
+                    a6, b6 = fma16(k, first, a6), fma16(k, second, b6)
+                    k = splat16(w, 8 * t + 7)
+                    a7, b7 = fma16(k, first, a7), fma16(k, second, b7)
+                d0 = o * P + oh0 * OW + ow0
+                d1 = o * P + oh1 * OW + ow1
+                store16(y, d0, a0)
+                store16(y, d0 + P, a1)
+                store16(y, d0 + 2 * P, a2)
+                store16(y, d0 + 3 * P, a3)
+                store16(y, d0 + 4 * P, a4)
+                store16(y, d0 + 5 * P, a5)
+                store16(y, d0 + 6 * P, a6)
+                store16(y, d0 + 7 * P, a7)
+                store16(y, d1, b0)
+                store16(y, d1 + P, b1)
+                store16(y, d1 + 2 * P, b2)
+                store16(y, d1 + 3 * P, b3)
+                store16(y, d1 + 4 * P, b4)
+                store16(y, d1 + 5 * P, b5)
+                store16(y, d1 + 6 * P, b6)
+                store16(y, d1 + 7 * P, b7)
+
+
+def _wide_conv_grad_weight(x, g, offsets, ph, pw, padded, partial):
+    """As `_vector_conv_grad_weight`, with partial (O/8, C, G, 8, 3, 16) and OW a multiple of 16."""
+    blocks, C, groups = partial.shape[0], partial.shape[1], partial.shape[2]
+    OH, OW = g.shape[2], g.shape[3]
+    P = OH * OW
+    Hp, Wp = padded.shape[1], padded.shape[2]
+    image = padded.reshape(-1)
+    sums = partial.reshape(-1)
+    for n in range(x.shape[0]):
+        _pad_image(x[n], ph, pw, padded)
+        grad = g[n].reshape(-1)
+        for ob in range(blocks):
+            for c in range(C):
+                for group in range(groups):
+                    k = ((ob * C + c) * groups + group) * 384
+                    a00, a01, a02 = load16(sums, k), load16(sums, k + 16), load16(sums, k + 32)
+                    a10, a11, a12 = load16(sums, k + 48), load16(sums, k + 64), load16(sums, k + 80)
+                    a20, a21, a22 = load16(sums, k + 96), load16(sums, k + 112), load16(sums, k + 128)
+                    a30, a31, a32 = load16(sums, k + 144), load16(sums, k + 160), load16(sums, k + 176)
+                    a40, a41, a42 = load16(sums, k + 192), load16(sums, k + 208), load16(sums, k + 224)
+                    a50, a51, a52 = load16(sums, k + 240), load16(sums, k + 256), load16(sums, k + 272)
+                    a60, a61, a62 = load16(sums, k + 288), load16(sums, k + 304), load16(sums, k + 320)
+                    a70, a71, a72 = load16(sums, k + 336), load16(sums, k + 352), load16(sums, k + 368)
+                    t0 = c * Hp * Wp + offsets[3 * group]
+                    t1 = c * Hp * Wp + offsets[3 * group + 1]
+                    t2 = c * Hp * Wp + offsets[3 * group + 2]
+                    for ow in range(0, OW, 16):
+                        for oh in range(OH):
+                            q = 8 * ob * P + oh * OW + ow
+                            s = oh * Wp + ow
+                            in0, in1, in2 = load16(image, s + t0), load16(image, s + t1), load16(image, s + t2)
+                            d = load16(grad, q)
+                            a00, a01, a02 = fma16(d, in0, a00), fma16(d, in1, a01), fma16(d, in2, a02)
+                            d = load16(grad, q + P)
+                            a10, a11, a12 = fma16(d, in0, a10), fma16(d, in1, a11), fma16(d, in2, a12)
+                            d = load16(grad, q + 2 * P)
+                            a20, a21, a22 = fma16(d, in0, a20), fma16(d, in1, a21), fma16(d, in2, a22)
+                            d = load16(grad, q + 3 * P)
+                            a30, a31, a32 = fma16(d, in0, a30), fma16(d, in1, a31), fma16(d, in2, a32)
+                            d = load16(grad, q + 4 * P)
+                            a40, a41, a42 = fma16(d, in0, a40), fma16(d, in1, a41), fma16(d, in2, a42)
+                            d = load16(grad, q + 5 * P)
+                            a50, a51, a52 = fma16(d, in0, a50), fma16(d, in1, a51), fma16(d, in2, a52)
+                            d = load16(grad, q + 6 * P)
+                            a60, a61, a62 = fma16(d, in0, a60), fma16(d, in1, a61), fma16(d, in2, a62)
+                            d = load16(grad, q + 7 * P)
+                            a70, a71, a72 = fma16(d, in0, a70), fma16(d, in1, a71), fma16(d, in2, a72)
+                    store16(sums, k, a00)
+                    store16(sums, k + 16, a01)
+                    store16(sums, k + 32, a02)
+                    store16(sums, k + 48, a10)
+                    store16(sums, k + 64, a11)
+                    store16(sums, k + 80, a12)
+                    store16(sums, k + 96, a20)
+                    store16(sums, k + 112, a21)
+                    store16(sums, k + 128, a22)
+                    store16(sums, k + 144, a30)
+                    store16(sums, k + 160, a31)
+                    store16(sums, k + 176, a32)
+                    store16(sums, k + 192, a40)
+                    store16(sums, k + 208, a41)
+                    store16(sums, k + 224, a42)
+                    store16(sums, k + 240, a50)
+                    store16(sums, k + 256, a51)
+                    store16(sums, k + 272, a52)
+                    store16(sums, k + 288, a60)
+                    store16(sums, k + 304, a61)
+                    store16(sums, k + 320, a62)
+                    store16(sums, k + 336, a70)
+                    store16(sums, k + 352, a71)
+                    store16(sums, k + 368, a72)
+
+
 _copy = jit(_copy)
 _add = jit(_add)
 _valid_range = jit(_valid_range)
@@ -424,6 +571,8 @@ direct3x3_grad_weight_kernel = jit(_direct3x3_grad_weight, fastmath={"reassoc", 
 col2im_kernel = jit(_col2im)
 vector_conv_kernel = jit(_vector_conv)
 vector_conv_grad_weight_kernel = jit(_vector_conv_grad_weight)
+wide_conv_kernel = jit(_wide_conv)
+wide_conv_grad_weight_kernel = jit(_wide_conv_grad_weight)
 rows_to_images_kernel = jit(_rows_to_images)
 images_to_rows_kernel = jit(_images_to_rows)
 # Reassociating the sum (and nothing else: NaN and inf keep their meaning) lets
@@ -525,6 +674,14 @@ def _vector(dtype, outputs, columns, width, stride):
             and tuple(stride) == (1, 1) and vector_kernels_fit())
 
 
+# The 16-lane kernels (AVX-512) hold 8 output channels per block.
+WIDE_OUTPUTS = 8
+
+
+def _wide(outputs):
+    return outputs % WIDE_OUTPUTS == 0 and wide_kernels_fit()
+
+
 def _tap_offsets(channels, KH, KW, Hp, Wp, dilation):
     """Where each tap (c, kh, kw) reads in a flat padded image of Hp x Wp, relative to the output."""
     dh, dw = dilation
@@ -538,14 +695,17 @@ def _vector_forward(x, w, bias, padding, dilation):
     O, _, KH, KW = w.shape
     Hp, Wp = H + 2 * padding[0], W + 2 * padding[1]
     OH, OW = Hp - dilation[0] * (KH - 1), Wp - dilation[1] * (KW - 1)
-    weights = np.ascontiguousarray(w.reshape(O // VECTOR_OUTPUTS, VECTOR_OUTPUTS, C * KH * KW).transpose(0, 2, 1))
+    wide = _wide(O)
+    outputs = WIDE_OUTPUTS if wide else VECTOR_OUTPUTS
+    kernel = wide_conv_kernel if wide else vector_conv_kernel
+    weights = np.ascontiguousarray(w.reshape(O // outputs, outputs, C * KH * KW).transpose(0, 2, 1))
     offsets = _tap_offsets(C, KH, KW, Hp, Wp, dilation)
     out = np.empty((N, O, OH, OW), x.dtype)
 
     def work(ranges):
         padded = np.zeros((C, Hp, Wp), x.dtype)
         for lo, hi in ranges:
-            vector_conv_kernel(x[lo:hi], weights, bias, offsets, padding[0], padding[1], padded, out[lo:hi])
+            kernel(x[lo:hi], weights, bias, offsets, padding[0], padding[1], padded, out[lo:hi])
 
     run_chunks(N, chunk_size(N, out[0].nbytes + x[0].nbytes), work)
     return out
@@ -571,15 +731,19 @@ def _vector_grad_weight(x, g, w_shape, padding, dilation):
     offsets = _tap_offsets(1, KH, KW, Hp, Wp, dilation)
     offsets = np.concatenate([offsets, np.repeat(offsets[-1:], 3 * groups - taps)])
 
+    wide = _wide(O) and g.shape[3] % 16 == 0
+    outputs, lanes = (WIDE_OUTPUTS, 16) if wide else (VECTOR_OUTPUTS, 8)
+    kernel = wide_conv_grad_weight_kernel if wide else vector_conv_grad_weight_kernel
+
     def work(ranges):
         padded = np.zeros((C, Hp, Wp), x.dtype)
-        partial = np.zeros((O // VECTOR_OUTPUTS, C, groups, VECTOR_OUTPUTS, 3, 8), x.dtype)
+        partial = np.zeros((O // outputs, C, groups, outputs, 3, lanes), x.dtype)
         for lo, hi in ranges:
-            vector_conv_grad_weight_kernel(x[lo:hi], g[lo:hi], offsets, padding[0], padding[1], padded, partial)
+            kernel(x[lo:hi], g[lo:hi], offsets, padding[0], padding[1], padded, partial)
         return partial
 
     partial = sum(run_chunks(N, chunk_size(N, g[0].nbytes + x[0].nbytes), work))
-    # (blocks, C, groups, 4, 3, 8) -> lanes added up -> (O, C, taps)
+    # (blocks, C, groups, outputs, 3, lanes) -> lanes added up -> (O, C, taps)
     sums = partial.sum(axis=-1).transpose(0, 3, 1, 2, 4).reshape(O, C, 3 * groups)
     return np.ascontiguousarray(sums[:, :, :taps]).reshape(w_shape)
 
