@@ -252,6 +252,56 @@ def test_w3_step_compiled_gives_eager_losses_for_50_steps():
         np.testing.assert_allclose(q.data, p.data, rtol=1e-3, atol=1e-5)
 
 
+def test_max_pool_runs_before_relu_with_eager_values_and_gradients():
+    """pool_before_relu swaps relu -> max_pool2d and masks the pooled gradient: the same
+    values and gradients as eager, also on windows whose inputs are all negative or all 0."""
+    rng = np.random.default_rng(4)
+
+    def net(x, w, b, v):
+        h = F.max_pool2d(F.conv2d(x, w, b, padding=1).relu(), 2)          # one relu, one pool
+        return (h * h * v).sum(), h          # a gradient known only at run time
+
+    def make():
+        w = al.tensor(rng.standard_normal((4, 2, 3, 3)).astype(np.float32), requires_grad=True)
+        return w, al.tensor(np.zeros(4, np.float32), requires_grad=True)
+    w, b = make()
+    v = rng.standard_normal((3, 4, 4, 4)).astype(np.float32)
+
+    @al.compile
+    def step(x):
+        w.grad = b.grad = None
+        loss, h = net(al.tensor(x, requires_grad=True), w, b, al.tensor(v))
+        loss.backward()
+        return loss, h
+
+    xs = [rng.standard_normal((3, 2, 8, 8)).astype(np.float32) for _ in range(3)]
+    for x in xs:
+        x[:, :, :4, :4] = 0.0          # no bias: whole windows of exact zeros (relu'(0) = 0)
+        x[0] = -np.abs(x[0])           # with w's signs mixed, some all-negative windows
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CompileWarning)
+        for x in xs:
+            loss, h = step(x)
+            xe = al.tensor(x, requires_grad=True)
+            w.grad = b.grad = None
+            want, h_want = net(xe, w, b, al.tensor(v))
+            want.backward()
+            np.testing.assert_allclose(h.data, h_want.data, rtol=1e-6, atol=1e-6)
+            np.testing.assert_allclose(float(loss.data), float(want.data), rtol=1e-5)
+            gw, gb = w.grad.copy(), b.grad.copy()
+            step(x)
+            np.testing.assert_allclose(w.grad, gw, rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(b.grad, gb, rtol=1e-5, atol=1e-6)
+    assert (h_want.data == 0).any() and (h_want.data > 0).any()
+    assert step.status == "compiled"
+    report = {r.name: r.changes for r in step.passes()}
+    assert report["pool_before_relu"] == 2          # the forward and its backward
+    program = step.ir()
+    pool = next(i for i in program.instrs if i.kind == "op" and i.op.name == "max_pool2d")
+    assert program[pool.inputs[0]].op.name == "conv2d"        # pooled straight from the convolution
+    assert not any(i.kind == "fused" and i.shape == (3, 4, 8, 8) for i in program.instrs)  # no full-size mask
+
+
 def test_scalar_mlp_over_values_compiles():
     al.manual_seed(0)
     model = al.nn.MLP(2, [4, 4, 1])

@@ -8,6 +8,8 @@
                    a cross-entropy's gradient recomputes is read from its forward
     lower          gradients the recorded backward spells with general ops, given the kernels
                    the plain backward uses (max-pooling's scatter, a convolution's bias sum)
+    pool_before_relu   max_pool2d(relu(x)) computed as relu(max_pool2d(x)), the same values and
+                   gradients with ReLU and its gradient's mask on the pooled (smaller) array
     fuse           chains of elementwise ops into one instruction (one kernel, no temporaries)
     fuse_sums      a sum over the rows of a fused 2-D result (a bias gradient) computed
                    by the same kernel, in the same pass
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .ir import Graph, Ref, evaluate_instr
+from .ir import Graph, Instr, Ref, evaluate_instr
 
 # Elementwise ops of the op table, by name: arity, and the expression of one element
 # (used by fusion; the codegen turns it into Numba or plain Python).
@@ -277,6 +279,80 @@ def lower(graph):
     return Graph(new, graph.outputs), changed
 
 
+# ---- max-pool before ReLU ------------------------------------------------------------------------
+# ReLU is monotone, so max_pool(relu(x)) = relu(max_pool(x)), and the gradients agree too:
+# where a window's maximum is positive both send the gradient to the same (first) maximum,
+# elsewhere both send nothing (relu'(0) = 0). Pooling first, ReLU and its gradient's mask
+# run on the pooled array, a quarter of the size for 2x2 windows, and the full-size mask
+# pass of the backward disappears: the masked pooled gradient is scattered directly.
+def _is_op(ins, name):
+    return ins.kind == "op" and not ins.scalar and ins.op.name == name
+
+
+def pool_before_relu(graph):
+    """max_pool2d(relu(x)) -> relu(max_pool2d(x)); its lowered backward
+    mul(max_pool2d_backward(g, argmax), greater(x, 0)) -> max_pool2d_backward(g * (pooled > 0), argmax)."""
+    users = graph.consumers()
+    current = graph.by_id
+    next_id = [graph.next_id()]
+
+    def new_id():
+        next_id[0] += 1
+        return next_id[0] - 1
+    pools = {}          # max_pool2d id -> its relu's input
+    for ins in graph.instrs:
+        if _is_op(ins, "max_pool2d") and _is_op(current[ins.inputs[0]], "relu"):
+            relu = current[ins.inputs[0]]
+            if users[relu.id] == [ins.id] and relu.dtype == ins.dtype:
+                pools[ins.id] = relu.inputs[0]
+    if not pools:
+        return graph, 0
+    masked = {}         # mul id -> (max_pool2d_backward id, pool id): the backward to rewrite
+    for ins in graph.instrs:
+        if not (_is_op(ins, "mul") and len(ins.inputs) == 2):
+            continue
+        for b, k in (ins.inputs, ins.inputs[::-1]):
+            back, mask = current[b], current[k]
+            if not (back.kind == "op" and back.op.name == "max_pool2d_backward" and _is_op(mask, "greater")):
+                continue
+            pool = current[back.inputs[1]].inputs[0] if current[back.inputs[1]].kind == "saved" else None
+            if (pool in pools and mask.inputs[0] == pools[pool] and _const_is(current, mask.inputs[1], 0)
+                    and users[b] == [ins.id]
+                    and int(np.prod(current[back.inputs[0]].shape)) == int(np.prod(current[pool].shape))
+                    and ins.shape == back.shape and ins.dtype == back.dtype):
+                masked[ins.id] = (b, pool, mask)
+                break
+    rewritten_back = {b: (pool, mask, current[y]) for y, (b, pool, mask) in masked.items()}
+    replace = {y: b for y, (b, _, _) in masked.items()}
+    pooled_first = {}   # old max_pool2d id (now the relu) -> new max_pool2d id
+    new = []
+    for ins in graph.instrs:
+        if ins.id in pools:
+            first = ins.copy(id=new_id(), inputs=(pools[ins.id],))
+            relu = current[ins.inputs[0]]
+            pooled_first[ins.id] = first.id
+            new.append(first)
+            new.append(relu.copy(id=ins.id, inputs=(first.id,), shape=ins.shape, source=ins.source))
+        elif ins.kind == "saved" and ins.inputs[0] in pooled_first:
+            new.append(ins.copy(inputs=(pooled_first[ins.inputs[0]],)))
+        elif ins.id in rewritten_back:
+            pool, mask, mul = rewritten_back[ins.id]
+            positive = mask.copy(id=new_id(), inputs=(pool, mask.inputs[1]), shape=current[pool].shape)
+            gradient = current[ins.inputs[0]]
+            shape = current[pool].shape
+            if gradient.shape != shape:     # the lowered backward reshapes it to the pooled shape
+                from ..core.op import OPS
+                gradient = Instr(new_id(), "op", op=OPS["reshape"], inputs=(gradient.id,),
+                                 params={"shape": shape}, shape=shape, dtype=gradient.dtype)
+                new.append(gradient)
+            scaled = mul.copy(id=new_id(), inputs=(gradient.id, positive.id), shape=shape,
+                              dtype=gradient.dtype)
+            new.extend([positive, scaled, ins.copy(inputs=(scaled.id,) + ins.inputs[1:])])
+        else:
+            new.append(ins)
+    return _remap(Graph(new, graph.outputs), replace), len(pools) + len(masked)
+
+
 # ---- fusion ----------------------------------------------------------------------------------
 def _fusable(ins):
     return (ins.kind == "op" and ins.op.name in ELEMENTWISE and not ins.scalar
@@ -406,7 +482,7 @@ def plan_buffers(graph):
 
 
 PIPELINE = (("dce", dce), ("cse", cse), ("fold", fold), ("simplify", simplify), ("cse", cse),
-            ("lower", lower), ("dce", dce), ("fuse", fuse), ("fuse_sums", fuse_sums),
+            ("lower", lower), ("pool_before_relu", pool_before_relu), ("dce", dce), ("fuse", fuse), ("fuse_sums", fuse_sums),
             ("plan_buffers", plan_buffers))
 
 
