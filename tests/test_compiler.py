@@ -295,11 +295,13 @@ def test_max_pool_runs_before_relu_with_eager_values_and_gradients():
     assert (h_want.data == 0).any() and (h_want.data > 0).any()
     assert step.status == "compiled"
     report = {r.name: r.changes for r in step.passes()}
-    assert report["pool_before_relu"] == 2          # the forward and its backward
+    assert report["pool_before_relu"] == 3          # the forward, its backward, the bias gradient
     program = step.ir()
     pool = next(i for i in program.instrs if i.kind == "op" and i.op.name == "max_pool2d")
     assert program[pool.inputs[0]].op.name == "conv2d"        # pooled straight from the convolution
     assert not any(i.kind == "fused" and i.shape == (3, 4, 8, 8) for i in program.instrs)  # no full-size mask
+    bias = next(i for i in program.instrs if i.kind == "op" and i.op.name == "conv2d_grad_bias")
+    assert program[bias.inputs[0]].shape == (3, 4, 4, 4)      # summed over the pooled gradient
 
 
 def test_scalar_mlp_over_values_compiles():

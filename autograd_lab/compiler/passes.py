@@ -9,7 +9,8 @@
     lower          gradients the recorded backward spells with general ops, given the kernels
                    the plain backward uses (max-pooling's scatter, a convolution's bias sum)
     pool_before_relu   max_pool2d(relu(x)) computed as relu(max_pool2d(x)), the same values and
-                   gradients with ReLU and its gradient's mask on the pooled (smaller) array
+                   gradients with ReLU and its gradient's mask on the pooled (smaller) array,
+                   and a convolution's bias gradient summed there too
     fuse           chains of elementwise ops into one instruction (one kernel, no temporaries)
     fuse_sums      a sum over the rows of a fused 2-D result (a bias gradient) computed
                    by the same kernel, in the same pass
@@ -291,7 +292,8 @@ def _is_op(ins, name):
 
 def pool_before_relu(graph):
     """max_pool2d(relu(x)) -> relu(max_pool2d(x)); its lowered backward
-    mul(max_pool2d_backward(g, argmax), greater(x, 0)) -> max_pool2d_backward(g * (pooled > 0), argmax)."""
+    mul(max_pool2d_backward(g, argmax), greater(x, 0)) -> max_pool2d_backward(g * (pooled > 0), argmax);
+    a convolution's bias gradient over that backward -> the channel sums of g * (pooled > 0)."""
     users = graph.consumers()
     current = graph.by_id
     next_id = [graph.next_id()]
@@ -325,6 +327,8 @@ def pool_before_relu(graph):
     rewritten_back = {b: (pool, mask, current[y]) for y, (b, pool, mask) in masked.items()}
     replace = {y: b for y, (b, _, _) in masked.items()}
     pooled_first = {}   # old max_pool2d id (now the relu) -> new max_pool2d id
+    pooled_gradient = {}    # rewritten max_pool2d_backward id -> the masked pooled gradient's id
+    summed_pooled = 0
     new = []
     for ins in graph.instrs:
         if ins.id in pools:
@@ -348,9 +352,14 @@ def pool_before_relu(graph):
             scaled = mul.copy(id=new_id(), inputs=(gradient.id, positive.id), shape=shape,
                               dtype=gradient.dtype)
             new.extend([positive, scaled, ins.copy(inputs=(scaled.id,) + ins.inputs[1:])])
+            pooled_gradient[ins.id] = pooled_gradient[mul.id] = scaled.id   # mul's readers read ins next
+        elif ins.kind == "op" and ins.op.name == "conv2d_grad_bias" and ins.inputs[0] in pooled_gradient:
+            # the scatter moves each value within its own channel: the same channel sums
+            new.append(ins.copy(inputs=(pooled_gradient[ins.inputs[0]],)))
+            summed_pooled += 1
         else:
             new.append(ins)
-    return _remap(Graph(new, graph.outputs), replace), len(pools) + len(masked)
+    return _remap(Graph(new, graph.outputs), replace), len(pools) + len(masked) + summed_pooled
 
 
 # ---- fusion ----------------------------------------------------------------------------------
