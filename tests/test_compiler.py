@@ -252,20 +252,22 @@ def test_w3_step_compiled_gives_eager_losses_for_50_steps():
         np.testing.assert_allclose(q.data, p.data, rtol=1e-3, atol=1e-5)
 
 
-def test_max_pool_runs_before_relu_with_eager_values_and_gradients():
+@pytest.mark.parametrize("width", [8, 32])
+def test_max_pool_runs_before_relu_with_eager_values_and_gradients(width):
     """pool_before_relu swaps relu -> max_pool2d and masks the pooled gradient: the same
-    values and gradients as eager, also on windows whose inputs are all negative or all 0."""
+    values and gradients as eager, also on windows whose inputs are all negative or all 0.
+    With rows of 32 columns, conv_pool also runs the convolution, the pool and the relu as
+    one kernel where the CPU has AVX-512."""
+    from autograd_lab.kernels.simd import wide_kernels_fit
     rng = np.random.default_rng(4)
 
     def net(x, w, b, v):
         h = F.max_pool2d(F.conv2d(x, w, b, padding=1).relu(), 2)          # one relu, one pool
         return (h * h * v).sum(), h          # a gradient known only at run time
 
-    def make():
-        w = al.tensor(rng.standard_normal((4, 2, 3, 3)).astype(np.float32), requires_grad=True)
-        return w, al.tensor(np.zeros(4, np.float32), requires_grad=True)
-    w, b = make()
-    v = rng.standard_normal((3, 4, 4, 4)).astype(np.float32)
+    w = al.tensor(rng.standard_normal((4, 2, 3, 3)).astype(np.float32), requires_grad=True)
+    b = al.tensor(np.zeros(4, np.float32), requires_grad=True)
+    v = rng.standard_normal((3, 4, 4, width // 2)).astype(np.float32)
 
     @al.compile
     def step(x):
@@ -274,7 +276,7 @@ def test_max_pool_runs_before_relu_with_eager_values_and_gradients():
         loss.backward()
         return loss, h
 
-    xs = [rng.standard_normal((3, 2, 8, 8)).astype(np.float32) for _ in range(3)]
+    xs = [rng.standard_normal((3, 2, 8, width)).astype(np.float32) for _ in range(3)]
     for x in xs:
         x[:, :, :4, :4] = 0.0          # no bias: whole windows of exact zeros (relu'(0) = 0)
         x[0] = -np.abs(x[0])           # with w's signs mixed, some all-negative windows
@@ -296,12 +298,19 @@ def test_max_pool_runs_before_relu_with_eager_values_and_gradients():
     assert step.status == "compiled"
     report = {r.name: r.changes for r in step.passes()}
     assert report["pool_before_relu"] == 3          # the forward, its backward, the bias gradient
+    fused = width == 32 and wide_kernels_fit()
+    assert report["conv_pool"] == (2 if fused else 0)           # the pool, and the relu after it
     program = step.ir()
-    pool = next(i for i in program.instrs if i.kind == "op" and i.op.name == "max_pool2d")
-    assert program[pool.inputs[0]].op.name == "conv2d"        # pooled straight from the convolution
-    assert not any(i.kind == "fused" and i.shape == (3, 4, 8, 8) for i in program.instrs)  # no full-size mask
+    if fused:
+        assert not any(i.kind == "op" and i.op.name in ("conv2d", "max_pool2d", "relu") for i in program.instrs)
+        assert any(i.kind == "op" and i.op.name == "conv2d_max_pool2d_relu" for i in program.instrs)
+    else:
+        pool = next(i for i in program.instrs if i.kind == "op" and i.op.name == "max_pool2d")
+        assert program[pool.inputs[0]].op.name == "conv2d"        # pooled straight from the convolution
+    full = (3, 4, 8, width)
+    assert not any(i.kind == "fused" and i.shape == full for i in program.instrs)   # no full-size mask
     bias = next(i for i in program.instrs if i.kind == "op" and i.op.name == "conv2d_grad_bias")
-    assert program[bias.inputs[0]].shape == (3, 4, 4, 4)      # summed over the pooled gradient
+    assert program[bias.inputs[0]].shape == (3, 4, 4, width // 2)      # summed over the pooled gradient
 
 
 def test_scalar_mlp_over_values_compiles():

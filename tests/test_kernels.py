@@ -186,6 +186,45 @@ def test_vector_conv_keeps_nan_and_inf_where_the_reference_has_them():
     np.testing.assert_allclose(gx[np.isfinite(ref)], ref[np.isfinite(ref)], rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("relu", [False, True])
+def test_convolution_pooled_in_one_kernel_matches_the_two_passes(relu):
+    """kernels.conv.conv2d_max_pool2d: the same values and argmax as conv2d then 2x2
+    max-pooling (then relu), bit for bit (the same sums in the same order), ties to the
+    first maximum, NaN and inf where the two passes put them; other geometries fall back."""
+    from autograd_lab.kernels import elementwise as KE
+    from autograd_lab.kernels.simd import wide_kernels_fit
+    rng = np.random.default_rng(11)
+    params = dict(stride=(1, 1), padding=(1, 1), dilation=(1, 1))
+    cases = [((3, 1, 6, 32), (8, 1, 3, 3), params), ((2, 3, 4, 64), (4, 3, 2, 3), params),
+             ((2, 2, 5, 33), (4, 2, 2, 2), dict(params, padding=(0, 0))),           # 4 x 32 outputs
+             ((2, 2, 6, 30), (4, 2, 3, 3), dict(params, dilation=(1, 2))),           # 6 x 28: falls back
+             ((2, 1, 6, 32), (3, 1, 3, 3), params)]                                  # 3 outputs: falls back
+    for x_shape, w_shape, p in cases:
+        x = np.round(rng.standard_normal(x_shape) * 2).astype(np.float32)      # ties are common
+        w = np.round(rng.standard_normal(w_shape)).astype(np.float32)
+        b = rng.standard_normal(w_shape[0]).astype(np.float32)
+        x[0, 0, 1, 3] = np.nan
+        x[-1, -1, 2, 5] = np.inf
+        for bias in (b, None):
+            with np.errstate(invalid="ignore"):             # inf - inf in im2col's products
+                y = K.conv2d_forward(x, w, bias, **p)
+            want, want_argmax = KP.max_pool2d_forward(y, (2, 2), (2, 2), (0, 0))
+            if relu:
+                want = KE.relu(want)
+            called = []
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(K, "wide_conv_max_pool_kernel",
+                              lambda *a, _run=K.wide_conv_max_pool_kernel: called.append(1) or _run(*a))
+                with np.errstate(invalid="ignore"):
+                    got, argmax = K.conv2d_max_pool2d(x, w, bias, relu=relu, **p)
+            assert bool(called) == K.conv_max_pool_fits(x_shape, w_shape, np.float32, **p)
+            np.testing.assert_array_equal(got, want)
+            np.testing.assert_array_equal(argmax, want_argmax)
+            assert np.isnan(got).any() and np.isinf(got).any()
+    assert K.conv_max_pool_fits((2, 1, 6, 32), (8, 1, 3, 3), np.float32, **params) == wide_kernels_fit()
+    assert not K.conv_max_pool_fits((2, 1, 6, 32), (8, 1, 3, 3), np.float64, **params)
+
+
 def test_simd_operations_compiled_match_their_python_meaning():
     import numba
     from autograd_lab.kernels import simd

@@ -11,6 +11,8 @@
     pool_before_relu   max_pool2d(relu(x)) computed as relu(max_pool2d(x)), the same values and
                    gradients with ReLU and its gradient's mask on the pooled (smaller) array,
                    and a convolution's bias gradient summed there too
+    conv_pool      a convolution, the 2x2 max-pool of its output and a relu after it as one
+                   kernel (AVX-512)
     fuse           chains of elementwise ops into one instruction (one kernel, no temporaries)
     fuse_sums      a sum over the rows of a fused 2-D result (a bias gradient) computed
                    by the same kernel, in the same pass
@@ -362,6 +364,48 @@ def pool_before_relu(graph):
     return _remap(Graph(new, graph.outputs), replace), len(pools) + len(masked) + summed_pooled
 
 
+# ---- a convolution pooled as it is computed --------------------------------------------------------
+def _conv_pool_op(relu):
+    from ..kernels import conv as KC
+    from .ir import HostOp
+    return HostOp("conv2d_max_pool2d_relu" if relu else "conv2d_max_pool2d",
+                  lambda x, w, b=None, *, stride, padding, dilation:
+                  KC.conv2d_max_pool2d(x, w, b, stride, padding, dilation, relu), saves=True)
+
+
+def conv_pool(graph):
+    """max_pool2d(conv2d(x, w, b)) with 2x2 windows, stride 2, when nothing else reads the
+    convolution -> one kernel that pools the convolution's blocks while they are in registers
+    (kernels.conv.conv2d_max_pool2d): the full-size output is never written nor read back.
+    The argmax is the same, so the backward is max-pooling's. Only where the fused kernel
+    runs (AVX-512, float32, the geometry in `conv_max_pool_fits`)."""
+    from ..kernels import conv as KC
+    users = graph.consumers()
+    current = graph.by_id
+    fused, changed, replace = {}, 0, {}
+    new = []
+    for ins in graph.instrs:
+        conv = current[ins.inputs[0]] if ins.inputs else None
+        if (_is_op(ins, "max_pool2d") and _is_op(conv, "conv2d") and users[conv.id] == [ins.id]
+                and (tuple(ins.params["kernel"]), tuple(ins.params["stride"]), tuple(ins.params["padding"]))
+                == ((2, 2), (2, 2), (0, 0))
+                and KC.conv_max_pool_fits(current[conv.inputs[0]].shape, current[conv.inputs[1]].shape,
+                                          conv.dtype, conv.params["stride"], conv.params["padding"],
+                                          conv.params["dilation"])
+                and all(current[i].dtype == conv.dtype for i in conv.inputs)):
+            # a relu that alone reads the pooled values (pool_before_relu put it there) comes along
+            readers = [current[u] for u in users[ins.id] if current[u].kind != "saved"]
+            relu = len(readers) == 1 and _is_op(readers[0], "relu") and readers[0].dtype == ins.dtype
+            if relu:
+                replace[readers[0].id] = ins.id
+            if relu not in fused:
+                fused[relu] = _conv_pool_op(relu)
+            ins = ins.copy(op=fused[relu], inputs=conv.inputs, params=dict(conv.params))
+            changed += 1 + relu
+        new.append(ins)
+    return _remap(Graph(new, graph.outputs), replace), changed
+
+
 # ---- fusion ----------------------------------------------------------------------------------
 def _fusable(ins):
     return (ins.kind == "op" and ins.op.name in ELEMENTWISE and not ins.scalar
@@ -491,7 +535,8 @@ def plan_buffers(graph):
 
 
 PIPELINE = (("dce", dce), ("cse", cse), ("fold", fold), ("simplify", simplify), ("cse", cse),
-            ("lower", lower), ("pool_before_relu", pool_before_relu), ("dce", dce), ("fuse", fuse), ("fuse_sums", fuse_sums),
+            ("lower", lower), ("pool_before_relu", pool_before_relu), ("dce", dce),
+            ("conv_pool", conv_pool), ("dce", dce), ("fuse", fuse), ("fuse_sums", fuse_sums),
             ("plan_buffers", plan_buffers))
 
 

@@ -27,7 +27,7 @@ import numpy as np
 from . import jit
 from .parallel import chunk_size, run_chunks
 from .simd import (fma8, fma16, load8, load16, splat8, splat16, store8, store16, vector_kernels_fit,
-                   wide_kernels_fit)
+                   wide_kernels_fit, winner16)
 
 
 def output_size(size, kernel, stride, padding, dilation):
@@ -553,6 +553,121 @@ def _wide_conv_grad_weight(x, g, offsets, ph, pw, padded, partial):
                     store16(sums, k + 368, a72)
 
 
+# A convolution followed by 2x2, stride-2 max-pooling, in one pass (al.compile's
+# conv_pool rewrite; W3's first layer): the convolution's output is never written,
+# only the pooled values and their argmax. Each image is padded and split into its
+# even and odd columns, so that the even and the odd output columns are each 16
+# contiguous lanes: a block is 4 output channels x the four positions of 16 windows
+# (two rows x even/odd columns), 16 accumulators. The four are compared in an
+# L1-sized scratch, first maximum in reading order, NaN winning, as max_pool2d does.
+def _split_pad_image(image, ph, pw, split):
+    """split (2, C, Hp, Wh): the zero-padded image's even columns, then its odd ones."""
+    C, H, W = image.shape
+    for c in range(C):
+        for h in range(H):
+            row = image[c, h]
+            even = split[0, c, ph + h]
+            odd = split[1, c, ph + h]
+            for w in range(W):
+                col = w + pw
+                if col % 2 == 0:
+                    even[col // 2] = row[w]
+                else:
+                    odd[col // 2] = row[w]
+
+
+def _window_winner(a, b, c, d, codes):
+    """The maximum of four positions lane by lane, first in reading order, NaN winning;
+    and which position won, as 0.0-3.0 (codes holds 0, 1, 2, 3)."""
+    code = splat16(codes, 0)
+    code = winner16(b, a, splat16(codes, 1), code)
+    best = winner16(b, a, b, a)
+    code = winner16(c, best, splat16(codes, 2), code)
+    best = winner16(c, best, c, best)
+    code = winner16(d, best, splat16(codes, 3), code)
+    best = winner16(d, best, d, best)
+    return best, code
+
+
+def _wide_conv_max_pool(x, weights, bias, even_offsets, odd_offsets, ph, pw, split, scratch, out, argmax,
+                        first_index, relu):
+    """out (N, O, OH/2, OW/2), argmax (flat indices into the (N, O, OH, OW) convolution,
+    counted from first_index) = the 2x2 max-pool of the stride-1 convolution of x; with
+    `relu`, out = relu(that) (the argmax stays the pool's).
+
+    weights (O/4, T, 4) as in `_vector_conv`; even_offsets / odd_offsets (T,): where tap t
+    of an even / odd output column reads in `split`, relative to the window's row and
+    pooled column; scratch (5, 16): four rows of codes, then 0, 1, 2, 3. OW/2 is a
+    multiple of 16, OH is even.
+    """
+    blocks, T = weights.shape[0], weights.shape[1]
+    O, PH, PW = out.shape[1], out.shape[2], out.shape[3]
+    OH, OW = 2 * PH, 2 * PW
+    Wh = split.shape[3]
+    image = split.reshape(-1)
+    code_row = scratch.reshape(-1)
+    codes = scratch[4].reshape(-1)
+    zero = splat16(codes, 0)
+    for n in range(x.shape[0]):
+        _split_pad_image(x[n], ph, pw, split)
+        y = out[n].reshape(-1)
+        for ob in range(blocks):
+            w = weights[ob].reshape(-1)
+            o = 4 * ob
+            for r in range(PH):
+                for j in range(0, PW, 16):
+                    top = 2 * r * Wh + j
+                    bottom = top + Wh
+                    a0 = splat16(bias, o)
+                    a1 = splat16(bias, o + 1)
+                    a2 = splat16(bias, o + 2)
+                    a3 = splat16(bias, o + 3)
+                    b0, b1, b2, b3 = a0, a1, a2, a3
+                    c0, c1, c2, c3 = a0, a1, a2, a3
+                    d0, d1, d2, d3 = a0, a1, a2, a3
+                    for t in range(T):
+                        te = load16(image, top + even_offsets[t])
+                        to = load16(image, top + odd_offsets[t])
+                        be = load16(image, bottom + even_offsets[t])
+                        bo = load16(image, bottom + odd_offsets[t])
+                        k = splat16(w, 4 * t)
+                        a0, b0, c0, d0 = fma16(k, te, a0), fma16(k, to, b0), fma16(k, be, c0), fma16(k, bo, d0)
+                        k = splat16(w, 4 * t + 1)
+                        a1, b1, c1, d1 = fma16(k, te, a1), fma16(k, to, b1), fma16(k, be, c1), fma16(k, bo, d1)
+                        k = splat16(w, 4 * t + 2)
+                        a2, b2, c2, d2 = fma16(k, te, a2), fma16(k, to, b2), fma16(k, be, c2), fma16(k, bo, d2)
+                        k = splat16(w, 4 * t + 3)
+                        a3, b3, c3, d3 = fma16(k, te, a3), fma16(k, to, b3), fma16(k, be, c3), fma16(k, bo, d3)
+                    # each window's winner (its value, and its position 0-3 in reading order
+                    # as a float code), in registers; then the codes become flat indices
+                    best, code = _window_winner(a0, b0, c0, d0, codes)
+                    if relu:
+                        best = winner16(best, zero, best, zero)    # NaN stays, as relu's
+                    store16(y, (o * PH + r) * PW + j, best)
+                    store16(code_row, 0, code)
+                    best, code = _window_winner(a1, b1, c1, d1, codes)
+                    if relu:
+                        best = winner16(best, zero, best, zero)    # NaN stays, as relu's
+                    store16(y, ((o + 1) * PH + r) * PW + j, best)
+                    store16(code_row, 16, code)
+                    best, code = _window_winner(a2, b2, c2, d2, codes)
+                    if relu:
+                        best = winner16(best, zero, best, zero)    # NaN stays, as relu's
+                    store16(y, ((o + 2) * PH + r) * PW + j, best)
+                    store16(code_row, 32, code)
+                    best, code = _window_winner(a3, b3, c3, d3, codes)
+                    if relu:
+                        best = winner16(best, zero, best, zero)    # NaN stays, as relu's
+                    store16(y, ((o + 3) * PH + r) * PW + j, best)
+                    store16(code_row, 48, code)
+                    for ch in range(4):
+                        base = first_index + ((n * O + o + ch) * OH + 2 * r) * OW + 2 * j
+                        row = argmax[n, o + ch, r]
+                        for lane in range(16):
+                            k = np.int64(code_row[16 * ch + lane])
+                            row[j + lane] = base + 2 * lane + (k & 1) + (k >> 1) * OW
+
+
 _copy = jit(_copy)
 _add = jit(_add)
 _valid_range = jit(_valid_range)
@@ -572,6 +687,9 @@ col2im_kernel = jit(_col2im)
 vector_conv_kernel = jit(_vector_conv)
 vector_conv_grad_weight_kernel = jit(_vector_conv_grad_weight)
 wide_conv_kernel = jit(_wide_conv)
+_split_pad_image = jit(_split_pad_image)
+_window_winner = jit(_window_winner)
+wide_conv_max_pool_kernel = jit(_wide_conv_max_pool)
 wide_conv_grad_weight_kernel = jit(_wide_conv_grad_weight)
 rows_to_images_kernel = jit(_rows_to_images)
 images_to_rows_kernel = jit(_images_to_rows)
@@ -709,6 +827,59 @@ def _vector_forward(x, w, bias, padding, dilation):
 
     run_chunks(N, chunk_size(N, out[0].nbytes + x[0].nbytes), work)
     return out
+
+
+def conv_max_pool_fits(x_shape, w_shape, dtype, stride, padding, dilation):
+    """Whether `conv2d_max_pool2d` runs its fused kernel here: the 16-lane kernels (AVX-512),
+    float32, stride 1, outputs in fours, an even number of output rows, rows of 32k columns."""
+    N, C, H, W = x_shape
+    O, _, KH, KW = w_shape
+    OH = output_size(H, KH, 1, padding[0], dilation[0])
+    OW = output_size(W, KW, 1, padding[1], dilation[1])
+    return (np.dtype(dtype) == np.float32 and tuple(stride) == (1, 1) and O % VECTOR_OUTPUTS == 0
+            and OH > 0 and OH % 2 == 0 and OW > 0 and OW % 32 == 0 and wide_kernels_fit())
+
+
+def conv2d_max_pool2d(x, w, b, stride, padding, dilation, relu=False):
+    """(max_pool2d(conv2d(x, w) + b, 2), argmax), with `relu` relu of the pooled values: the
+    argmax as kernels.pool's max-pool of the convolution's output gives it, so its backward
+    is max-pooling's backward. Runs the fused kernel where `conv_max_pool_fits`, else the
+    separate passes."""
+    from .elementwise import relu as relu_kernel_of
+    from .pool import max_pool2d_forward
+    x = np.ascontiguousarray(x)
+    N, C, H, W = x.shape
+    O, _, KH, KW = w.shape
+    (ph, pw), (dh, dw) = padding, dilation
+    Hp, Wp = H + 2 * ph, W + 2 * pw
+    OH, OW = Hp - dh * (KH - 1), Wp - dw * (KW - 1)
+    if not (conv_max_pool_fits(x.shape, w.shape, np.result_type(x, w, *(() if b is None else (b,))), stride,
+                               padding, dilation) and x.dtype == np.float32):
+        out, argmax = max_pool2d_forward(conv2d_forward(x, w, b, stride, padding, dilation), (2, 2), (2, 2), (0, 0))
+        return (relu_kernel_of(out) if relu else out), argmax
+    w = np.ascontiguousarray(w, dtype=np.float32)
+    bias = np.zeros(O, np.float32) if b is None else np.ascontiguousarray(b, dtype=np.float32)
+    weights = np.ascontiguousarray(w.reshape(O // VECTOR_OUTPUTS, VECTOR_OUTPUTS, C * KH * KW).transpose(0, 2, 1))
+    Wh = (Wp + 1) // 2
+    taps = [(c, kh, kw) for c in range(C) for kh in range(KH) for kw in range(KW)]
+    # output column 2m + parity, tap kw reads padded column 2m + parity + kw*dw: split plane
+    # (parity + kw*dw) % 2, column m + (parity + kw*dw) // 2
+    offsets = [np.array([((((parity + kw * dw) % 2) * C + c) * Hp + kh * dh) * Wh + (parity + kw * dw) // 2
+                         for c, kh, kw in taps], np.int64) for parity in (0, 1)]
+    out = np.empty((N, O, OH // 2, OW // 2), np.float32)
+    argmax = np.empty(out.shape, np.int64)
+    image_size = O * OH * OW
+
+    def work(ranges):
+        split = np.zeros((2, C, Hp, Wh), np.float32)
+        scratch = np.zeros((5, 16), np.float32)
+        scratch[4, :4] = np.arange(4)
+        for lo, hi in ranges:
+            wide_conv_max_pool_kernel(x[lo:hi], weights, bias, offsets[0], offsets[1], ph, pw, split, scratch,
+                                      out[lo:hi], argmax[lo:hi], lo * image_size, relu)
+
+    run_chunks(N, chunk_size(N, out[0].nbytes + argmax[0].nbytes + x[0].nbytes), work)
+    return out, argmax
 
 
 def _vector_grad_input(g, w, x_shape, padding, dilation):

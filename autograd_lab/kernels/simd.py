@@ -9,6 +9,7 @@ vector registers across its whole inner loop, as a BLAS microkernel does:
     store8(a, i, v)    a[i:i + 8] = v
     splat8(a, i)       a[i] in all eight lanes
     fma8(a, b, c)      a * b + c, rounded once
+    winner16(v, b, x, y)   x where v beats b by max-pooling's rule, else y (16 lanes only)
 
 and the same four in sixteen lanes (`load16`, `store16`, `splat16`, `fma16`) for
 CPUs with AVX-512 (`wide_kernels_fit()`): one 512-bit register each, twice the work
@@ -108,6 +109,11 @@ load8, store8, splat8, fma8 = _python_forms(LANES)
 load16, store16, splat16, fma16 = _python_forms(WIDE_LANES)
 
 
+def winner16(v, best, x, y):
+    """x where v beats best by max-pooling's rule (greater, or NaN over a number), else y."""
+    return np.where((v > best) | (np.isnan(v) & ~np.isnan(best)), x, y).astype(np.float32)
+
+
 # ---- the compiled form ------------------------------------------------------------------
 def _element_pointer(context, builder, array_type, array, index):
     data = context.make_array(array_type)(context, builder, array).data
@@ -188,3 +194,19 @@ def _compiled_forms(lanes, load, store, splat, fma):
 
 float32x8 = _compiled_forms(LANES, load8, store8, splat8, fma8)
 float32x16 = _compiled_forms(WIDE_LANES, load16, store16, splat16, fma16)
+
+
+@intrinsic
+def _winner16(typingctx, v, best, x, y):
+    def codegen(context, builder, sig, args):
+        v, best, x, y = args
+        # unordered ">" holds if either is NaN; "ord" drops the lanes where best is NaN already
+        wins = builder.and_(builder.fcmp_unordered(">", v, best), builder.fcmp_ordered("ord", best, best))
+        return builder.select(wins, x, y)
+    return float32x16(v, best, x, y), codegen
+
+
+@overload(winner16)
+def _winner16_overload(v, best, x, y):
+    if v == best == x == y == float32x16:
+        return lambda v, best, x, y: _winner16(v, best, x, y)
