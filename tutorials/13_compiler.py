@@ -86,6 +86,11 @@ saved(traced.save(os.path.join(args.out, "13_graph_traced.png")))
 #   transposes of transposes, reshapes that change nothing;
 # - **lower** gives gradients that the recorded backward spells with general ops the
 #   kernel the plain backward uses (max-pooling's scatter, a convolution's bias sum);
+# - in a CNN, **pool_before_relu** computes `max_pool2d(relu(x))` as
+#   `relu(max_pool2d(x))` (ReLU is monotone: the same values, the same gradients) so that
+#   ReLU and its gradient run on the pooled array, a quarter of the size; **conv_pool**
+#   then runs a convolution, its 2x2 max-pool and that ReLU as one kernel (on CPUs with
+#   AVX-512); this MLP has neither, so both report 0;
 # - **fuse** merges chains of elementwise ops into one loop (one Numba kernel: no
 #   temporary arrays in between);
 # - **fuse_sums** lets such a loop also add up the columns of its result when a sum
