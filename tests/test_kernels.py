@@ -197,7 +197,10 @@ def test_convolution_pooled_in_one_kernel_matches_the_two_passes(relu):
     params = dict(stride=(1, 1), padding=(1, 1), dilation=(1, 1))
     cases = [((3, 1, 6, 32), (8, 1, 3, 3), params), ((2, 3, 4, 64), (4, 3, 2, 3), params),
              ((2, 2, 5, 33), (4, 2, 2, 2), dict(params, padding=(0, 0))),           # 4 x 32 outputs
+             ((3, 4, 6, 16), (16, 4, 3, 3), params),                                 # rows of 16: pairs
+             ((2, 2, 4, 50), (8, 2, 3, 3), dict(params, dilation=(1, 2))),           # 4 x 48: pairs
              ((2, 2, 6, 30), (4, 2, 3, 3), dict(params, dilation=(1, 2))),           # 6 x 28: falls back
+             ((2, 1, 6, 16), (4, 1, 3, 3), params),                                  # 4 outputs x 16: falls back
              ((2, 1, 6, 32), (3, 1, 3, 3), params)]                                  # 3 outputs: falls back
     for x_shape, w_shape, p in cases:
         x = np.round(rng.standard_normal(x_shape) * 2).astype(np.float32)      # ties are common
@@ -213,15 +216,21 @@ def test_convolution_pooled_in_one_kernel_matches_the_two_passes(relu):
                 want = KE.relu(want)
             called = []
             with pytest.MonkeyPatch.context() as patch:
-                patch.setattr(K, "wide_conv_max_pool_kernel",
-                              lambda *a, _run=K.wide_conv_max_pool_kernel: called.append(1) or _run(*a))
+                for name in ("wide_conv_max_pool_kernel", "wide_conv_max_pool_pairs_kernel"):
+                    patch.setattr(K, name, lambda *a, _run=getattr(K, name), _name=name: called.append(_name)
+                                  or _run(*a))
                 with np.errstate(invalid="ignore"):
                     got, argmax = K.conv2d_max_pool2d(x, w, bias, relu=relu, **p)
             assert bool(called) == K.conv_max_pool_fits(x_shape, w_shape, np.float32, **p)
+            if called:      # rows of 32k with outputs in fours split the columns; else pairs of lanes
+                OW = x_shape[3] + 2 * p["padding"][1] - p["dilation"][1] * (w_shape[3] - 1)
+                split = w_shape[0] % 4 == 0 and OW % 32 == 0
+                assert called == ["wide_conv_max_pool_kernel" if split else "wide_conv_max_pool_pairs_kernel"]
             np.testing.assert_array_equal(got, want)
             np.testing.assert_array_equal(argmax, want_argmax)
             assert np.isnan(got).any() and np.isinf(got).any()
     assert K.conv_max_pool_fits((2, 1, 6, 32), (8, 1, 3, 3), np.float32, **params) == wide_kernels_fit()
+    assert K.conv_max_pool_fits((2, 1, 6, 16), (8, 1, 3, 3), np.float32, **params) == wide_kernels_fit()
     assert not K.conv_max_pool_fits((2, 1, 6, 32), (8, 1, 3, 3), np.float64, **params)
 
 
@@ -254,6 +263,22 @@ def test_simd_operations_compiled_match_their_python_meaning():
     np.testing.assert_array_equal(python, jitted)
     with pytest.raises(IndexError, match=r"lanes \[24, 40\) outside an array of 32"):
         simd.load16(x, 24)
+
+    def shuffled(x, out):
+        v = simd.load16(x, 0)
+        simd.store16(out, 0, simd.pairs_swapped16(v))
+        simd.store8(out, 16, simd.even_lanes16(v))
+        simd.store16(out, 24, simd.winner16(v, simd.pairs_swapped16(v), v, simd.splat16(x, 0)))
+    x = np.arange(16, dtype=np.float32)
+    x[3] = np.nan
+    python, jitted = np.empty(40, np.float32), np.empty(40, np.float32)
+    shuffled(x, python)
+    numba.njit(shuffled)(x, jitted)
+    np.testing.assert_array_equal(python, jitted)
+    np.testing.assert_array_equal(python[:4], [1, 0, np.nan, 2])
+    np.testing.assert_array_equal(python[16:20], [0, 2, 4, 6])
+    # each lane against its neighbour: the greater wins, NaN over a number, else x[0]
+    np.testing.assert_array_equal(python[24:28], [0, 1, 0, np.nan])
 
 
 @st.composite

@@ -27,7 +27,7 @@ import numpy as np
 from . import jit
 from .parallel import chunk_size, run_chunks
 from .simd import (fma8, fma16, load8, load16, splat8, splat16, store8, store16, vector_kernels_fit,
-                   wide_kernels_fit, winner16)
+                   wide_kernels_fit, winner16, pairs_swapped16, even_lanes16)
 
 
 def output_size(size, kernel, stride, padding, dilation):
@@ -589,6 +589,102 @@ def _window_winner(a, b, c, d, codes):
     return best, code
 
 
+def _pooled_pair(a, b, codes, zero, relu):
+    """Rows a (2r) and b (2r + 1) of 16 output columns -> the 8 windows' maxima (even lanes of
+    the winner: each window is a pair of lanes) and which of the four won, as 0.0-3.0."""
+    best, code = _window_winner(a, pairs_swapped16(a), b, pairs_swapped16(b), codes)
+    if relu:
+        best = winner16(best, zero, best, zero)    # NaN stays, as relu's
+    return even_lanes16(best), even_lanes16(code)
+
+
+def _wide_conv_max_pool_pairs(x, weights, bias, offsets, ph, pw, padded, scratch, out, argmax, first_index,
+                              relu):
+    """As `_wide_conv_max_pool` (out, argmax, relu), with each window a pair of lanes: a block
+    is 8 output channels x two output rows (2r, 2r + 1) of 16 columns, 16 accumulators, as
+    `_wide_conv`'s; the rows' maxima lane by lane, then each lane against its neighbour.
+
+    weights (O/8, T, 8) and offsets (T,) as `_wide_conv`'s; padded as `_vector_conv`'s;
+    scratch (72,): 64 codes, then 0, 1, 2, 3. OW is a multiple of 16, OH is even.
+    """
+    blocks, T = weights.shape[0], weights.shape[1]
+    O, PH, PW = out.shape[1], out.shape[2], out.shape[3]
+    OH, OW = 2 * PH, 2 * PW
+    Wp = padded.shape[2]
+    image = padded.reshape(-1)
+    codes = scratch[64:]
+    zero = splat16(codes, 0)
+    for n in range(x.shape[0]):
+        _pad_image(x[n], ph, pw, padded)
+        y = out[n].reshape(-1)
+        for ob in range(blocks):
+            w = weights[ob].reshape(-1)
+            o = 8 * ob
+            for r in range(PH):
+                for ow in range(0, OW, 16):
+                    top = 2 * r * Wp + ow
+                    bottom = top + Wp
+                    a0 = splat16(bias, o)
+                    a1 = splat16(bias, o + 1)
+                    a2 = splat16(bias, o + 2)
+                    a3 = splat16(bias, o + 3)
+                    a4 = splat16(bias, o + 4)
+                    a5 = splat16(bias, o + 5)
+                    a6 = splat16(bias, o + 6)
+                    a7 = splat16(bias, o + 7)
+                    b0, b1, b2, b3, b4, b5, b6, b7 = a0, a1, a2, a3, a4, a5, a6, a7
+                    for t in range(T):
+                        first = load16(image, top + offsets[t])
+                        second = load16(image, bottom + offsets[t])
+                        k = splat16(w, 8 * t)
+                        a0, b0 = fma16(k, first, a0), fma16(k, second, b0)
+                        k = splat16(w, 8 * t + 1)
+                        a1, b1 = fma16(k, first, a1), fma16(k, second, b1)
+                        k = splat16(w, 8 * t + 2)
+                        a2, b2 = fma16(k, first, a2), fma16(k, second, b2)
+                        k = splat16(w, 8 * t + 3)
+                        a3, b3 = fma16(k, first, a3), fma16(k, second, b3)
+                        k = splat16(w, 8 * t + 4)
+                        a4, b4 = fma16(k, first, a4), fma16(k, second, b4)
+                        k = splat16(w, 8 * t + 5)
+                        a5, b5 = fma16(k, first, a5), fma16(k, second, b5)
+                        k = splat16(w, 8 * t + 6)
+                        a6, b6 = fma16(k, first, a6), fma16(k, second, b6)
+                        k = splat16(w, 8 * t + 7)
+                        a7, b7 = fma16(k, first, a7), fma16(k, second, b7)
+                    d = (o * PH + r) * PW + ow // 2
+                    best, code = _pooled_pair(a0, b0, codes, zero, relu)
+                    store8(y, d, best)
+                    store8(scratch, 0, code)
+                    best, code = _pooled_pair(a1, b1, codes, zero, relu)
+                    store8(y, d + PH * PW, best)
+                    store8(scratch, 8, code)
+                    best, code = _pooled_pair(a2, b2, codes, zero, relu)
+                    store8(y, d + 2 * PH * PW, best)
+                    store8(scratch, 16, code)
+                    best, code = _pooled_pair(a3, b3, codes, zero, relu)
+                    store8(y, d + 3 * PH * PW, best)
+                    store8(scratch, 24, code)
+                    best, code = _pooled_pair(a4, b4, codes, zero, relu)
+                    store8(y, d + 4 * PH * PW, best)
+                    store8(scratch, 32, code)
+                    best, code = _pooled_pair(a5, b5, codes, zero, relu)
+                    store8(y, d + 5 * PH * PW, best)
+                    store8(scratch, 40, code)
+                    best, code = _pooled_pair(a6, b6, codes, zero, relu)
+                    store8(y, d + 6 * PH * PW, best)
+                    store8(scratch, 48, code)
+                    best, code = _pooled_pair(a7, b7, codes, zero, relu)
+                    store8(y, d + 7 * PH * PW, best)
+                    store8(scratch, 56, code)
+                    for ch in range(8):
+                        base = first_index + ((n * O + o + ch) * OH + 2 * r) * OW + ow
+                        row = argmax[n, o + ch, r]
+                        for lane in range(8):
+                            k = np.int64(scratch[8 * ch + lane])
+                            row[ow // 2 + lane] = base + 2 * lane + (k & 1) + (k >> 1) * OW
+
+
 def _wide_conv_max_pool(x, weights, bias, even_offsets, odd_offsets, ph, pw, split, scratch, out, argmax,
                         first_index, relu):
     """out (N, O, OH/2, OW/2), argmax (flat indices into the (N, O, OH, OW) convolution,
@@ -689,6 +785,8 @@ vector_conv_grad_weight_kernel = jit(_vector_conv_grad_weight)
 wide_conv_kernel = jit(_wide_conv)
 _split_pad_image = jit(_split_pad_image)
 _window_winner = jit(_window_winner)
+_pooled_pair = jit(_pooled_pair)
+wide_conv_max_pool_pairs_kernel = jit(_wide_conv_max_pool_pairs)
 wide_conv_max_pool_kernel = jit(_wide_conv_max_pool)
 wide_conv_grad_weight_kernel = jit(_wide_conv_grad_weight)
 rows_to_images_kernel = jit(_rows_to_images)
@@ -830,14 +928,17 @@ def _vector_forward(x, w, bias, padding, dilation):
 
 
 def conv_max_pool_fits(x_shape, w_shape, dtype, stride, padding, dilation):
-    """Whether `conv2d_max_pool2d` runs its fused kernel here: the 16-lane kernels (AVX-512),
-    float32, stride 1, outputs in fours, an even number of output rows, rows of 32k columns."""
+    """Whether `conv2d_max_pool2d` runs a fused kernel here: the 16-lane kernels (AVX-512),
+    float32, stride 1, an even number of output rows, and either outputs in eights and rows
+    of 16k columns (`_wide_conv_max_pool_pairs`) or outputs in fours and rows of 32k
+    (`_wide_conv_max_pool`)."""
     N, C, H, W = x_shape
     O, _, KH, KW = w_shape
     OH = output_size(H, KH, 1, padding[0], dilation[0])
     OW = output_size(W, KW, 1, padding[1], dilation[1])
-    return (np.dtype(dtype) == np.float32 and tuple(stride) == (1, 1) and O % VECTOR_OUTPUTS == 0
-            and OH > 0 and OH % 2 == 0 and OW > 0 and OW % 32 == 0 and wide_kernels_fit())
+    return (np.dtype(dtype) == np.float32 and tuple(stride) == (1, 1) and OH > 0 and OH % 2 == 0 and OW > 0
+            and ((O % WIDE_OUTPUTS == 0 and OW % 16 == 0) or (O % VECTOR_OUTPUTS == 0 and OW % 32 == 0))
+            and wide_kernels_fit())
 
 
 def conv2d_max_pool2d(x, w, b, stride, padding, dilation, relu=False):
@@ -859,6 +960,25 @@ def conv2d_max_pool2d(x, w, b, stride, padding, dilation, relu=False):
         return (relu_kernel_of(out) if relu else out), argmax
     w = np.ascontiguousarray(w, dtype=np.float32)
     bias = np.zeros(O, np.float32) if b is None else np.ascontiguousarray(b, dtype=np.float32)
+    out = np.empty((N, O, OH // 2, OW // 2), np.float32)
+    argmax = np.empty(out.shape, np.int64)
+    image_size = O * OH * OW
+    chunk = chunk_size(N, out[0].nbytes + argmax[0].nbytes + x[0].nbytes)
+    # rows of 32k with outputs in fours take the split-column kernel (W3's first layer: 0.62
+    # against 0.88 ms for the pairs kernel); else outputs in eights and rows of 16k (fits)
+    if not (O % VECTOR_OUTPUTS == 0 and OW % 32 == 0):
+        weights = np.ascontiguousarray(w.reshape(O // WIDE_OUTPUTS, WIDE_OUTPUTS, C * KH * KW).transpose(0, 2, 1))
+        offsets = _tap_offsets(C, KH, KW, Hp, Wp, dilation)
+
+        def pairs(ranges):
+            padded = np.zeros((C, Hp, Wp), np.float32)
+            scratch = np.zeros(72, np.float32)
+            scratch[64:68] = np.arange(4)
+            for lo, hi in ranges:
+                wide_conv_max_pool_pairs_kernel(x[lo:hi], weights, bias, offsets, ph, pw, padded, scratch,
+                                                out[lo:hi], argmax[lo:hi], lo * image_size, relu)
+        run_chunks(N, chunk, pairs)
+        return out, argmax
     weights = np.ascontiguousarray(w.reshape(O // VECTOR_OUTPUTS, VECTOR_OUTPUTS, C * KH * KW).transpose(0, 2, 1))
     Wh = (Wp + 1) // 2
     taps = [(c, kh, kw) for c in range(C) for kh in range(KH) for kw in range(KW)]
@@ -866,9 +986,6 @@ def conv2d_max_pool2d(x, w, b, stride, padding, dilation, relu=False):
     # (parity + kw*dw) % 2, column m + (parity + kw*dw) // 2
     offsets = [np.array([((((parity + kw * dw) % 2) * C + c) * Hp + kh * dh) * Wh + (parity + kw * dw) // 2
                          for c, kh, kw in taps], np.int64) for parity in (0, 1)]
-    out = np.empty((N, O, OH // 2, OW // 2), np.float32)
-    argmax = np.empty(out.shape, np.int64)
-    image_size = O * OH * OW
 
     def work(ranges):
         split = np.zeros((2, C, Hp, Wh), np.float32)
@@ -878,7 +995,7 @@ def conv2d_max_pool2d(x, w, b, stride, padding, dilation, relu=False):
             wide_conv_max_pool_kernel(x[lo:hi], weights, bias, offsets[0], offsets[1], ph, pw, split, scratch,
                                       out[lo:hi], argmax[lo:hi], lo * image_size, relu)
 
-    run_chunks(N, chunk_size(N, out[0].nbytes + argmax[0].nbytes + x[0].nbytes), work)
+    run_chunks(N, chunk, work)
     return out, argmax
 
 

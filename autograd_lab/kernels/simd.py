@@ -10,6 +10,7 @@ vector registers across its whole inner loop, as a BLAS microkernel does:
     splat8(a, i)       a[i] in all eight lanes
     fma8(a, b, c)      a * b + c, rounded once
     winner16(v, b, x, y)   x where v beats b by max-pooling's rule, else y (16 lanes only)
+    pairs_swapped16(v)     lanes 2i and 2i + 1 swapped;  even_lanes16(v): lanes 0, 2, .., 14
 
 and the same four in sixteen lanes (`load16`, `store16`, `splat16`, `fma16`) for
 CPUs with AVX-512 (`wide_kernels_fit()`): one 512-bit register each, twice the work
@@ -109,6 +110,16 @@ load8, store8, splat8, fma8 = _python_forms(LANES)
 load16, store16, splat16, fma16 = _python_forms(WIDE_LANES)
 
 
+def pairs_swapped16(v):
+    """v with lanes 2i and 2i + 1 swapped: each lane beside its neighbour in a pair."""
+    return v.reshape(-1, 2)[:, ::-1].reshape(-1).copy()
+
+
+def even_lanes16(v):
+    """Lanes 0, 2, ..., 14 of a 16-lane vector, as an 8-lane one."""
+    return v[::2].copy()
+
+
 def winner16(v, best, x, y):
     """x where v beats best by max-pooling's rule (greater, or NaN over a number), else y."""
     return np.where((v > best) | (np.isnan(v) & ~np.isnan(best)), x, y).astype(np.float32)
@@ -204,6 +215,35 @@ def _winner16(typingctx, v, best, x, y):
         wins = builder.and_(builder.fcmp_unordered(">", v, best), builder.fcmp_ordered("ord", best, best))
         return builder.select(wins, x, y)
     return float32x16(v, best, x, y), codegen
+
+
+@intrinsic
+def _pairs_swapped16(typingctx, v):
+    def codegen(context, builder, sig, args):
+        mask = [i + 1 if i % 2 == 0 else i - 1 for i in range(WIDE_LANES)]
+        return builder.shuffle_vector(args[0], ir.Constant(args[0].type, ir.Undefined),
+                                      ir.Constant(ir.VectorType(ir.IntType(32), WIDE_LANES), mask))
+    return float32x16(v), codegen
+
+
+@intrinsic
+def _even_lanes16(typingctx, v):
+    def codegen(context, builder, sig, args):
+        return builder.shuffle_vector(args[0], ir.Constant(args[0].type, ir.Undefined),
+                                      ir.Constant(ir.VectorType(ir.IntType(32), LANES), list(range(0, WIDE_LANES, 2))))
+    return float32x8(v), codegen
+
+
+@overload(pairs_swapped16)
+def _pairs_swapped16_overload(v):
+    if v == float32x16:
+        return lambda v: _pairs_swapped16(v)
+
+
+@overload(even_lanes16)
+def _even_lanes16_overload(v):
+    if v == float32x16:
+        return lambda v: _even_lanes16(v)
 
 
 @overload(winner16)
