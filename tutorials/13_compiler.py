@@ -100,14 +100,14 @@ saved(traced.save(os.path.join(args.out, "13_graph_traced.png")))
 
 # %%
 report = compiled_step.passes()
-print(f"  {'pass':<14}{'changes':>8}{'instructions':>14}")
+print(f"  {'pass':<18}{'changes':>8}{'instructions':>14}")
 for r in report:
-    print(f"  {r.name:<14}{r.changes:>8}{r.instructions:>14}")
-fig, ax = plt.subplots(figsize=(7, 3.2), layout="constrained")
+    print(f"  {r.name:<18}{r.changes:>8}{r.instructions:>14}")
+fig, ax = plt.subplots(figsize=(8, 3.4), layout="constrained")
 ax.bar(range(len(report)), [r.instructions for r in report], color="#4c72b0")
 for k, r in enumerate(report):
     ax.text(k, r.instructions + 0.3, str(r.changes) if r.changes else "", ha="center", fontsize=8)
-ax.set_xticks(range(len(report)), [r.name for r in report], rotation=30)
+ax.set_xticks(range(len(report)), [r.name for r in report], rotation=40, ha="right")
 ax.set_ylabel("instructions that compute")
 ax.set_title("instructions after each pass (numbers: rewrites the pass made)")
 saved(plots.save(fig, os.path.join(args.out, "13_passes.png")))
