@@ -313,6 +313,29 @@ def test_max_pool_runs_before_relu_with_eager_values_and_gradients(width):
     assert program[bias.inputs[0]].shape == (3, 4, 4, width // 2)      # summed over the pooled gradient
 
 
+def test_a_returned_pool_keeps_its_values_before_the_relu():
+    """conv_pool takes a relu into its kernel only when nothing else needs the pooled values."""
+    from autograd_lab.kernels.simd import wide_kernels_fit
+    rng = np.random.default_rng(5)
+    w = al.tensor(rng.standard_normal((8, 2, 3, 3)).astype(np.float32), requires_grad=True)
+
+    @al.compile
+    def step(x):
+        w.grad = None
+        pooled = F.max_pool2d(F.conv2d(al.tensor(x), w, padding=1), 2)
+        h = pooled.relu()
+        (h * h).sum().backward()
+        return pooled, h
+    x = rng.standard_normal((2, 2, 4, 32)).astype(np.float32)
+    step(x)
+    pooled, h = step(x)
+    want = F.max_pool2d(F.conv2d(al.tensor(x), w, padding=1), 2)
+    assert (want.data < 0).any()
+    np.testing.assert_allclose(pooled.data, want.data, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(h.data, want.relu().data, rtol=1e-6, atol=1e-6)
+    assert dict((r.name, r.changes) for r in step.passes())["conv_pool"] == (1 if wide_kernels_fit() else 0)
+
+
 def test_scalar_mlp_over_values_compiles():
     al.manual_seed(0)
     model = al.nn.MLP(2, [4, 4, 1])

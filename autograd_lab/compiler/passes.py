@@ -382,6 +382,7 @@ def conv_pool(graph):
     from ..kernels import conv as KC
     users = graph.consumers()
     current = graph.by_id
+    outputs = {i for i, _ in graph.outputs}
     fused, changed, replace = {}, 0, {}
     new = []
     for ins in graph.instrs:
@@ -395,7 +396,8 @@ def conv_pool(graph):
                 and all(current[i].dtype == conv.dtype for i in conv.inputs)):
             # a relu that alone reads the pooled values (pool_before_relu put it there) comes along
             readers = [current[u] for u in users[ins.id] if current[u].kind != "saved"]
-            relu = len(readers) == 1 and _is_op(readers[0], "relu") and readers[0].dtype == ins.dtype
+            relu = (len(readers) == 1 and _is_op(readers[0], "relu") and readers[0].dtype == ins.dtype
+                    and ins.id not in outputs)      # a returned pool keeps its values before the relu
             if relu:
                 replace[readers[0].id] = ins.id
             if relu not in fused:
