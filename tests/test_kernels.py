@@ -234,6 +234,34 @@ def test_convolution_pooled_in_one_kernel_matches_the_two_passes(relu):
     assert not K.conv_max_pool_fits((2, 1, 6, 32), (8, 1, 3, 3), np.float64, **params)
 
 
+def test_weight_gradient_from_a_pooled_gradient_matches_the_scatter_and_the_reference():
+    """kernels.conv.conv2d_grad_weight_pooled: the weight gradient of a convolution whose output
+    went through a 2x2 max-pool, from the pool's gradient and argmax, equals the reference
+    on the scattered gradient (ties, zeros in the gradient; other geometries fall back)."""
+    from autograd_lab.kernels.simd import wide_kernels_fit
+    rng = np.random.default_rng(13)
+    params = dict(stride=(1, 1), padding=(1, 1), dilation=(1, 1))
+    cases = [((3, 1, 6, 32), (8, 1, 3, 3), params), ((2, 3, 4, 64), (4, 3, 2, 3), params),
+             ((2, 2, 5, 33), (4, 2, 2, 2), dict(params, padding=(0, 0))),
+             ((2, 2, 6, 34), (4, 2, 3, 3), dict(params, dilation=(2, 2))),            # 2 x 30: falls back
+             ((2, 2, 4, 16), (8, 2, 3, 3), params)]                                   # rows of 16: falls back
+    for x_shape, w_shape, p in cases:
+        x = np.round(rng.standard_normal(x_shape) * 2).astype(np.float32)
+        y = K.conv2d_forward(x, np.round(rng.standard_normal(w_shape)).astype(np.float32), None, **p)
+        _, argmax = KP.max_pool2d_forward(y, (2, 2), (2, 2), (0, 0))
+        g = rng.standard_normal(argmax.shape).astype(np.float32)
+        g[g < -1] = 0.0
+        want = K.conv2d_grad_weight_reference(x, KP.max_pool2d_backward(g, argmax, y.shape), w_shape, **p)
+        called = []
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(K, "wide_conv_grad_weight_pooled_kernel",
+                          lambda *a, _run=K.wide_conv_grad_weight_pooled_kernel: called.append(1) or _run(*a))
+            got = K.conv2d_grad_weight_pooled(x, g, argmax, w_shape, **p)
+        assert bool(called) == K.pooled_grad_weight_fits(x_shape, w_shape, np.float32, **p)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+    assert K.pooled_grad_weight_fits((3, 1, 6, 32), (8, 1, 3, 3), np.float32, **params) == wide_kernels_fit()
+
+
 def test_simd_operations_compiled_match_their_python_meaning():
     import numba
     from autograd_lab.kernels import simd
@@ -269,9 +297,10 @@ def test_simd_operations_compiled_match_their_python_meaning():
         simd.store16(out, 0, simd.pairs_swapped16(v))
         simd.store8(out, 16, simd.even_lanes16(v))
         simd.store16(out, 24, simd.winner16(v, simd.pairs_swapped16(v), v, simd.splat16(x, 0)))
+        simd.store16(out, 40, simd.equal16(v, simd.splat16(x, 2), v, simd.splat16(x, 0)))
     x = np.arange(16, dtype=np.float32)
     x[3] = np.nan
-    python, jitted = np.empty(40, np.float32), np.empty(40, np.float32)
+    python, jitted = np.empty(56, np.float32), np.empty(56, np.float32)
     shuffled(x, python)
     numba.njit(shuffled)(x, jitted)
     np.testing.assert_array_equal(python, jitted)
@@ -279,6 +308,7 @@ def test_simd_operations_compiled_match_their_python_meaning():
     np.testing.assert_array_equal(python[16:20], [0, 2, 4, 6])
     # each lane against its neighbour: the greater wins, NaN over a number, else x[0]
     np.testing.assert_array_equal(python[24:28], [0, 1, 0, np.nan])
+    np.testing.assert_array_equal(python[40:44], [0, 0, 2, 0])       # only the lane equal to 2; NaN equals nothing
 
 
 @st.composite

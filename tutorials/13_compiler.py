@@ -90,7 +90,8 @@ saved(traced.save(os.path.join(args.out, "13_graph_traced.png")))
 #   `relu(max_pool2d(x))` (ReLU is monotone: the same values, the same gradients) so that
 #   ReLU and its gradient run on the pooled array, a quarter of the size; **conv_pool**
 #   then runs a convolution, its 2x2 max-pool and that ReLU as one kernel (on CPUs with
-#   AVX-512); this MLP has neither, so both report 0;
+#   AVX-512), and **pool_grad_weight** its weight gradient from the pooled gradient; this
+#   MLP has none of them, so they report 0;
 # - **fuse** merges chains of elementwise ops into one loop (one Numba kernel: no
 #   temporary arrays in between);
 # - **fuse_sums** lets such a loop also add up the columns of its result when a sum

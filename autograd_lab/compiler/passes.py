@@ -13,6 +13,8 @@
                    and a convolution's bias gradient summed there too
     conv_pool      a convolution, the 2x2 max-pool of its output and a relu after it as one
                    kernel (AVX-512)
+    pool_grad_weight   such a convolution's weight gradient from the pool's gradient and
+                   argmax, without building the convolution's output gradient
     fuse           chains of elementwise ops into one instruction (one kernel, no temporaries)
     fuse_sums      a sum over the rows of a fused 2-D result (a bias gradient) computed
                    by the same kernel, in the same pass
@@ -408,6 +410,44 @@ def conv_pool(graph):
     return _remap(Graph(new, graph.outputs), replace), changed
 
 
+def _pooled_grad_weight_op():
+    from ..kernels import conv as KC
+    from .ir import HostOp
+    return HostOp("conv2d_grad_weight_pooled", lambda x, g, argmax, *, w_shape, stride, padding, dilation:
+                  KC.conv2d_grad_weight_pooled(x, g, argmax, w_shape, stride, padding, dilation))
+
+
+def pool_grad_weight(graph):
+    """conv2d_grad_weight(x, max_pool2d_backward(g, argmax)) where a conv_pool kernel pooled
+    conv2d(x, w) and nothing else reads the pool's input gradient (a first layer: no input
+    gradient) -> one kernel that meets each window's pooled gradient with the input at the
+    window's winner: the convolution's output gradient is never built (AVX-512 only)."""
+    from ..kernels import conv as KC
+    users = graph.consumers()
+    current = graph.by_id
+    op, new, changed = None, [], 0
+    for ins in graph.instrs:
+        if _is_op(ins, "conv2d_grad_weight"):
+            back = current[ins.inputs[1]]
+            saved = current[back.inputs[1]] if back.kind == "op" and len(back.inputs) == 2 else None
+            pool = current[saved.inputs[0]] if saved is not None and saved.kind == "saved" else None
+            geometry = {k: ins.params[k] for k in ("stride", "padding", "dilation")}
+            if (back.op.name == "max_pool2d_backward" and users[back.id] == [ins.id] and pool is not None
+                    and pool.kind == "op" and pool.op.name in ("conv2d_max_pool2d", "conv2d_max_pool2d_relu")
+                    and pool.inputs[0] == ins.inputs[0]
+                    and current[pool.inputs[1]].shape == tuple(ins.params["w_shape"])
+                    and all(tuple(pool.params[k]) == tuple(v) for k, v in geometry.items())
+                    and KC.pooled_grad_weight_fits(current[ins.inputs[0]].shape, ins.params["w_shape"],
+                                                   ins.dtype, **geometry)
+                    and current[back.inputs[0]].dtype == ins.dtype):
+                op = op or _pooled_grad_weight_op()
+                ins = ins.copy(op=op, inputs=(ins.inputs[0], back.inputs[0], back.inputs[1]),
+                               params=dict(ins.params))
+                changed += 1
+        new.append(ins)
+    return Graph(new, graph.outputs), changed
+
+
 # ---- fusion ----------------------------------------------------------------------------------
 def _fusable(ins):
     return (ins.kind == "op" and ins.op.name in ELEMENTWISE and not ins.scalar
@@ -538,7 +578,7 @@ def plan_buffers(graph):
 
 PIPELINE = (("dce", dce), ("cse", cse), ("fold", fold), ("simplify", simplify), ("cse", cse),
             ("lower", lower), ("pool_before_relu", pool_before_relu), ("dce", dce),
-            ("conv_pool", conv_pool), ("dce", dce), ("fuse", fuse), ("fuse_sums", fuse_sums),
+            ("conv_pool", conv_pool), ("pool_grad_weight", pool_grad_weight), ("dce", dce), ("fuse", fuse), ("fuse_sums", fuse_sums),
             ("plan_buffers", plan_buffers))
 
 

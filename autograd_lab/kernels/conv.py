@@ -27,7 +27,7 @@ import numpy as np
 from . import jit
 from .parallel import chunk_size, run_chunks
 from .simd import (fma8, fma16, load8, load16, splat8, splat16, store8, store16, vector_kernels_fit,
-                   wide_kernels_fit, winner16, pairs_swapped16, even_lanes16)
+                   wide_kernels_fit, winner16, pairs_swapped16, even_lanes16, equal16)
 
 
 def output_size(size, kernel, stride, padding, dilation):
@@ -764,6 +764,90 @@ def _wide_conv_max_pool(x, weights, bias, even_offsets, odd_offsets, ph, pw, spl
                             row[j + lane] = base + 2 * lane + (k & 1) + (k >> 1) * OW
 
 
+# The first layer's weight gradient from its pool's gradient (al.compile's pool_grad_weight):
+# the gradient of the convolution's output is the pooled gradient at each window's winner
+# and 0 elsewhere, so it is never built; each window's pooled gradient meets the input at
+# the winner's position. Per image: the winners' positions (0-3, reading order) from the
+# argmax, the image split into even and odd columns as in `_wide_conv_max_pool`; a block
+# is 4 output channels x 3 taps, 12 accumulators, over every window of the image.
+def _window_codes(argmax, first_index, O, OH, OW, codes):
+    """codes (O, PH, PW) = the winner's position in its window (0-3), from flat indices."""
+    PH, PW = codes.shape[1], codes.shape[2]
+    for o in range(O):
+        for r in range(PH):
+            base = first_index + (o * OH + 2 * r) * OW
+            src = argmax[o, r]
+            dst = codes[o, r]
+            for m in range(PW):
+                at = src[m] - base - 2 * m
+                dst[m] = (at & 1) + 2 * (at >= OW)
+
+
+def _wide_conv_grad_weight_pooled(x, gradient, argmax, first_index, even_offsets, odd_offsets, ph, pw, split,
+                                  codes, levels, partial):
+    """partial (O/4, G, 4, 3, 16) += the weight gradient per lane, taps in threes (offsets of
+    3G taps, a short last group repeating a tap); gradient, argmax (N, O, PH, PW), PW a
+    multiple of 16; codes (O, PH, PW) scratch; levels (4,): 0, 1, 2, 3."""
+    blocks, groups = partial.shape[0], partial.shape[1]
+    N, O, PH, PW = gradient.shape
+    OH, OW = 2 * PH, 2 * PW
+    Wh = split.shape[3]
+    image = split.reshape(-1)
+    sums = partial.reshape(-1)
+    flat_codes = codes.reshape(-1)
+    zero = splat16(levels, 0)
+    for n in range(N):
+        _split_pad_image(x[n], ph, pw, split)
+        _window_codes(argmax[n], first_index + n * O * OH * OW, O, OH, OW, codes)
+        grad = gradient[n].reshape(-1)
+        for ob in range(blocks):
+            for group in range(groups):
+                k = (ob * groups + group) * 192
+                a00, a01, a02 = load16(sums, k), load16(sums, k + 16), load16(sums, k + 32)
+                a10, a11, a12 = load16(sums, k + 48), load16(sums, k + 64), load16(sums, k + 80)
+                a20, a21, a22 = load16(sums, k + 96), load16(sums, k + 112), load16(sums, k + 128)
+                a30, a31, a32 = load16(sums, k + 144), load16(sums, k + 160), load16(sums, k + 176)
+                for r in range(PH):
+                    for j in range(0, PW, 16):
+                        q = (4 * ob * PH + r) * PW + j
+                        g0, g1 = load16(grad, q), load16(grad, q + PH * PW)
+                        g2, g3 = load16(grad, q + 2 * PH * PW), load16(grad, q + 3 * PH * PW)
+                        c0, c1 = load16(flat_codes, q), load16(flat_codes, q + PH * PW)
+                        c2, c3 = load16(flat_codes, q + 2 * PH * PW), load16(flat_codes, q + 3 * PH * PW)
+                        for position in range(4):
+                            row = (2 * r + (position >> 1)) * Wh + j
+                            if position & 1:
+                                t0 = row + odd_offsets[3 * group]
+                                t1 = row + odd_offsets[3 * group + 1]
+                                t2 = row + odd_offsets[3 * group + 2]
+                            else:
+                                t0 = row + even_offsets[3 * group]
+                                t1 = row + even_offsets[3 * group + 1]
+                                t2 = row + even_offsets[3 * group + 2]
+                            in0, in1, in2 = load16(image, t0), load16(image, t1), load16(image, t2)
+                            level = splat16(levels, position)
+                            d = equal16(c0, level, g0, zero)
+                            a00, a01, a02 = fma16(d, in0, a00), fma16(d, in1, a01), fma16(d, in2, a02)
+                            d = equal16(c1, level, g1, zero)
+                            a10, a11, a12 = fma16(d, in0, a10), fma16(d, in1, a11), fma16(d, in2, a12)
+                            d = equal16(c2, level, g2, zero)
+                            a20, a21, a22 = fma16(d, in0, a20), fma16(d, in1, a21), fma16(d, in2, a22)
+                            d = equal16(c3, level, g3, zero)
+                            a30, a31, a32 = fma16(d, in0, a30), fma16(d, in1, a31), fma16(d, in2, a32)
+                store16(sums, k, a00)
+                store16(sums, k + 16, a01)
+                store16(sums, k + 32, a02)
+                store16(sums, k + 48, a10)
+                store16(sums, k + 64, a11)
+                store16(sums, k + 80, a12)
+                store16(sums, k + 96, a20)
+                store16(sums, k + 112, a21)
+                store16(sums, k + 128, a22)
+                store16(sums, k + 144, a30)
+                store16(sums, k + 160, a31)
+                store16(sums, k + 176, a32)
+
+
 _copy = jit(_copy)
 _add = jit(_add)
 _valid_range = jit(_valid_range)
@@ -787,6 +871,8 @@ _split_pad_image = jit(_split_pad_image)
 _window_winner = jit(_window_winner)
 _pooled_pair = jit(_pooled_pair)
 wide_conv_max_pool_pairs_kernel = jit(_wide_conv_max_pool_pairs)
+_window_codes = jit(_window_codes)
+wide_conv_grad_weight_pooled_kernel = jit(_wide_conv_grad_weight_pooled)
 wide_conv_max_pool_kernel = jit(_wide_conv_max_pool)
 wide_conv_grad_weight_kernel = jit(_wide_conv_grad_weight)
 rows_to_images_kernel = jit(_rows_to_images)
@@ -997,6 +1083,58 @@ def conv2d_max_pool2d(x, w, b, stride, padding, dilation, relu=False):
 
     run_chunks(N, chunk, work)
     return out, argmax
+
+
+def pooled_grad_weight_fits(x_shape, w_shape, dtype, stride, padding, dilation):
+    """Whether `conv2d_grad_weight_pooled` has its kernel here: where `conv2d_max_pool2d` splits
+    the columns (outputs in fours, rows of 32k columns, an even number of rows, AVX-512)."""
+    O = w_shape[0]
+    OW = output_size(x_shape[3], w_shape[3], 1, padding[1], dilation[1])
+    return (conv_max_pool_fits(x_shape, w_shape, dtype, stride, padding, dilation)
+            and O % VECTOR_OUTPUTS == 0 and OW % 32 == 0)
+
+
+def conv2d_grad_weight_pooled(x, gradient, argmax, w_shape, stride, padding, dilation):
+    """conv2d_grad_weight(x, g) where g is the input gradient of a 2x2, stride-2 max-pool of the
+    convolution (`gradient` at each window's winner, `argmax` as kernels.pool gives it, flat
+    indices into the convolution's output), without building g. Elsewhere: the scatter,
+    then conv2d_grad_weight."""
+    x = np.ascontiguousarray(x)
+    N, C, H, W = x.shape
+    O, _, KH, KW = w_shape
+    (ph, pw), (dh, dw) = padding, dilation
+    Hp, Wp = H + 2 * ph, W + 2 * pw
+    OH, OW = Hp - dh * (KH - 1), Wp - dw * (KW - 1)
+    gradient = np.ascontiguousarray(gradient).reshape(argmax.shape)
+    if not (pooled_grad_weight_fits(x.shape, w_shape, np.result_type(x, gradient), stride, padding, dilation)
+            and x.dtype == gradient.dtype == np.float32 and argmax.shape == (N, O, OH // 2, OW // 2)):
+        from .pool import max_pool2d_backward
+        return conv2d_grad_weight(x, max_pool2d_backward(gradient, argmax, (N, O, OH, OW)), w_shape, stride,
+                                  padding, dilation)
+    argmax = np.ascontiguousarray(argmax)
+    Wh = (Wp + 1) // 2
+    taps = C * KH * KW
+    groups = -(-taps // 3)
+    order = [(c, kh, kw) for c in range(C) for kh in range(KH) for kw in range(KW)]
+    order += [order[-1]] * (3 * groups - taps)
+    offsets = [np.array([((((parity + kw * dw) % 2) * C + c) * Hp + kh * dh) * Wh + (parity + kw * dw) // 2
+                         for c, kh, kw in order], np.int64) for parity in (0, 1)]
+    levels = np.arange(4, dtype=np.float32)
+    image_size = O * OH * OW
+
+    def work(ranges):
+        split = np.zeros((2, C, Hp, Wh), np.float32)
+        codes = np.empty((O, OH // 2, OW // 2), np.float32)
+        partial = np.zeros((O // VECTOR_OUTPUTS, groups, VECTOR_OUTPUTS, 3, 16), np.float32)
+        for lo, hi in ranges:
+            wide_conv_grad_weight_pooled_kernel(x[lo:hi], gradient[lo:hi], argmax[lo:hi], lo * image_size,
+                                                offsets[0], offsets[1], ph, pw, split, codes, levels, partial)
+        return partial
+
+    partial = sum(run_chunks(N, chunk_size(N, 3 * gradient[0].nbytes + x[0].nbytes), work))
+    # (O/4, groups, 4, 3, lanes) -> lanes added up -> (O, taps)
+    sums = partial.sum(axis=-1).transpose(0, 2, 1, 3).reshape(O, 3 * groups)
+    return np.ascontiguousarray(sums[:, :taps]).reshape(w_shape)
 
 
 def _vector_grad_input(g, w, x_shape, padding, dilation):

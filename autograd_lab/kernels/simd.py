@@ -11,6 +11,7 @@ vector registers across its whole inner loop, as a BLAS microkernel does:
     fma8(a, b, c)      a * b + c, rounded once
     winner16(v, b, x, y)   x where v beats b by max-pooling's rule, else y (16 lanes only)
     pairs_swapped16(v)     lanes 2i and 2i + 1 swapped;  even_lanes16(v): lanes 0, 2, .., 14
+    equal16(a, b, x, y)    x where a == b, else y
 
 and the same four in sixteen lanes (`load16`, `store16`, `splat16`, `fma16`) for
 CPUs with AVX-512 (`wide_kernels_fit()`): one 512-bit register each, twice the work
@@ -118,6 +119,11 @@ def pairs_swapped16(v):
 def even_lanes16(v):
     """Lanes 0, 2, ..., 14 of a 16-lane vector, as an 8-lane one."""
     return v[::2].copy()
+
+
+def equal16(a, b, x, y):
+    """x where a == b, else y, lane by lane."""
+    return np.where(a == b, x, y).astype(np.float32)
 
 
 def winner16(v, best, x, y):
@@ -232,6 +238,20 @@ def _even_lanes16(typingctx, v):
         return builder.shuffle_vector(args[0], ir.Constant(args[0].type, ir.Undefined),
                                       ir.Constant(ir.VectorType(ir.IntType(32), LANES), list(range(0, WIDE_LANES, 2))))
     return float32x8(v), codegen
+
+
+@intrinsic
+def _equal16(typingctx, a, b, x, y):
+    def codegen(context, builder, sig, args):
+        a, b, x, y = args
+        return builder.select(builder.fcmp_ordered("==", a, b), x, y)
+    return float32x16(a, b, x, y), codegen
+
+
+@overload(equal16)
+def _equal16_overload(a, b, x, y):
+    if a == b == x == y == float32x16:
+        return lambda a, b, x, y: _equal16(a, b, x, y)
 
 
 @overload(pairs_swapped16)
