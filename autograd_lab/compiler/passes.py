@@ -349,8 +349,8 @@ def pool_before_relu(graph):
             gradient = current[ins.inputs[0]]
             shape = current[pool].shape
             if gradient.shape != shape:     # the lowered backward reshapes it to the pooled shape
-                from ..core.op import OPS
-                gradient = Instr(new_id(), "op", op=OPS["reshape"], inputs=(gradient.id,),
+                from ..ops.primitives import reshape
+                gradient = Instr(new_id(), "op", op=reshape, inputs=(gradient.id,),
                                  params={"shape": shape}, shape=shape, dtype=gradient.dtype)
                 new.append(gradient)
             scaled = mul.copy(id=new_id(), inputs=(gradient.id, positive.id), shape=shape,
