@@ -429,10 +429,11 @@ def pool_grad_weight(graph):
     for ins in graph.instrs:
         if _is_op(ins, "conv2d_grad_weight"):
             back = current[ins.inputs[1]]
-            saved = current[back.inputs[1]] if back.kind == "op" and len(back.inputs) == 2 else None
+            lowered = back.kind == "op" and back.op.name == "max_pool2d_backward" and len(back.inputs) == 2
+            saved = current[back.inputs[1]] if lowered else None
             pool = current[saved.inputs[0]] if saved is not None and saved.kind == "saved" else None
             geometry = {k: ins.params[k] for k in ("stride", "padding", "dilation")}
-            if (back.op.name == "max_pool2d_backward" and users[back.id] == [ins.id] and pool is not None
+            if (lowered and users[back.id] == [ins.id] and pool is not None
                     and pool.kind == "op" and pool.op.name in ("conv2d_max_pool2d", "conv2d_max_pool2d_relu")
                     and pool.inputs[0] == ins.inputs[0]
                     and current[pool.inputs[1]].shape == tuple(ins.params["w_shape"])
