@@ -16,8 +16,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Most tests keep one core busy: one pytest worker per core of a 2-core machine (override with
+# `make test TEST_WORKERS=4`, or 0 for one process). Tests that share an expensive module
+# fixture carry an xdist_group mark, so that fixture is built once.
+TEST_WORKERS ?= 2
+
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 demo: $(STAMP)
 	$(PY) -m autograd_lab demo

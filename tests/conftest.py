@@ -13,6 +13,13 @@ settings.register_profile("default", deadline=None, max_examples=25, derandomize
 settings.register_profile("nojit", deadline=None, max_examples=8, derandomize=True)
 settings.load_profile("default")
 
+# Tests give each command-line run a fresh data cache (AUTOGRAD_LAB_CACHE_DIR), and the
+# compiled kernels would follow it: every such test would recompile them (~12 s). One kernel
+# cache for the whole run and its subprocesses, where this environment keeps it anyway.
+if not os.environ.get("AUTOGRAD_LAB_KERNEL_CACHE_DIR"):
+    from autograd_lab import kernels as _kernels
+    os.environ["AUTOGRAD_LAB_KERNEL_CACHE_DIR"] = os.path.dirname(_kernels.cache_dir())
+
 
 # ---- a real browser for the page tests (headless Chromium through Playwright) ----------------
 # CI installs Debian's chromium (.ci/run) and sets AUTOGRAD_LAB_REQUIRE_BROWSER=1: there these
