@@ -17,12 +17,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Most tests keep one core busy: one pytest worker per core of a 2-core machine (override with
-# `make test TEST_WORKERS=4`, or 0 for one process). Tests that share an expensive module
-# fixture carry an xdist_group mark, so that fixture is built once.
+# `make test TEST_WORKERS=4`, or 0 for one process); tests/conftest.py says which tests stay together.
 TEST_WORKERS ?= 2
 
 test: $(STAMP)
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(PY) -m pytest -n $(TEST_WORKERS)
 
 demo: $(STAMP)
 	$(PY) -m autograd_lab demo

@@ -21,6 +21,24 @@ if not os.environ.get("AUTOGRAD_LAB_KERNEL_CACHE_DIR"):
     os.environ["AUTOGRAD_LAB_KERNEL_CACHE_DIR"] = os.path.dirname(_kernels.cache_dir())
 
 
+# ---- two workers (`make test` runs pytest-xdist): tests go one by one to whichever worker is
+# free, except the modules whose tests share an expensive module fixture (a trained model): each
+# of those runs whole on one worker, so its fixture is built once.
+MODULES_WITH_A_SHARED_FIXTURE = ("tests/test_onnx.py", "tests/test_interop_browser.py")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedFixtureModulesWhole(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            module = nodeid.split("::", 1)[0]
+            return module if module in MODULES_WITH_A_SHARED_FIXTURE else nodeid
+
+    return SharedFixtureModulesWhole(config, log)
+
+
 # ---- a real browser for the page tests (headless Chromium through Playwright) ----------------
 # CI installs Debian's chromium (.ci/run) and sets AUTOGRAD_LAB_REQUIRE_BROWSER=1: there these
 # tests cannot skip; elsewhere they skip with a message when Chromium is missing.

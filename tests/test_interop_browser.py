@@ -34,10 +34,6 @@ def _tone(freq, seconds, sr=SR, seed=0):
     return (0.3 * np.sin(2 * np.pi * freq * t) + 0.02 * rng.standard_normal(t.size)).astype(np.float32)
 
 
-# one worker builds the module fixture once (`make test` runs two: see the Makefile)
-pytestmark = pytest.mark.xdist_group("web_page")
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     """A CNN trained briefly, exported with --web, served over HTTP on localhost."""

@@ -29,10 +29,6 @@ def _tone(freq, seconds, sr=SR, seed=0):
     return (0.3 * np.sin(2 * np.pi * freq * t) + 0.02 * rng.standard_normal(t.size)).astype(np.float32)
 
 
-# one worker builds the module fixture once (`make test` runs two: see the Makefile)
-pytestmark = pytest.mark.xdist_group("onnx")
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A CNN and an MLP trained briefly by `autograd-lab train` on a folder of tones, and probe clips
