@@ -39,6 +39,12 @@ def pytest_xdist_make_scheduler(config, log):
     return SharedFixtureModulesWhole(config, log)
 
 
+def pytest_collection_modifyitems(config, items):
+    """Slow tests first (a stable sort): a long test picked up last would keep one worker busy
+    while the other has nothing left to do."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 # ---- a real browser for the page tests (headless Chromium through Playwright) ----------------
 # CI installs Debian's chromium (.ci/run) and sets AUTOGRAD_LAB_REQUIRE_BROWSER=1: there these
 # tests cannot skip; elsewhere they skip with a message when Chromium is missing.
