@@ -14,7 +14,11 @@ command line's own numbers are in docs/audio.md. Needs torch and librosa (the de
 Features: log-mel (1024/256, 64 bands) or log-CQT (84 semitones from C1, hop 512), both
 80 dB of range, clips at -20 dBFS RMS; `--pitch N` moves CQT windows by up to +-N bins,
 `--bands-per-row K` averages K adjacent rows (a coarser frequency axis),
-`--drop-low-rows N` leaves out the lowest N rows.
+`--drop-low-rows N` leaves out the lowest N rows. Two more inputs: `mfcc` (MFCCs 1-20 of
+the log-mel, liftered by 22, divided by 10; use `--eq 0`, colouring is meant for bands)
+and `hcqt` (a CQT at 36 bins per octave from C2, hop 256, each frame moved so that row 0
+is its detected fundamental: 144 rows, four octaves above it). `--band-dropout P`
+silences each row of a training window with probability P.
 """
 import argparse
 import glob
@@ -33,9 +37,40 @@ def features(path, front_end):
     y = y * (0.1 / max(float(np.sqrt(np.mean(y ** 2))), 1e-8))
     if front_end == "cqt":
         S = np.abs(librosa.cqt(y, sr=SR, hop_length=512)) ** 2
+    elif front_end == "mfcc":
+        S = librosa.feature.melspectrogram(y=y, sr=SR, n_fft=1024, hop_length=256, n_mels=64)
+        L = librosa.power_to_db(S, top_db=80.0)
+        return (librosa.feature.mfcc(S=L, n_mfcc=21, lifter=22)[1:] / 10.0).astype(np.float32)
+    elif front_end == "hcqt":
+        return pitch_normalised(np.abs(librosa.cqt(y, sr=SR, hop_length=256, fmin=librosa.note_to_hz("C2"),
+                                                   n_bins=36 * 7, bins_per_octave=36)) ** 2)
     else:
         S = librosa.feature.melspectrogram(y=y, sr=SR, n_fft=1024, hop_length=256, n_mels=64)
     return librosa.power_to_db(S, top_db=80.0).astype(np.float32)
+
+
+def pitch_normalised(C, rows=144):
+    """A constant-Q power spectrogram at 36 bins per octave, moved frame by frame so that
+    row 0 is the detected fundamental (the bin whose first six harmonics are loudest on
+    average, median-filtered over 5 frames) and row r is r thirds of a semitone above it."""
+    from scipy.ndimage import median_filter
+    L = librosa_db(C)
+    harmonics = np.round(36 * np.log2(np.arange(1, 7))).astype(int)
+    n, T = L.shape
+    score = np.full((n, T), -1e9)
+    for b in range(n - harmonics[-1]):
+        score[b] = L[b + harmonics].mean(0)
+    f0 = median_filter(score.argmax(0), size=5, mode="nearest")
+    out = np.full((rows, T), L.min(), np.float32)
+    for t in range(T):
+        top = min(n, f0[t] + rows)
+        out[:top - f0[t], t] = L[f0[t]:top, t]
+    return out
+
+
+def librosa_db(S):
+    import librosa
+    return librosa.power_to_db(S, top_db=80.0)
 
 
 def load_bank(root, front_end):
@@ -53,12 +88,14 @@ def main():
     import torch.nn.functional as F
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--bank", action="append", required=True, help="train on the first, test on the second")
-    p.add_argument("--front-end", choices=("mel", "cqt"), default="mel")
+    p.add_argument("--front-end", choices=("mel", "cqt", "mfcc", "hcqt"), default="mel")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--pitch", type=int, default=0, help="CQT: random shift by up to +-N bins")
     p.add_argument("--eq", type=float, default=10.0, help="random colouring within +-dB")
     p.add_argument("--bands-per-row", type=int, default=1)
     p.add_argument("--drop-low-rows", type=int, default=0, help="leave out the lowest N rows (bands or bins)")
+    p.add_argument("--band-dropout", type=float, default=0.0,
+                   help="in training, each row (band or bin) silenced with this probability")
     p.add_argument("--channels", default="16,32,64,64")
     p.add_argument("--dropout", type=float, default=0.2)
     p.add_argument("--weight-decay", type=float, default=1e-3)
@@ -119,6 +156,8 @@ def main():
             w = rng.integers(0, rows // 10 + 1)
             s = rng.integers(0, rows - w + 1)
             x[s:s + w] = floor
+        if a.band_dropout:
+            x[rng.random(rows) < a.band_dropout] = floor
         return scale(x)
 
     def windows(x):

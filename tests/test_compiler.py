@@ -238,6 +238,7 @@ def _cnn_step(p, opt):
     return step
 
 
+@pytest.mark.slow
 def test_w3_step_compiled_gives_eager_losses_for_50_steps():
     eager_params, compiled_params = _cnn_params(), _cnn_params()
     eager = _cnn_step(eager_params, al.optim.SGD(eager_params, lr=0.01))

@@ -120,3 +120,44 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert "is a file" in capsys.readouterr().err
     assert cli.main(["data", "instruments", "--out", str(tmp_path / "o"), "--soundfont", "nope.sf2"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def _descriptor_script():
+    """docs/instrument_descriptors.py, the study of what tells the instruments apart."""
+    import importlib.util
+    path = os.path.join(os.path.dirname(__file__), "..", "docs", "instrument_descriptors.py")
+    spec = importlib.util.spec_from_file_location("instrument_descriptors", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_harmonic_profile_reads_the_levels_of_a_tones_harmonics():
+    librosa = pytest.importorskip("librosa")
+    study = _descriptor_script()
+    sr, f0 = 22050, 220.0
+    amplitudes = np.array([1.0, 0.5, 0.25, 0.1, 0.05, 0.03])
+    t = np.arange(sr) / sr
+    y = sum(a * np.sin(2 * np.pi * f0 * (k + 1) * t) for k, a in enumerate(amplitudes))
+    cqt = np.abs(librosa.cqt(y, sr=sr, hop_length=256, fmin=librosa.note_to_hz("C2"),
+                             n_bins=7 * 36, bins_per_octave=36)) ** 2
+    level = librosa.power_to_db(cqt, top_db=80.0)
+    middle = np.arange(20, 60)                       # away from the edges of the clip
+    assert np.all(study.fundamental_bins(level)[middle] == round(36 * np.log2(f0 / librosa.note_to_hz("C2"))))
+    profile = study.harmonic_profile(level, middle).mean(0)
+    expected = 20 * np.log10(amplitudes[[0, 1, 3]])   # harmonics 1, 2, 4 fall exactly on bins
+    np.testing.assert_allclose(profile[[0, 1, 3]], expected, atol=1.0)
+    assert profile[7] <= -40                           # harmonic 8 is not there
+    assert len(study.descriptors(y, sr)) == len(study.DESCRIPTOR_NAMES)
+
+
+@pytest.mark.skipif(not os.path.isfile(instruments.SOUNDFONTS["timgm6mb"][0]), reason="TimGM6mb is not installed")
+def test_soundfont_zones_show_timgm6mbs_violin_is_a_looped_single_cycle():
+    zones = _descriptor_script().soundfont_zones(instruments.SOUNDFONTS["timgm6mb"][0], {40, 56})
+    violin_preset, violin = zones[40]
+    assert violin_preset == "Violin" and len(violin) >= 5
+    # each violin sample is a few periods of attack and a loop of about one period
+    assert all(seconds < 0.05 and loop < 0.005 for *_, seconds, loop in violin)
+    trumpet = zones[56][1]
+    assert all(seconds > 0.5 for *_, seconds, loop in trumpet)     # the trumpet is really recorded
+    assert min(low for _, low, *_ in violin) == 0 and max(high for _, _, high, *_ in violin) == 108
