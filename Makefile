@@ -16,8 +16,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Most tests keep one core busy: one pytest worker per core of a 2-core machine (override with
+# `make test TEST_WORKERS=4`, or 0 for one process); tests/conftest.py says which tests stay together.
+TEST_WORKERS ?= 2
+
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS)
 
 demo: $(STAMP)
 	$(PY) -m autograd_lab demo

@@ -23,7 +23,8 @@ import models
 GROUPS = {
     "matrix products (linear, matmul)": ("linear", "matmul", "transpose", "reshape", "sum"),
     "convolutions (forward, grad input, grad weight, grad bias)": (
-        "conv2d", "conv2d_grad_input", "conv2d_grad_weight", "conv2d_grad_bias"),
+        "conv2d", "conv2d_grad_input", "conv2d_grad_weight", "conv2d_grad_bias", "conv2d_max_pool2d",
+        "conv2d_max_pool2d_relu", "conv2d_grad_weight_pooled"),
     "relu, max-pool and their gradients": ("relu", "max_pool2d", "max_pool2d_backward", "fused"),
     "loss (one-hot, cross-entropy)": ("one_hot", "cross_entropy"),
     "optimizer updates": ("update",),

@@ -1,15 +1,18 @@
 """W3: CNN train step on spectrogram batches (64, 1, 40, 32): Conv2d(1,16,3,pad 1) - ReLU -
 MaxPool2d(2) - Conv2d(16,32,3,pad 1) - ReLU - MaxPool2d(2) - Flatten - Linear(2560,64) -
 ReLU - Linear(64,10); cross-entropy; SGD step. Also forward only, and the conv layers'
-GFLOP/s (the step's convolutions timed on their own, forward and backward).
+GFLOP/s (the step's convolutions timed on their own, forward and backward), also
+against W1 (numpy's sgemm) in alternating blocks.
 
     python benchmarks/w3_cnn_step.py
 """
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
-from common import machine, median_time, row, try_import_torch
+from common import block_median, machine, median_time, row, try_import_torch
 
 import autograd_lab as al
 import by_hand
@@ -24,8 +27,8 @@ CONV2 = 2 * N * 32 * 20 * 16 * 144
 STEP_CONV_FLOPS = 2 * CONV1 + 3 * CONV2
 
 
-def conv_layers_seconds(arrays):
-    """Time of the step's convolution work alone, through the engine."""
+def conv_layers_work(arrays):
+    """The step's convolution work alone, through the engine: forward and backward of both layers."""
     rng = np.random.default_rng(0)
     x1 = al.tensor(rng.standard_normal((N, 1, 40, 32)).astype(np.float32))
     x2 = al.tensor(rng.standard_normal((N, 16, 20, 16)).astype(np.float32), requires_grad=True)
@@ -38,10 +41,38 @@ def conv_layers_seconds(arrays):
         F.conv2d(x2, w2, b2, padding=1).backward(g2)
         for t in (w1, b1, w2, b2, x2):
             t.grad = None
-    return median_time(work, 20, 3)
+    return work
 
 
-def main(repeats=20):
+def conv_layers_seconds(arrays):
+    """Time of the step's convolution work alone, through the engine."""
+    return median_time(conv_layers_work(arrays), 20, 3)
+
+
+def conv_layers_against_w1(arrays, blocks=8, steps=5):
+    """(conv layers' GFLOP/s, W1's GFLOP/s): the convolution work and numpy's 1024³ sgemm
+    timed in alternating blocks in this process, so that both see the same machine (this
+    VM's speed drifts by tens of percent from one minute to the next)."""
+    work = conv_layers_work(arrays)
+    a = np.random.default_rng(0).standard_normal((1024, 1024)).astype(np.float32)
+    sgemm = lambda: a @ a      # noqa: E731
+    median_time(work, 3, 3)
+    median_time(sgemm, 3, 3)
+    conv, w1 = [], []
+    def steady(fn):
+        # OpenBLAS's idle threads spin for up to ~0.1 s after a product, and a thread that
+        # slept wakes slowly (common.median_time): each block first runs its own work that long
+        start = time.perf_counter()
+        while time.perf_counter() - start < 0.15:
+            fn()
+        return block_median(fn, steps)
+    for _ in range(blocks):
+        conv.append(steady(work))
+        w1.append(steady(sgemm))
+    return STEP_CONV_FLOPS / np.median(conv) / 1e9, 2 * 1024 ** 3 / np.median(w1) / 1e9
+
+
+def main(repeats=20, w1_blocks=8):
     torch = try_import_torch()
     arrays = models.init_cnn()
     x, y = models.data((N, 1, 40, 32))
@@ -79,6 +110,10 @@ def main(repeats=20):
     print(row("W3 CNN forward", t_fwd, t_torch_fwd, "PyTorch"))
     conv_gflops = STEP_CONV_FLOPS / t_conv / 1e9
     print(f"| W3 conv layers (fwd+bwd, engine) | {t_conv * 1e3:.3g} ms = {conv_gflops:.0f} GFLOP/s | | |")
+    if w1_blocks:
+        conv_alt, w1 = conv_layers_against_w1(arrays, w1_blocks)
+        print(f"| W3 conv layers, alternating with W1 | {conv_alt:.0f} GFLOP/s | W1 (numpy 1024³) {w1:.0f} GFLOP/s "
+              f"| {100 * conv_alt / w1:.0f}% of W1 |")
     return t_ours, t_torch, conv_gflops
 
 

@@ -1,18 +1,37 @@
 """W4: one conv layer, forward + backward (input and weight gradients):
-input (64, 16, 20, 16), Conv2d(16, 32, 3, padding 1).
+input (64, 16, 20, 16), Conv2d(16, 32, 3, padding 1). Ours, numpy by hand and PyTorch in
+alternating blocks of 5 calls (each after 0.15 s of its own work), medians.
 
     python benchmarks/w4_conv_layer.py
 """
 from __future__ import annotations
 
+import statistics
+import time
+
 import numpy as np
 
-from common import machine, median_time, row, try_import_torch
+from common import block_median, machine, row, try_import_torch
 
 import autograd_lab as al
 import by_hand
 
 FLOPS = 3 * 2 * 64 * 32 * 20 * 16 * 16 * 9      # forward, input gradient, weight gradient
+
+
+def alternating(contenders, repeats, steps=5):
+    """Median seconds per call of each contender, in alternating blocks of `steps` calls (the
+    machine's speed drifts from one minute to the next: each block sees the same one)."""
+    times = {name: [] for name in contenders}
+    for _ in range(max(1, repeats // steps)):
+        for name, fn in contenders.items():
+            # first 0.15 s of its own work, untimed: BLAS's and PyTorch's idle threads spin for
+            # up to ~0.1 s after a call and slow whatever runs next (common.median_time)
+            start = time.perf_counter()
+            while time.perf_counter() - start < 0.15:
+                fn()
+            times[name].append(block_median(fn, steps))
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def main(repeats=30):
@@ -32,9 +51,7 @@ def main(repeats=30):
         y, cols = by_hand.conv_forward(x, w, b)
         by_hand.conv_backward(g, x.shape, w, cols)
 
-    t_ours = median_time(ours, repeats, 3)
-    t_hand = median_time(hand, repeats, 3)
-    t_torch = None
+    contenders = {"ours": ours, "hand": hand}
     if torch is not None:
         conv = torch.nn.Conv2d(16, 32, 3, padding=1)
         with torch.no_grad():
@@ -46,7 +63,9 @@ def main(repeats=30):
             conv(xtt).backward(gt)
             xtt.grad = None
             conv.zero_grad(set_to_none=True)
-        t_torch = median_time(tor, repeats, 3)
+        contenders["torch"] = tor
+    times = alternating(contenders, repeats)
+    t_ours, t_hand, t_torch = times["ours"], times["hand"], times.get("torch")
     print(f"W4 on {machine()}")
     print("| workload | autograd_lab | reference | ratio |")
     print("|---|---|---|---|")

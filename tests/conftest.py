@@ -13,6 +13,37 @@ settings.register_profile("default", deadline=None, max_examples=25, derandomize
 settings.register_profile("nojit", deadline=None, max_examples=8, derandomize=True)
 settings.load_profile("default")
 
+# Tests give each command-line run a fresh data cache (AUTOGRAD_LAB_CACHE_DIR), and the
+# compiled kernels would follow it: every such test would recompile them (~12 s). One kernel
+# cache for the whole run and its subprocesses, where this environment keeps it anyway.
+if not os.environ.get("AUTOGRAD_LAB_KERNEL_CACHE_DIR"):
+    from autograd_lab import kernels as _kernels
+    os.environ["AUTOGRAD_LAB_KERNEL_CACHE_DIR"] = os.path.dirname(_kernels.cache_dir())
+
+
+# ---- two workers (`make test` runs pytest-xdist): tests go one by one to whichever worker is
+# free, except the modules whose tests share an expensive module fixture (a trained model): each
+# of those runs whole on one worker, so its fixture is built once.
+MODULES_WITH_A_SHARED_FIXTURE = ("tests/test_onnx.py", "tests/test_interop_browser.py")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedFixtureModulesWhole(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            module = nodeid.split("::", 1)[0]
+            return module if module in MODULES_WITH_A_SHARED_FIXTURE else nodeid
+
+    return SharedFixtureModulesWhole(config, log)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Slow tests first (a stable sort): a long test picked up last would keep one worker busy
+    while the other has nothing left to do."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
 
 # ---- a real browser for the page tests (headless Chromium through Playwright) ----------------
 # CI installs Debian's chromium (.ci/run) and sets AUTOGRAD_LAB_REQUIRE_BROWSER=1: there these

@@ -2,6 +2,8 @@
 import os
 import sys
 
+import pytest
+
 BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
 sys.path.insert(0, BENCH)
 
@@ -30,13 +32,14 @@ def test_w6_hand_written_numpy_matches_the_engine():
                           w6_small_mlp.tensor_step(weights, X, y, activation))
 
 
+@pytest.mark.slow
 def test_conv_and_mlp_benchmarks_run_and_agree_with_the_hand_written_numpy(capsys):
     # Each main() asserts that autograd_lab's loss equals the numpy-by-hand loss.
     import w2_mlp_step
     import w3_cnn_step
     import w4_conv_layer
     w2_mlp_step.main(repeats=2)
-    w3_cnn_step.main(repeats=2)
+    w3_cnn_step.main(repeats=2, w1_blocks=1)
     w4_conv_layer.main(repeats=2)
     out = capsys.readouterr().out
     assert "W2 MLP train step" in out and "W3 CNN train step" in out and "W4 conv fwd+bwd" in out

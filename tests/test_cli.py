@@ -40,6 +40,7 @@ def _tone(freq, seconds=0.6, sr=8000):
     return (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
 
 
+@pytest.mark.slow
 def test_demo_trains_on_synthetic_sounds_and_writes_every_picture(run, tmp_path):
     out = tmp_path / "demo"
     result = run("demo", "--n-per-class", 8, "--epochs", 2, "--out", out, "--quiet")
@@ -53,6 +54,7 @@ def test_demo_trains_on_synthetic_sounds_and_writes_every_picture(run, tmp_path)
     assert 0 <= metrics["test"]["accuracy"] <= 1 and np.sum(metrics["test"]["confusion"]) == 45
 
 
+@pytest.mark.slow
 def test_train_evaluate_predict_on_a_folder(run, tmp_path):
     root = tmp_path / "sounds"
     rng = np.random.default_rng(0)
@@ -104,6 +106,7 @@ def test_train_evaluate_predict_on_a_folder(run, tmp_path):
     _one_line_error(result, "broken.wav", "not a readable sound file")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.isdir(FSDD), reason="../shared/data/fsdd is not beside the checkout")
 def test_fsdd_mlp_trained_from_the_command_line(run, tmp_path):
     """A short run of the issue's FSDD job (the full one is in docs/audio.md)."""
@@ -131,6 +134,7 @@ def test_bad_input_gives_one_line(run, tmp_path):
     assert result.returncode == 2 and "usage:" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_what_a_new_user_ran_into(run, tmp_path):
     root = tmp_path / "sounds"
     for name, freq in (("low", 300), ("high", 1800)):
@@ -184,6 +188,7 @@ def _umask():
     return mask
 
 
+@pytest.mark.slow
 def test_cv_keeps_folds_and_groups_apart(run, tmp_path):
     root = tmp_path / "esc"
     rng = np.random.default_rng(0)

@@ -238,6 +238,7 @@ def _cnn_step(p, opt):
     return step
 
 
+@pytest.mark.slow
 def test_w3_step_compiled_gives_eager_losses_for_50_steps():
     eager_params, compiled_params = _cnn_params(), _cnn_params()
     eager = _cnn_step(eager_params, al.optim.SGD(eager_params, lr=0.01))
@@ -250,6 +251,90 @@ def test_w3_step_compiled_gives_eager_losses_for_50_steps():
     assert compiled.status == "compiled"
     for p, q in zip(eager_params, compiled_params):
         np.testing.assert_allclose(q.data, p.data, rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize("width", [8, 32])
+def test_max_pool_runs_before_relu_with_eager_values_and_gradients(width):
+    """pool_before_relu swaps relu -> max_pool2d and masks the pooled gradient: the same
+    values and gradients as eager, also on windows whose inputs are all negative or all 0.
+    With rows of 32 columns, conv_pool also runs the convolution, the pool and the relu as
+    one kernel where the CPU has AVX-512."""
+    from autograd_lab.kernels.simd import wide_kernels_fit
+    rng = np.random.default_rng(4)
+
+    def net(x, w, b, v):
+        h = F.max_pool2d(F.conv2d(x, w, b, padding=1).relu(), 2)          # one relu, one pool
+        return (h * h * v).sum(), h          # a gradient known only at run time
+
+    w = al.tensor(rng.standard_normal((4, 2, 3, 3)).astype(np.float32), requires_grad=True)
+    b = al.tensor(np.zeros(4, np.float32), requires_grad=True)
+    v = rng.standard_normal((3, 4, 4, width // 2)).astype(np.float32)
+
+    @al.compile
+    def step(x):
+        w.grad = b.grad = None
+        loss, h = net(al.tensor(x), w, b, al.tensor(v))     # a first layer: no input gradient
+        loss.backward()
+        return loss, h
+
+    xs = [rng.standard_normal((3, 2, 8, width)).astype(np.float32) for _ in range(3)]
+    for x in xs:
+        x[:, :, :4, :4] = 0.0          # no bias: whole windows of exact zeros (relu'(0) = 0)
+        x[0] = -np.abs(x[0])           # with w's signs mixed, some all-negative windows
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CompileWarning)
+        for x in xs:
+            loss, h = step(x)
+            w.grad = b.grad = None
+            want, h_want = net(al.tensor(x), w, b, al.tensor(v))
+            want.backward()
+            np.testing.assert_allclose(h.data, h_want.data, rtol=1e-6, atol=1e-6)
+            np.testing.assert_allclose(float(loss.data), float(want.data), rtol=1e-5)
+            gw, gb = w.grad.copy(), b.grad.copy()
+            step(x)
+            np.testing.assert_allclose(w.grad, gw, rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(b.grad, gb, rtol=1e-5, atol=1e-6)
+    assert (h_want.data == 0).any() and (h_want.data > 0).any()
+    assert step.status == "compiled"
+    report = {r.name: r.changes for r in step.passes()}
+    assert report["pool_before_relu"] == 3          # the forward, its backward, the bias gradient
+    fused = width == 32 and wide_kernels_fit()
+    assert report["conv_pool"] == (2 if fused else 0)           # the pool, and the relu after it
+    assert report["pool_grad_weight"] == (1 if fused else 0)    # the weight gradient from the pooled one
+    program = step.ir()
+    if fused:
+        assert not any(i.kind == "op" and i.op.name in ("conv2d", "max_pool2d", "relu") for i in program.instrs)
+        assert any(i.kind == "op" and i.op.name == "conv2d_max_pool2d_relu" for i in program.instrs)
+    else:
+        pool = next(i for i in program.instrs if i.kind == "op" and i.op.name == "max_pool2d")
+        assert program[pool.inputs[0]].op.name == "conv2d"        # pooled straight from the convolution
+    full = (3, 4, 8, width)
+    assert not any(i.kind == "fused" and i.shape == full for i in program.instrs)   # no full-size mask
+    bias = next(i for i in program.instrs if i.kind == "op" and i.op.name == "conv2d_grad_bias")
+    assert program[bias.inputs[0]].shape == (3, 4, 4, width // 2)      # summed over the pooled gradient
+
+
+def test_a_returned_pool_keeps_its_values_before_the_relu():
+    """conv_pool takes a relu into its kernel only when nothing else needs the pooled values."""
+    from autograd_lab.kernels.simd import wide_kernels_fit
+    rng = np.random.default_rng(5)
+    w = al.tensor(rng.standard_normal((8, 2, 3, 3)).astype(np.float32), requires_grad=True)
+
+    @al.compile
+    def step(x):
+        w.grad = None
+        pooled = F.max_pool2d(F.conv2d(al.tensor(x), w, padding=1), 2)
+        h = pooled.relu()
+        (h * h).sum().backward()
+        return pooled, h
+    x = rng.standard_normal((2, 2, 4, 32)).astype(np.float32)
+    step(x)
+    pooled, h = step(x)
+    want = F.max_pool2d(F.conv2d(al.tensor(x), w, padding=1), 2)
+    assert (want.data < 0).any()
+    np.testing.assert_allclose(pooled.data, want.data, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(h.data, want.relu().data, rtol=1e-6, atol=1e-6)
+    assert dict((r.name, r.changes) for r in step.passes())["conv_pool"] == (1 if wide_kernels_fit() else 0)
 
 
 def test_scalar_mlp_over_values_compiles():

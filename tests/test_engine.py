@@ -194,6 +194,7 @@ def test_second_backward_without_retain_graph_raises():
 
 
 # ---- graph size and lifetime ------------------------------------------------------
+@pytest.mark.slow
 def test_a_100000_op_chain_backpropagates():
     x = al.tensor([1.0], requires_grad=True)
     y = x

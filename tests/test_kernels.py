@@ -124,13 +124,17 @@ def vector_conv_cases(draw):
     return x, w, b, dict(stride=(1, 1), padding=p, dilation=d), rng
 
 
-@given(vector_conv_cases())
-def test_vector_conv_kernels_match_the_reference(case):
+@given(vector_conv_cases(), st.booleans())
+def test_vector_conv_kernels_match_the_reference(case, wide):
+    """Both widths: the 16-lane kernels where the CPU has AVX-512, the 8-lane ones elsewhere."""
     x, w, b, params, rng = case
     called = []
+    kernels = ("wide_conv_kernel", "wide_conv_grad_weight_kernel", "vector_conv_kernel",
+               "vector_conv_grad_weight_kernel")
     with pytest.MonkeyPatch.context() as patch:
-        for name in ("_vector_forward", "_vector_grad_input", "_vector_grad_weight"):
+        for name in ("_vector_forward", "_vector_grad_input", "_vector_grad_weight") + kernels:
             patch.setattr(K, name, lambda *a, _run=getattr(K, name), _name=name: called.append(_name) or _run(*a))
+        patch.setattr(K, "wide_kernels_fit", lambda: wide)
         y = K.conv2d_forward(x, w, b, **params)
         g = rng.standard_normal(y.shape).astype(np.float32)
         gx = K.conv2d_grad_input(g, w, x.shape, **params)
@@ -139,16 +143,19 @@ def test_vector_conv_kernels_match_the_reference(case):
     assert gx.dtype == gw.dtype == np.float32
     np.testing.assert_allclose(gx, K.conv2d_grad_input_reference(g, w, x.shape, **params), **TOL[np.float32])
     np.testing.assert_allclose(gw, K.conv2d_grad_weight_reference(x, g, w.shape, **params), **TOL[np.float32])
-    # the vector path ran wherever it applies (the few-channel direct kernels come first),
+    # the vector path ran wherever it applies (before the few-channel direct kernels),
     # and only on a CPU with fused multiply-add (kernels.simd)
     from autograd_lab.kernels.simd import vector_kernels_fit
-    C, OW, dilation = w.shape[1], y.shape[3], params["dilation"]
+    C, OW = w.shape[1], y.shape[3]
     fit = vector_kernels_fit()
-    direct_forward = K._direct(w.shape, (1, 1), dilation, K.DIRECT_FORWARD_MAX_CHANNELS)
-    direct_grad_weight = K._direct(w.shape, (1, 1), dilation, K.DIRECT_GRAD_WEIGHT_MAX_CHANNELS)
-    assert ("_vector_forward" in called) == (fit and OW % 16 == 0 and not direct_forward)
+    assert ("_vector_forward" in called) == (fit and OW % 16 == 0)
     assert ("_vector_grad_input" in called) == (fit and C % 4 == 0 and x.shape[3] % 16 == 0)
-    assert ("_vector_grad_weight" in called) == (fit and not direct_grad_weight)
+    assert ("_vector_grad_weight" in called) == fit
+    if fit:     # the width asked for, where the shape allows it (8 outputs, 16 columns)
+        O = w.shape[0]
+        assert ("wide_conv_kernel" in called) == (wide and ((O % 8 == 0 and OW % 16 == 0)
+                                                           or (C % 8 == 0 and x.shape[3] % 16 == 0)))
+        assert ("wide_conv_grad_weight_kernel" in called) == (wide and O % 8 == 0 and OW % 16 == 0)
 
 
 def test_vector_conv_keeps_nan_and_inf_where_the_reference_has_them():
@@ -179,6 +186,82 @@ def test_vector_conv_keeps_nan_and_inf_where_the_reference_has_them():
     np.testing.assert_allclose(gx[np.isfinite(ref)], ref[np.isfinite(ref)], rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("relu", [False, True])
+def test_convolution_pooled_in_one_kernel_matches_the_two_passes(relu):
+    """kernels.conv.conv2d_max_pool2d: the same values and argmax as conv2d then 2x2
+    max-pooling (then relu), bit for bit (the same sums in the same order), ties to the
+    first maximum, NaN and inf where the two passes put them; other geometries fall back."""
+    from autograd_lab.kernels import elementwise as KE
+    from autograd_lab.kernels.simd import wide_kernels_fit
+    rng = np.random.default_rng(11)
+    params = dict(stride=(1, 1), padding=(1, 1), dilation=(1, 1))
+    cases = [((3, 1, 6, 32), (8, 1, 3, 3), params), ((2, 3, 4, 64), (4, 3, 2, 3), params),
+             ((2, 2, 5, 33), (4, 2, 2, 2), dict(params, padding=(0, 0))),           # 4 x 32 outputs
+             ((3, 4, 6, 16), (16, 4, 3, 3), params),                                 # rows of 16: pairs
+             ((2, 2, 4, 50), (8, 2, 3, 3), dict(params, dilation=(1, 2))),           # 4 x 48: pairs
+             ((2, 2, 6, 30), (4, 2, 3, 3), dict(params, dilation=(1, 2))),           # 6 x 28: falls back
+             ((2, 1, 6, 16), (4, 1, 3, 3), params),                                  # 4 outputs x 16: falls back
+             ((2, 1, 6, 32), (3, 1, 3, 3), params)]                                  # 3 outputs: falls back
+    for x_shape, w_shape, p in cases:
+        x = np.round(rng.standard_normal(x_shape) * 2).astype(np.float32)      # ties are common
+        w = np.round(rng.standard_normal(w_shape)).astype(np.float32)
+        b = rng.standard_normal(w_shape[0]).astype(np.float32)
+        x[0, 0, 1, 3] = np.nan
+        x[-1, -1, 2, 5] = np.inf
+        for bias in (b, None):
+            with np.errstate(invalid="ignore"):             # inf - inf in im2col's products
+                y = K.conv2d_forward(x, w, bias, **p)
+            want, want_argmax = KP.max_pool2d_forward(y, (2, 2), (2, 2), (0, 0))
+            if relu:
+                want = KE.relu(want)
+            called = []
+            with pytest.MonkeyPatch.context() as patch:
+                for name in ("wide_conv_max_pool_kernel", "wide_conv_max_pool_pairs_kernel"):
+                    patch.setattr(K, name, lambda *a, _run=getattr(K, name), _name=name: called.append(_name)
+                                  or _run(*a))
+                with np.errstate(invalid="ignore"):
+                    got, argmax = K.conv2d_max_pool2d(x, w, bias, relu=relu, **p)
+            assert bool(called) == K.conv_max_pool_fits(x_shape, w_shape, np.float32, **p)
+            if called:      # rows of 32k with outputs in fours split the columns; else pairs of lanes
+                OW = x_shape[3] + 2 * p["padding"][1] - p["dilation"][1] * (w_shape[3] - 1)
+                split = w_shape[0] % 4 == 0 and OW % 32 == 0
+                assert called == ["wide_conv_max_pool_kernel" if split else "wide_conv_max_pool_pairs_kernel"]
+            np.testing.assert_array_equal(got, want)
+            np.testing.assert_array_equal(argmax, want_argmax)
+            assert np.isnan(got).any() and np.isinf(got).any()
+    assert K.conv_max_pool_fits((2, 1, 6, 32), (8, 1, 3, 3), np.float32, **params) == wide_kernels_fit()
+    assert K.conv_max_pool_fits((2, 1, 6, 16), (8, 1, 3, 3), np.float32, **params) == wide_kernels_fit()
+    assert not K.conv_max_pool_fits((2, 1, 6, 32), (8, 1, 3, 3), np.float64, **params)
+
+
+def test_weight_gradient_from_a_pooled_gradient_matches_the_scatter_and_the_reference():
+    """kernels.conv.conv2d_grad_weight_pooled: the weight gradient of a convolution whose output
+    went through a 2x2 max-pool, from the pool's gradient and argmax, equals the reference
+    on the scattered gradient (ties, zeros in the gradient; other geometries fall back)."""
+    from autograd_lab.kernels.simd import wide_kernels_fit
+    rng = np.random.default_rng(13)
+    params = dict(stride=(1, 1), padding=(1, 1), dilation=(1, 1))
+    cases = [((3, 1, 6, 32), (8, 1, 3, 3), params), ((2, 3, 4, 64), (4, 3, 2, 3), params),
+             ((2, 2, 5, 33), (4, 2, 2, 2), dict(params, padding=(0, 0))),
+             ((2, 2, 6, 34), (4, 2, 3, 3), dict(params, dilation=(2, 2))),            # 2 x 30: falls back
+             ((2, 2, 4, 16), (8, 2, 3, 3), params)]                                   # rows of 16: falls back
+    for x_shape, w_shape, p in cases:
+        x = np.round(rng.standard_normal(x_shape) * 2).astype(np.float32)
+        y = K.conv2d_forward(x, np.round(rng.standard_normal(w_shape)).astype(np.float32), None, **p)
+        _, argmax = KP.max_pool2d_forward(y, (2, 2), (2, 2), (0, 0))
+        g = rng.standard_normal(argmax.shape).astype(np.float32)
+        g[g < -1] = 0.0
+        want = K.conv2d_grad_weight_reference(x, KP.max_pool2d_backward(g, argmax, y.shape), w_shape, **p)
+        called = []
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(K, "wide_conv_grad_weight_pooled_kernel",
+                          lambda *a, _run=K.wide_conv_grad_weight_pooled_kernel: called.append(1) or _run(*a))
+            got = K.conv2d_grad_weight_pooled(x, g, argmax, w_shape, **p)
+        assert bool(called) == K.pooled_grad_weight_fits(x_shape, w_shape, np.float32, **p)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+    assert K.pooled_grad_weight_fits((3, 1, 6, 32), (8, 1, 3, 3), np.float32, **params) == wide_kernels_fit()
+
+
 def test_simd_operations_compiled_match_their_python_meaning():
     import numba
     from autograd_lab.kernels import simd
@@ -197,6 +280,35 @@ def test_simd_operations_compiled_match_their_python_meaning():
     np.testing.assert_allclose(python, a[0] * x.astype(np.float64) + y, rtol=1e-6)
     with pytest.raises(IndexError, match=r"lanes \[20, 28\) outside an array of 24"):
         simd.load8(x, 20)
+
+    def axpy_in_wide_lanes(a, x, y, out):
+        for i in range(0, out.size, simd.WIDE_LANES):
+            simd.store16(out, i, simd.fma16(simd.splat16(a, 0), simd.load16(x, i), simd.load16(y, i)))
+    x, y = (rng.standard_normal(32).astype(np.float32) for _ in range(2))
+    python, jitted = np.empty(32, np.float32), np.empty(32, np.float32)
+    axpy_in_wide_lanes(a, x, y, python)
+    numba.njit(axpy_in_wide_lanes)(a, x, y, jitted)
+    np.testing.assert_array_equal(python, jitted)
+    with pytest.raises(IndexError, match=r"lanes \[24, 40\) outside an array of 32"):
+        simd.load16(x, 24)
+
+    def shuffled(x, out):
+        v = simd.load16(x, 0)
+        simd.store16(out, 0, simd.pairs_swapped16(v))
+        simd.store8(out, 16, simd.even_lanes16(v))
+        simd.store16(out, 24, simd.winner16(v, simd.pairs_swapped16(v), v, simd.splat16(x, 0)))
+        simd.store16(out, 40, simd.equal16(v, simd.splat16(x, 2), v, simd.splat16(x, 0)))
+    x = np.arange(16, dtype=np.float32)
+    x[3] = np.nan
+    python, jitted = np.empty(56, np.float32), np.empty(56, np.float32)
+    shuffled(x, python)
+    numba.njit(shuffled)(x, jitted)
+    np.testing.assert_array_equal(python, jitted)
+    np.testing.assert_array_equal(python[:4], [1, 0, np.nan, 2])
+    np.testing.assert_array_equal(python[16:20], [0, 2, 4, 6])
+    # each lane against its neighbour: the greater wins, NaN over a number, else x[0]
+    np.testing.assert_array_equal(python[24:28], [0, 1, 0, np.nan])
+    np.testing.assert_array_equal(python[40:44], [0, 0, 2, 0])       # only the lane equal to 2; NaN equals nothing
 
 
 @st.composite

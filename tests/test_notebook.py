@@ -7,6 +7,7 @@ import pytest
 NOTEBOOK = os.path.join(os.path.dirname(__file__), "..", "docs", "jupyter.ipynb")
 
 
+@pytest.mark.slow
 def test_the_notebook_runs_and_shows_everything_inline(tmp_path):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")

@@ -34,6 +34,7 @@ def test_tensor_mlp_2_16_16_1(name):
     assert accuracy >= target, accuracy
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(DATASETS))
 def test_scalar_value_mlp_2_16_16_1(name):
     """micrograd's way: one Value per number, full-batch gradient descent on the max-margin loss."""

@@ -17,6 +17,7 @@ TRIALS = 20          # per family: 60 interrupts in all
 TIMEOUT = 600        # seconds per family; a healthy run takes about a minute alone (CI runs alone)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", FAMILIES)
 def test_interrupted_training_never_hangs_and_later_results_agree_with_one_thread(family):
     command = [sys.executable, os.path.join(HERE, "runtime_stress.py"), family, str(TRIALS), "17"]

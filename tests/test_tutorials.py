@@ -15,6 +15,7 @@ def test_there_are_tutorials():
     assert len(TUTORIALS) >= 11
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", TUTORIALS, ids=os.path.basename)
 def test_tutorial_runs_quick_and_writes_figures(script, tmp_path):
     if os.path.basename(script).startswith("12_") and shutil.which("fluidsynth") is None \

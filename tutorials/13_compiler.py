@@ -86,6 +86,12 @@ saved(traced.save(os.path.join(args.out, "13_graph_traced.png")))
 #   transposes of transposes, reshapes that change nothing;
 # - **lower** gives gradients that the recorded backward spells with general ops the
 #   kernel the plain backward uses (max-pooling's scatter, a convolution's bias sum);
+# - in a CNN, **pool_before_relu** computes `max_pool2d(relu(x))` as
+#   `relu(max_pool2d(x))` (ReLU is monotone: the same values, the same gradients) so that
+#   ReLU and its gradient run on the pooled array, a quarter of the size; **conv_pool**
+#   then runs a convolution, its 2x2 max-pool and that ReLU as one kernel (on CPUs with
+#   AVX-512), and **pool_grad_weight** its weight gradient from the pooled gradient; this
+#   MLP has none of them, so they report 0;
 # - **fuse** merges chains of elementwise ops into one loop (one Numba kernel: no
 #   temporary arrays in between);
 # - **fuse_sums** lets such a loop also add up the columns of its result when a sum
@@ -95,14 +101,14 @@ saved(traced.save(os.path.join(args.out, "13_graph_traced.png")))
 
 # %%
 report = compiled_step.passes()
-print(f"  {'pass':<14}{'changes':>8}{'instructions':>14}")
+print(f"  {'pass':<18}{'changes':>8}{'instructions':>14}")
 for r in report:
-    print(f"  {r.name:<14}{r.changes:>8}{r.instructions:>14}")
-fig, ax = plt.subplots(figsize=(7, 3.2), layout="constrained")
+    print(f"  {r.name:<18}{r.changes:>8}{r.instructions:>14}")
+fig, ax = plt.subplots(figsize=(8, 3.4), layout="constrained")
 ax.bar(range(len(report)), [r.instructions for r in report], color="#4c72b0")
 for k, r in enumerate(report):
     ax.text(k, r.instructions + 0.3, str(r.changes) if r.changes else "", ha="center", fontsize=8)
-ax.set_xticks(range(len(report)), [r.name for r in report], rotation=30)
+ax.set_xticks(range(len(report)), [r.name for r in report], rotation=40, ha="right")
 ax.set_ylabel("instructions that compute")
 ax.set_title("instructions after each pass (numbers: rewrites the pass made)")
 saved(plots.save(fig, os.path.join(args.out, "13_passes.png")))

@@ -45,12 +45,12 @@ class HostOp:
     (cross-entropy's one-hot targets from class indices): carried as an instruction so
     that it runs on every call's data. Never differentiated."""
 
-    __slots__ = ("name", "forward", "symbol")
+    __slots__ = ("name", "forward", "symbol", "saves")
 
-    def __init__(self, name, forward):
-        self.name, self.forward, self.symbol = name, forward, None
+    def __init__(self, name, forward, saves=False):
+        # saves: forward returns (value, buffer for a backward pass), as an op that saves does
+        self.name, self.forward, self.symbol, self.saves = name, forward, None, saves
 
-    saves = False
     differentiable = False
 
     def __repr__(self):

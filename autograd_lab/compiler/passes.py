@@ -8,6 +8,13 @@
                    a cross-entropy's gradient recomputes is read from its forward
     lower          gradients the recorded backward spells with general ops, given the kernels
                    the plain backward uses (max-pooling's scatter, a convolution's bias sum)
+    pool_before_relu   max_pool2d(relu(x)) computed as relu(max_pool2d(x)), the same values and
+                   gradients with ReLU and its gradient's mask on the pooled (smaller) array,
+                   and a convolution's bias gradient summed there too
+    conv_pool      a convolution, the 2x2 max-pool of its output and a relu after it as one
+                   kernel (AVX-512)
+    pool_grad_weight   such a convolution's weight gradient from the pool's gradient and
+                   argmax, without building the convolution's output gradient
     fuse           chains of elementwise ops into one instruction (one kernel, no temporaries)
     fuse_sums      a sum over the rows of a fused 2-D result (a bias gradient) computed
                    by the same kernel, in the same pass
@@ -20,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .ir import Graph, Ref, evaluate_instr
+from .ir import Graph, Instr, Ref, evaluate_instr
 
 # Elementwise ops of the op table, by name: arity, and the expression of one element
 # (used by fusion; the codegen turns it into Numba or plain Python).
@@ -277,6 +284,171 @@ def lower(graph):
     return Graph(new, graph.outputs), changed
 
 
+# ---- max-pool before ReLU ------------------------------------------------------------------------
+# ReLU is monotone, so max_pool(relu(x)) = relu(max_pool(x)), and the gradients agree too:
+# where a window's maximum is positive both send the gradient to the same (first) maximum,
+# elsewhere both send nothing (relu'(0) = 0). Pooling first, ReLU and its gradient's mask
+# run on the pooled array, a quarter of the size for 2x2 windows, and the full-size mask
+# pass of the backward disappears: the masked pooled gradient is scattered directly.
+def _is_op(ins, name):
+    return ins.kind == "op" and not ins.scalar and ins.op.name == name
+
+
+def pool_before_relu(graph):
+    """max_pool2d(relu(x)) -> relu(max_pool2d(x)); its lowered backward
+    mul(max_pool2d_backward(g, argmax), greater(x, 0)) -> max_pool2d_backward(g * (pooled > 0), argmax);
+    a convolution's bias gradient over that backward -> the channel sums of g * (pooled > 0)."""
+    users = graph.consumers()
+    current = graph.by_id
+    next_id = [graph.next_id()]
+
+    def new_id():
+        next_id[0] += 1
+        return next_id[0] - 1
+    pools = {}          # max_pool2d id -> its relu's input
+    for ins in graph.instrs:
+        if _is_op(ins, "max_pool2d") and _is_op(current[ins.inputs[0]], "relu"):
+            relu = current[ins.inputs[0]]
+            if users[relu.id] == [ins.id] and relu.dtype == ins.dtype:
+                pools[ins.id] = relu.inputs[0]
+    if not pools:
+        return graph, 0
+    masked = {}         # mul id -> (max_pool2d_backward id, pool id): the backward to rewrite
+    for ins in graph.instrs:
+        if not (_is_op(ins, "mul") and len(ins.inputs) == 2):
+            continue
+        for b, k in (ins.inputs, ins.inputs[::-1]):
+            back, mask = current[b], current[k]
+            if not (back.kind == "op" and back.op.name == "max_pool2d_backward" and _is_op(mask, "greater")):
+                continue
+            pool = current[back.inputs[1]].inputs[0] if current[back.inputs[1]].kind == "saved" else None
+            if (pool in pools and mask.inputs[0] == pools[pool] and _const_is(current, mask.inputs[1], 0)
+                    and users[b] == [ins.id]
+                    and int(np.prod(current[back.inputs[0]].shape)) == int(np.prod(current[pool].shape))
+                    and ins.shape == back.shape and ins.dtype == back.dtype):
+                masked[ins.id] = (b, pool, mask)
+                break
+    rewritten_back = {b: (pool, mask, current[y]) for y, (b, pool, mask) in masked.items()}
+    replace = {y: b for y, (b, _, _) in masked.items()}
+    pooled_first = {}   # old max_pool2d id (now the relu) -> new max_pool2d id
+    pooled_gradient = {}    # rewritten max_pool2d_backward id -> the masked pooled gradient's id
+    summed_pooled = 0
+    new = []
+    for ins in graph.instrs:
+        if ins.id in pools:
+            first = ins.copy(id=new_id(), inputs=(pools[ins.id],))
+            relu = current[ins.inputs[0]]
+            pooled_first[ins.id] = first.id
+            new.append(first)
+            new.append(relu.copy(id=ins.id, inputs=(first.id,), shape=ins.shape, source=ins.source))
+        elif ins.kind == "saved" and ins.inputs[0] in pooled_first:
+            new.append(ins.copy(inputs=(pooled_first[ins.inputs[0]],)))
+        elif ins.id in rewritten_back:
+            pool, mask, mul = rewritten_back[ins.id]
+            positive = mask.copy(id=new_id(), inputs=(pool, mask.inputs[1]), shape=current[pool].shape)
+            gradient = current[ins.inputs[0]]
+            shape = current[pool].shape
+            if gradient.shape != shape:     # the lowered backward reshapes it to the pooled shape
+                from ..ops.primitives import reshape
+                gradient = Instr(new_id(), "op", op=reshape, inputs=(gradient.id,),
+                                 params={"shape": shape}, shape=shape, dtype=gradient.dtype)
+                new.append(gradient)
+            scaled = mul.copy(id=new_id(), inputs=(gradient.id, positive.id), shape=shape,
+                              dtype=gradient.dtype)
+            new.extend([positive, scaled, ins.copy(inputs=(scaled.id,) + ins.inputs[1:])])
+            pooled_gradient[ins.id] = pooled_gradient[mul.id] = scaled.id   # mul's readers read ins next
+        elif ins.kind == "op" and ins.op.name == "conv2d_grad_bias" and ins.inputs[0] in pooled_gradient:
+            # the scatter moves each value within its own channel: the same channel sums
+            new.append(ins.copy(inputs=(pooled_gradient[ins.inputs[0]],)))
+            summed_pooled += 1
+        else:
+            new.append(ins)
+    return _remap(Graph(new, graph.outputs), replace), len(pools) + len(masked) + summed_pooled
+
+
+# ---- a convolution pooled as it is computed --------------------------------------------------------
+def _conv_pool_op(relu):
+    from ..kernels import conv as KC
+    from .ir import HostOp
+    return HostOp("conv2d_max_pool2d_relu" if relu else "conv2d_max_pool2d",
+                  lambda x, w, b=None, *, stride, padding, dilation:
+                  KC.conv2d_max_pool2d(x, w, b, stride, padding, dilation, relu), saves=True)
+
+
+def conv_pool(graph):
+    """max_pool2d(conv2d(x, w, b)) with 2x2 windows, stride 2, when nothing else reads the
+    convolution -> one kernel that pools the convolution's blocks while they are in registers
+    (kernels.conv.conv2d_max_pool2d): the full-size output is never written nor read back.
+    The argmax is the same, so the backward is max-pooling's. Only where the fused kernel
+    runs (AVX-512, float32, the geometry in `conv_max_pool_fits`)."""
+    from ..kernels import conv as KC
+    users = graph.consumers()
+    current = graph.by_id
+    outputs = {i for i, _ in graph.outputs}
+    fused, changed, replace = {}, 0, {}
+    new = []
+    for ins in graph.instrs:
+        conv = current[ins.inputs[0]] if ins.inputs else None
+        if (_is_op(ins, "max_pool2d") and _is_op(conv, "conv2d") and users[conv.id] == [ins.id]
+                and (tuple(ins.params["kernel"]), tuple(ins.params["stride"]), tuple(ins.params["padding"]))
+                == ((2, 2), (2, 2), (0, 0))
+                and KC.conv_max_pool_fits(current[conv.inputs[0]].shape, current[conv.inputs[1]].shape,
+                                          conv.dtype, conv.params["stride"], conv.params["padding"],
+                                          conv.params["dilation"])
+                and all(current[i].dtype == conv.dtype for i in conv.inputs)):
+            # a relu that alone reads the pooled values (pool_before_relu put it there) comes along
+            readers = [current[u] for u in users[ins.id] if current[u].kind != "saved"]
+            relu = (len(readers) == 1 and _is_op(readers[0], "relu") and readers[0].dtype == ins.dtype
+                    and ins.id not in outputs)      # a returned pool keeps its values before the relu
+            if relu:
+                replace[readers[0].id] = ins.id
+            if relu not in fused:
+                fused[relu] = _conv_pool_op(relu)
+            ins = ins.copy(op=fused[relu], inputs=conv.inputs, params=dict(conv.params))
+            changed += 1 + relu
+        new.append(ins)
+    return _remap(Graph(new, graph.outputs), replace), changed
+
+
+def _pooled_grad_weight_op():
+    from ..kernels import conv as KC
+    from .ir import HostOp
+    return HostOp("conv2d_grad_weight_pooled", lambda x, g, argmax, *, w_shape, stride, padding, dilation:
+                  KC.conv2d_grad_weight_pooled(x, g, argmax, w_shape, stride, padding, dilation))
+
+
+def pool_grad_weight(graph):
+    """conv2d_grad_weight(x, max_pool2d_backward(g, argmax)) where a conv_pool kernel pooled
+    conv2d(x, w) and nothing else reads the pool's input gradient (a first layer: no input
+    gradient) -> one kernel that meets each window's pooled gradient with the input at the
+    window's winner: the convolution's output gradient is never built (AVX-512 only)."""
+    from ..kernels import conv as KC
+    users = graph.consumers()
+    current = graph.by_id
+    op, new, changed = None, [], 0
+    for ins in graph.instrs:
+        if _is_op(ins, "conv2d_grad_weight"):
+            back = current[ins.inputs[1]]
+            lowered = back.kind == "op" and back.op.name == "max_pool2d_backward" and len(back.inputs) == 2
+            saved = current[back.inputs[1]] if lowered else None
+            pool = current[saved.inputs[0]] if saved is not None and saved.kind == "saved" else None
+            geometry = {k: ins.params[k] for k in ("stride", "padding", "dilation")}
+            if (lowered and users[back.id] == [ins.id] and pool is not None
+                    and pool.kind == "op" and pool.op.name in ("conv2d_max_pool2d", "conv2d_max_pool2d_relu")
+                    and pool.inputs[0] == ins.inputs[0]
+                    and current[pool.inputs[1]].shape == tuple(ins.params["w_shape"])
+                    and all(tuple(pool.params[k]) == tuple(v) for k, v in geometry.items())
+                    and KC.pooled_grad_weight_fits(current[ins.inputs[0]].shape, ins.params["w_shape"],
+                                                   ins.dtype, **geometry)
+                    and current[back.inputs[0]].dtype == ins.dtype):
+                op = op or _pooled_grad_weight_op()
+                ins = ins.copy(op=op, inputs=(ins.inputs[0], back.inputs[0], back.inputs[1]),
+                               params=dict(ins.params))
+                changed += 1
+        new.append(ins)
+    return Graph(new, graph.outputs), changed
+
+
 # ---- fusion ----------------------------------------------------------------------------------
 def _fusable(ins):
     return (ins.kind == "op" and ins.op.name in ELEMENTWISE and not ins.scalar
@@ -406,7 +578,8 @@ def plan_buffers(graph):
 
 
 PIPELINE = (("dce", dce), ("cse", cse), ("fold", fold), ("simplify", simplify), ("cse", cse),
-            ("lower", lower), ("dce", dce), ("fuse", fuse), ("fuse_sums", fuse_sums),
+            ("lower", lower), ("pool_before_relu", pool_before_relu), ("dce", dce),
+            ("conv_pool", conv_pool), ("pool_grad_weight", pool_grad_weight), ("dce", dce), ("fuse", fuse), ("fuse_sums", fuse_sums),
             ("plan_buffers", plan_buffers))
 
 

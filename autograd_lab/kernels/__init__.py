@@ -10,9 +10,9 @@ not Numba's configuration, not the C allocator (kernels.memory is opt-in), not
 BLAS's thread count outside our own calls.
 
 Compiled code is cached on disk so Numba's compile cost is paid once, in a
-directory of our own kernels only (`cache_dir()`): $AUTOGRAD_LAB_CACHE_DIR/numba,
-else $XDG_CACHE_HOME/autograd_lab/numba, else ~/.cache/autograd_lab/numba, in a
-sub-folder named after the package version and a hash of the kernels' sources.
+directory of our own kernels only (`cache_dir()`): $AUTOGRAD_LAB_KERNEL_CACHE_DIR,
+else $AUTOGRAD_LAB_CACHE_DIR/numba, else $XDG_CACHE_HOME/autograd_lab/numba, else
+~/.cache/autograd_lab/numba, in a sub-folder named after the package version and a hash of the kernels' sources.
 Numba checks each cached function against its own source file only; a kernel
 that calls (and so inlines) a kernel of another file would otherwise keep its
 stale machine code after that file changed. A new hash starts a fresh folder.
@@ -55,11 +55,17 @@ def cache_dir() -> str:
     >>> cache_dir().endswith(sources_hash()) and os.sep + "numba" + os.sep in cache_dir()
     True
     """
-    root = os.environ.get("AUTOGRAD_LAB_CACHE_DIR")
+    root = os.environ.get("AUTOGRAD_LAB_KERNEL_CACHE_DIR")
     if not root:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        root = os.path.join(base, "autograd_lab")
-    return os.path.join(root, "numba", f"{_package_version()}-{sources_hash()}")
+        # the kernels need not move with the data caches (a fresh AUTOGRAD_LAB_CACHE_DIR per
+        # experiment or test would otherwise recompile every kernel, ~12 s): this variable
+        # keeps them in one place
+        base = os.environ.get("AUTOGRAD_LAB_CACHE_DIR")
+        if not base:
+            home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+            base = os.path.join(home, "autograd_lab")
+        root = os.path.join(base, "numba")
+    return os.path.join(root, f"{_package_version()}-{sources_hash()}")
 
 
 def _kernel_cache_class():
