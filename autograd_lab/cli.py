@@ -120,7 +120,7 @@ def choose_config(args, *datasets_):
     from .audio.prepare import FeatureConfig
     from .audio.datasets import SyntheticSounds
     given = {"sr": args.sr, "duration": args.duration, "n_fft": args.n_fft, "hop_length": args.hop_length,
-             "n_mels": args.n_mels, "front_end": args.front_end}
+             "n_mels": args.n_mels, "front_end": args.front_end, "pad": getattr(args, "pad", None)}
     found = None
     parts = [survey(d) for d in datasets_ if d is not None]
     parts = [p for p in parts if p is not None]
@@ -133,10 +133,6 @@ def choose_config(args, *datasets_):
     if isinstance(datasets_[0], SyntheticSounds):
         default = FeatureConfig(sr=datasets_[0].params["sr"], duration=datasets_[0].params["duration"])
     config, reasons = choose_features(found, given, default)
-    if getattr(args, "pad", None):
-        import dataclasses
-        config = dataclasses.replace(config, pad=args.pad)
-        reasons.append(f"pad {args.pad} (given)")
     if not args.quiet:
         what = f"{len(found)} files" if found is not None else "the data"
         print(f"features, chosen from {what} (every flag overrides):")

@@ -427,6 +427,12 @@ def test_floor_padding_fills_the_window_with_the_clips_own_noise_floor():
     from autograd_lab import cli
     args = cli.build_parser().parse_args(["train", "--data", "x", "--pad", "floor"])
     assert args.pad == "floor"
+    from autograd_lab.audio.survey import Survey, choose_features
+    found = Survey(["a.wav"] * 3, np.array([8000] * 3), np.array([0.5] * 3), np.ones(3, int), [])
+    chosen, why = choose_features(found, {"pad": "floor"})
+    assert chosen.pad == "floor" and "pad floor (given)" in why
+    chosen, why = choose_features(found)
+    assert chosen.pad == "silence" and not any(line.startswith("pad") for line in why)
 
 
 def test_onnx_export_refuses_floor_padding_and_names_the_way_out(tmp_path):

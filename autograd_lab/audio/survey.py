@@ -204,6 +204,8 @@ def choose_features(found: Survey | None, given: dict | None = None,
                "fmin": "0: C1 = 32.7 Hz, librosa's lowest note"}
         for name in ("n_bins", "bins_per_octave", "fmin"):
             extra[name] = chose(name, getattr(default, name), why[name] + "; the default")
+    if "pad" in given or "pad" in found.suggested:      # said only when asked for: silence otherwise
+        extra["pad"] = chose("pad", default.pad, "")
     config = dataclasses.replace(default, sr=int(sr), duration=float(duration), n_fft=int(n_fft),
                                  hop_length=int(hop), n_mels=int(n_mels), front_end=front_end, **extra)
     if found.channels.max() > 1:
