@@ -133,6 +133,10 @@ def choose_config(args, *datasets_):
     if isinstance(datasets_[0], SyntheticSounds):
         default = FeatureConfig(sr=datasets_[0].params["sr"], duration=datasets_[0].params["duration"])
     config, reasons = choose_features(found, given, default)
+    if getattr(args, "pad", None):
+        import dataclasses
+        config = dataclasses.replace(config, pad=args.pad)
+        reasons.append(f"pad {args.pad} (given)")
     if not args.quiet:
         what = f"{len(found)} files" if found is not None else "the data"
         print(f"features, chosen from {what} (every flag overrides):")
@@ -161,6 +165,7 @@ def recipe_from(args, speech=False):
                   eq_db=0.0 if args.no_eq else (default.eq_db if args.eq_db is None else args.eq_db),
                   filter_db=0.0 if args.no_filter else args.filter_db,
                   reverb=0.0 if args.no_reverb else args.reverb,
+                  noise_db=None if args.no_noise else (tuple(args.noise_db) if args.noise_db else default.noise_db),
                   mixup=args.mixup, label_smoothing=args.label_smoothing,
                   warmup=args.warmup, weight_decay=args.weight_decay, patience=args.patience)
 
@@ -179,8 +184,10 @@ def _say_recipe(args, recipe, model_kwargs, speech):
     stretch = "no stretch" if not recipe.augment or recipe.stretch is None else \
         f"stretch {recipe.stretch[0]:g}-{recipe.stretch[1]:g}x"
     colouring = f"colouring +-{recipe.eq_db:g} dB" if recipe.eq_db and recipe.augment else "no colouring"
+    noise = f"noise floor {recipe.noise_db[0]:g}-{recipe.noise_db[1]:g} dB down" \
+        if recipe.noise_db and recipe.augment else "no added noise"
     print(f"recipe{' for speech (the spoken-digit layout)' if speech else ''}: {recipe.normalization} scaling, "
-          f"{colouring}, {stretch}{pool} (every flag overrides; see --help)")
+          f"{colouring}, {noise}, {stretch}{pool} (every flag overrides; see --help)")
 
 
 # ---- commands -------------------------------------------------------------------------
@@ -487,9 +494,17 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
         return text
 
 
-def _training_options(p, epochs, n_per_class, out):
-    p.add_argument("--epochs", type=_positive(int), default=epochs, help="passes over the training clips")
-    p.add_argument("--batch-size", type=_positive(int), default=64, help="clips per training step")
+def _training_options(p, epochs, n_per_class, out, batch_size=None):
+    from .audio.classifier import DEFAULT_BATCH, DEFAULT_EPOCHS, MAX_EPOCHS, MIN_STEPS
+    small = f"at least {MIN_STEPS} steps"
+    p.add_argument("--epochs", type=_positive(int), default=epochs,
+                   help="passes over the training clips" if epochs else
+                   f"passes over the training clips (default: {DEFAULT_EPOCHS}, more on small data: {small}, "
+                   f"at most {MAX_EPOCHS})")
+    p.add_argument("--batch-size", type=_positive(int), default=batch_size,
+                   help="clips per training step" if batch_size else
+                   f"clips per training step (default: {DEFAULT_BATCH}; without --epochs, halved down to 16 on "
+                   f"small data until {DEFAULT_EPOCHS} epochs make {small})")
     p.add_argument("--lr", type=_positive(float), default=3e-3, help="peak learning rate (AdamW)")
     p.add_argument("--seed", type=int, default=0, help="seed of the split, initialisation and augmentation")
     p.add_argument("--out", default=out, help="folder for the checkpoint, metrics and pictures")
@@ -505,7 +520,7 @@ def _training_options(p, epochs, n_per_class, out):
 
 
 def _recipe_options(p):
-    from .audio.classifier import Recipe
+    from .audio.classifier import SPEECH_RECIPE, Recipe
     from .audio.prepare import NORMALIZATIONS
     default = Recipe()
     g = p.add_argument_group("training recipe (what makes the classifier generalise; see docs/audio.md)")
@@ -532,6 +547,11 @@ def _recipe_options(p):
     g.add_argument("--reverb", type=_not_negative(float), default=default.reverb, metavar="SECONDS",
                    help="random reverberation with decay times (RT60) up to this long: another room")
     g.add_argument("--no-reverb", action="store_true", help="no random reverberation")
+    g.add_argument("--noise-db", type=_not_negative(float), nargs=2, default=None, metavar=("LOW", "HIGH"),
+                   help="random steady noise floor (white to brown) LOW..HIGH dB below each training window's "
+                        "loudest bin: another microphone or room (default: off; "
+                        f"{' to '.join(f'{v:g}' for v in SPEECH_RECIPE['noise_db'])} for speech)")
+    g.add_argument("--no-noise", action="store_true", help="no random noise floor")
     g.add_argument("--no-random-crop", action="store_true",
                    help="train on the middle of long clips instead of a random window per epoch")
     g.add_argument("--mixup", type=float, default=0.0, help="mixup alpha (0: off)")
@@ -553,6 +573,10 @@ def _feature_options(p):
     g.add_argument("--n-fft", type=_positive(int), default=None, help="STFT window in samples")
     g.add_argument("--hop-length", type=_positive(int), default=None, help="STFT hop in samples")
     g.add_argument("--n-mels", type=_positive(int), default=None, help="mel bands")
+    g.add_argument("--pad", choices=("silence", "floor"), default=None,
+                   help="what fills the window around a shorter clip: silence, or each band's noise floor "
+                        "taken from the clip (hides where a noisy recording starts and ends; no ONNX export "
+                        "of the front end yet) (default: silence)")
 
 
 def _data_options(p):
@@ -595,7 +619,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", choices=("cnn", "mlp"), default="cnn", help="network")
     p.add_argument("--test-speaker", default=None,
                    help="FSDD: test on this speaker, train on the others (instead of the official split)")
-    _training_options(p, epochs=30, n_per_class=60, out=os.path.join("out", "train"))
+    _training_options(p, epochs=None, n_per_class=60, out=os.path.join("out", "train"))
 
     p = _command(commands, "evaluate", "accuracy and confusion matrix of a checkpoint on data", evaluate)
     p.add_argument("--checkpoint", required=True, help="model.safetensors written by `train`")
@@ -623,7 +647,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep groups on one side: a file-name field number (split at - and _), "
                         "'folder', or 'speaker' (FSDD)")
     p.add_argument("--max-folds", type=_positive(int), default=None, help="run only the first N folds")
-    _training_options(p, epochs=30, n_per_class=60, out=os.path.join("out", "cv"))
+    _training_options(p, epochs=None, n_per_class=60, out=os.path.join("out", "cv"))
 
     p = _command(commands, "export", "a checkpoint as ONNX (raw audio in), or as a web page (--web)", export)
     p.add_argument("checkpoint", metavar="CHECKPOINT")
@@ -634,7 +658,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write a static page classifying dropped sound files (fetches onnxruntime-web once)")
 
     p = _command(commands, "demo", "the main demo: a CNN on synthetic sounds, with every picture", demo)
-    _training_options(p, epochs=20, n_per_class=150, out=os.path.join("out", "demo"))
+    _training_options(p, epochs=20, n_per_class=150, out=os.path.join("out", "demo"), batch_size=64)
 
     p = commands.add_parser("data", help="make a data set: `data instruments` renders eight instruments")
     kinds = p.add_subparsers(dest="kind", required=True, metavar="KIND")

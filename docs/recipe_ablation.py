@@ -36,6 +36,8 @@ VARIANTS = {                          # changes to the speech defaults (SPEECH_R
     "no-smoothing": {"label_smoothing": 0.0},
     "mixup": {"mixup": 0.2},
     "no-warmup": {"warmup": 0},
+    "no-noise": {"noise_db": None},
+    "floor-pad": {"pad": "floor"},                                  # a feature setting: FeatureConfig.pad
     "old-recipe": {"normalization": "global", "stretch": None, "warp": 0.0, "gain_db": 0.0, "eq_db": 0.0,
                    "time_masks": 1, "freq_masks": 1, "label_smoothing": 0.0, "warmup": 0,
                    "weight_decay": 1e-4},
@@ -48,7 +50,7 @@ def main():
                                                        "data", "fsdd"))
     parser.add_argument("--speaker", action="append", required=True)
     parser.add_argument("--variant", action="append", choices=sorted(VARIANTS), required=True)
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=None, help="default: as `autograd-lab train` chooses")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     everything = al.audio.FSDD(args.data, "all")
@@ -56,12 +58,13 @@ def main():
     for variant in args.variant:
         change = dict(VARIANTS[variant])
         model_kwargs = {**SPEECH_MODEL, **({"pool": change.pop("pool")} if "pool" in change else {})}
+        features = dataclasses.replace(config, pad=change.pop("pad")) if "pad" in change else config
         recipe = dataclasses.replace(Recipe(), **{**SPEECH_RECIPE, **change})
         for speaker in args.speaker:
             others = [s for s in everything.all_speakers if s != speaker]
             metrics = al.audio.train_classifier(
                 al.audio.FSDD(args.data, "all", speakers=others), al.audio.FSDD(args.data, "all", speakers=[speaker]),
-                config=config, epochs=args.epochs, seed=args.seed, recipe=recipe, out=tempfile.mkdtemp(),
+                config=features, epochs=args.epochs, seed=args.seed, recipe=recipe, out=tempfile.mkdtemp(),
                 progress=False, log=lambda *_: None, write_files=False, model_kwargs=model_kwargs)
             print(f"{variant}\t{speaker}\t{metrics['test']['accuracy']:.3f}\t{metrics['best_epoch']}\t"
                   f"{metrics['seconds']:.0f}", flush=True)

@@ -349,3 +349,81 @@ def test_vocal_tract_length_perturbation_scales_every_frequency_by_one_factor():
         factor = out[inside] / hz[inside]                 # band at f now holds what was at f * factor
         assert 0.9 - 1e-6 <= factor[0] <= 1.1 + 1e-6 and inside.sum() >= 30
         np.testing.assert_allclose(factor, factor[0], rtol=1e-4)      # one factor for low and high bands alike
+
+
+def test_noise_floor_fills_the_silence_below_the_loudest_bin_and_spares_loud_bins():
+    S = np.full((1, 1, 40, 60), -80.0, np.float32)                 # digital silence ...
+    S[0, 0, 10:14, 20:30] = 0.0                                    # ... around one loud event
+    levels = []
+    for seed in range(8):
+        out = al.audio.Augment(max_shift=0, time_masks=0, freq_masks=0, noise_db=(20, 50),
+                               seed=seed).spectrogram(S)[0, 0]
+        quiet = out[:, :15]                                        # the silence, now noise
+        loudest_band = np.median(quiet, axis=1).max()
+        # the loudest noise band sits 20-50 dB down (median of a gamma(4) flutter: about -0.4 dB)
+        assert -50 - 1.5 <= loudest_band <= -20 + 0.5
+        assert quiet.std(axis=1).min() > 0.5                       # it flutters from frame to frame
+        assert np.abs(out[10:14, 20:30]).max() < 0.1               # the event stays as loud as it was
+        levels.append(loudest_band)
+    assert np.ptp(levels) > 5                                      # a new level each time
+    colours = [np.median(al.audio.Augment(max_shift=0, time_masks=0, freq_masks=0, noise_db=(30, 30), seed=s)
+                         .spectrogram(S)[0, 0, :, :15], axis=1) for s in range(8)]
+    tilts = [c[-1] - c[0] for c in colours]
+    assert max(tilts) <= 1.5 and min(tilts) < -5                   # white to brown: never brighter up top
+    assert Recipe(noise_db=(20, 60)).augmenter(0, 40, 60).noise_db == (20, 60)
+    assert Recipe().augmenter(0, 40, 60).noise_db is None
+
+
+def test_the_noise_flags_set_the_noise_floor():
+    from autograd_lab import cli
+    from autograd_lab.audio.classifier import SPEECH_RECIPE
+    parser = cli.build_parser()
+    assert cli.recipe_from(parser.parse_args(["train", "--data", "x"])).noise_db is None
+    assert cli.recipe_from(parser.parse_args(["train", "--data", "x"]), speech=True).noise_db == SPEECH_RECIPE["noise_db"]
+    given = parser.parse_args(["train", "--data", "x", "--noise-db", "10", "30"])
+    assert cli.recipe_from(given).noise_db == (10.0, 30.0)
+    assert cli.recipe_from(parser.parse_args(["train", "--data", "x", "--no-noise"]), speech=True).noise_db is None
+
+
+def test_small_data_trains_for_enough_steps_and_large_data_keeps_30_epochs_of_64():
+    from autograd_lab import cli
+    from autograd_lab.audio.classifier import MAX_EPOCHS, MIN_STEPS, training_schedule
+    assert training_schedule(2250)[:2] == (64, 30)                 # the spoken digits: unchanged
+    assert training_schedule(1800)[:2] == (64, 30)                 # 29 batches x 30 epochs >= MIN_STEPS
+    for n in (100, 216, 500, 1000, 2000):
+        batch, epochs, why = training_schedule(n)
+        steps = -(-n // batch) * epochs
+        assert steps >= MIN_STEPS or epochs == MAX_EPOCHS, (n, batch, epochs)
+        assert 16 <= batch <= 64 and 30 <= epochs <= MAX_EPOCHS and f"{epochs} epochs" in why
+    assert training_schedule(216)[:2] == (16, 58)                 # 14 batches of 16 per epoch
+    assert training_schedule(216, epochs=30)[:2] == (64, 30)       # given epochs: 64 unless given too
+    assert training_schedule(216, batch_size=8)[:2] == (8, 30)
+    parser = cli.build_parser()
+    args = parser.parse_args(["train", "--data", "x"])
+    assert args.epochs is None and args.batch_size is None         # chosen from the data
+    assert parser.parse_args(["demo"]).batch_size == 64
+
+
+def test_floor_padding_fills_the_window_with_the_clips_own_noise_floor():
+    from autograd_lab.audio.prepare import FeatureConfig
+    rng = np.random.default_rng(0)
+    y = (0.01 * rng.standard_normal(2400)).astype(np.float32)     # 0.3 s of steady noise ...
+    y[900:1500] += np.sin(2 * np.pi * 440 * np.arange(600) / 8000).astype(np.float32)   # ... round a tone
+    silence = FeatureConfig(sr=8000, duration=1.0, n_fft=256, hop_length=128)
+    floor = FeatureConfig(sr=8000, duration=1.0, n_fft=256, hop_length=128, pad="floor")
+    a, b = silence.clip_features(y, 8000), floor.clip_features(y, 8000)
+    assert a.shape == b.shape == (40, silence.n_frames)
+    assert np.isclose(a[:, 0], a.max() - 80).all()                 # silence: the 80-dB floor
+    noise = a[:, [23, 24, 25, 37, 38]].mean(axis=1)              # the clip's own noise, either side of the tone
+    assert np.allclose(b[:, 0], b[:, -1]) and np.abs(b[:, 0] - noise).max() < 10 and abs(np.mean(b[:, 0] - noise)) < 4
+    assert b[:, 0].mean() > a[:, 0].mean() + 20                    # noise, not silence, around the clip
+    assert np.allclose(a[:, 27:36], b[:, 27:36])                   # the clip itself is unchanged
+    assert np.allclose(floor.features(y, 8000)[0], b)
+    long = rng.standard_normal(16000).astype(np.float32)           # longer than the window: nothing to pad
+    assert np.allclose(floor.features(long, 8000), silence.features(long, 8000))
+    assert "pad" not in silence.to_dict() and FeatureConfig.from_dict(floor.to_dict()).pad == "floor"
+    with pytest.raises(ValueError, match="pad"):
+        FeatureConfig(pad="zeros")
+    from autograd_lab import cli
+    args = cli.build_parser().parse_args(["train", "--data", "x", "--pad", "floor"])
+    assert args.pad == "floor"

@@ -168,7 +168,7 @@ def test_what_a_new_user_ran_into(run, tmp_path):
     _one_line_error(run("train", "--data", root, "--out", tmp_path / "o"), "only one class")
     # --help shows the defaults
     result = run("train", "--help")
-    assert "(default: 30)" in result.stdout and "(default: clip)" in result.stdout
+    assert "(default: 30," in result.stdout and "(default: clip)" in result.stdout
 
 
 def test_a_corrupt_mp3_is_named_without_decoder_chatter(tmp_path):

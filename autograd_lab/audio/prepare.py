@@ -66,6 +66,10 @@ def fix_length(y, size, mode="center"):
 #: The spectrogram a FeatureConfig computes: "mel" (log-mel, for speech and sound events) or
 #: "cqt" (log constant-Q, one row per semitone: a pitch change moves a note along the rows).
 FRONT_ENDS = ("mel", "cqt")
+#: What fills the window around a clip shorter than `duration`: "silence" (zeros before the
+#: spectrogram: the floor, 80 dB down) or "floor" (each band's own noise floor, taken from the
+#: clip: a noisy recording then shows no edges, which a classifier could learn instead of the sound).
+PADS = ("silence", "floor")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,7 +80,8 @@ class FeatureConfig:
     `duration` seconds, then power_to_db(melspectrogram(...)) with these parameters.
     With front_end="cqt" the spectrogram is power_to_db(|cqt|**2) instead: `n_bins` bins,
     `bins_per_octave` to the octave, from `fmin` (0: C1, librosa's default) with
-    `hop_length`; n_fft, n_mels, fmax, htk and norm are then unused.
+    `hop_length`; n_fft, n_mels, fmax, htk and norm are then unused. `pad` says what fills
+    the window around a shorter clip (PADS).
 
     >>> import autograd_lab as al, numpy as np
     >>> config = al.audio.FeatureConfig(sr=8000, duration=1.0, n_mels=40)
@@ -97,10 +102,13 @@ class FeatureConfig:
     front_end: str = "mel"
     n_bins: int = 84
     bins_per_octave: int = 12
+    pad: str = "silence"
 
     def __post_init__(self):
         if self.front_end not in FRONT_ENDS:
             raise ValueError(f"FeatureConfig: front_end must be one of {FRONT_ENDS}, got {self.front_end!r}")
+        if self.pad not in PADS:
+            raise ValueError(f"FeatureConfig: pad must be one of {PADS}, got {self.pad!r}")
 
     @property
     def n_bands(self) -> int:
@@ -116,7 +124,10 @@ class FeatureConfig:
         return 1 + self.n_samples // self.hop_length
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if d["pad"] == "silence":       # as before `pad` existed: older cache keys and checkpoints stay valid
+            del d["pad"]
+        return d
 
     @classmethod
     def from_dict(cls, d) -> "FeatureConfig":
@@ -149,6 +160,12 @@ class FeatureConfig:
     def features(self, y, sr) -> np.ndarray:
         """The log-mel input (1, n_mels, frames), float32, from samples at rate `sr`
         (padded or cropped to `duration`, keeping the middle)."""
+        if self.pad == "floor":
+            from .io import resample
+            y = normalize_loudness(resample(np.asarray(y, np.float32), sr, self.sr), self.loudness_db)
+            if y.shape[-1] < self.n_samples:
+                return self._padded_log_mel(y)[None]
+            return self.log_mel(fix_length(y, self.n_samples))[None]
         return self.log_mel(self.waveform(y, sr))[None]
 
     def clip_features(self, y, sr) -> np.ndarray:
@@ -157,8 +174,21 @@ class FeatureConfig:
         from .io import resample
         y = normalize_loudness(resample(np.asarray(y, np.float32), sr, self.sr), self.loudness_db)
         if y.shape[-1] < self.n_samples:
-            y = fix_length(y, self.n_samples)
+            return self._padded_log_mel(y)
         return self.log_mel(y)
+
+    def _padded_log_mel(self, y) -> np.ndarray:
+        """log_mel of a clip shorter than `duration`, centred in silence; with pad="floor" the
+        frames of the padding then take each band's 10th percentile over the clip's own
+        frames (its noise floor), so where the recording starts and ends is not visible."""
+        S = self.log_mel(fix_length(y, self.n_samples))
+        if self.pad == "floor":
+            before = (self.n_samples - y.shape[-1]) // 2
+            centres = np.arange(S.shape[-1]) * self.hop_length
+            inside = (centres >= before) & (centres < before + y.shape[-1])
+            if inside.any():
+                S[..., ~inside] = np.percentile(S[..., inside], 10, axis=-1, keepdims=True)
+        return S
 
 
 def default_cache_dir() -> str:
@@ -408,7 +438,11 @@ class Augment:
     a smooth curve over the mel bands, a tilt plus one slow ripple, within +-eq_db; another
     microphone, room or voice timbre), a random filter (`filter_db`: a low-pass or
     high-pass roll-off of 3-24 dB per octave from a random cut-off band, down by at most
-    filter_db; a duller or thinner recording), a random reverberation (`reverb`: the
+    filter_db; a duller or thinner recording), a random noise floor (`noise_db`: a pair
+    (low, high): steady noise of a random colour, from white to brown (-6 dB per octave),
+    whose loudest band lies a random low..high dB below the window's loudest bin, with the
+    frame-to-frame flutter of real noise; another microphone or room: a recording's own
+    silence is never digital silence), a random reverberation (`reverb`: the
     power smeared forward in time by an exponential tail of a random decay time (RT60)
     up to `reverb` seconds, at a random level of up to 0 dB against the direct sound;
     frames last `frame_seconds`), a time stretch (`stretch`:
@@ -432,14 +466,14 @@ class Augment:
 
     def __init__(self, max_shift=0.1, snr_db=(10.0, 40.0), time_masks=1, time_mask=6, freq_masks=1,
                  freq_mask=4, seed=0, gain_db=None, stretch=None, warp=None, eq_db=None, filter_db=None,
-                 reverb=None, frame_seconds=None, band_hz=None, pitch_shift=None):
+                 reverb=None, frame_seconds=None, band_hz=None, pitch_shift=None, noise_db=None):
         if reverb and not frame_seconds:
             raise ValueError("Augment: reverb needs frame_seconds (hop_length / sr) to know how fast frames pass")
         self.max_shift, self.snr_db = max_shift, snr_db
         self.gain_db, self.stretch, self.warp, self.eq_db = gain_db, stretch, warp, eq_db
         self.filter_db, self.reverb, self.frame_seconds = filter_db, reverb, frame_seconds
         self.band_hz = None if band_hz is None else np.asarray(band_hz, np.float64)
-        self.pitch_shift = pitch_shift
+        self.pitch_shift, self.noise_db = pitch_shift, noise_db
         self.time_masks, self.time_mask = time_masks, time_mask
         self.freq_masks, self.freq_mask = freq_masks, freq_mask
         self.rng = np.random.default_rng(seed)
@@ -468,6 +502,20 @@ class Augment:
             cutoff = self.rng.uniform(0.0, 0.3) * n_mels
             beyond = cutoff - band
         return -np.clip(beyond * slope, 0, self.filter_db * self.rng.uniform(0.3, 1.0))
+
+    def _noise_floor(self, clip):
+        """A log-power (dB) spectrogram with steady coloured noise added (see `noise_db`)."""
+        n_mels, n_frames = clip.shape
+        if self.band_hz is not None and len(self.band_hz) == n_mels:
+            octaves = np.log2(np.maximum(self.band_hz, 50.0) / max(self.band_hz[0], 50.0))
+        else:                                   # band numbers: about 12 bands of 64 to the octave
+            octaves = np.arange(n_mels) * 64.0 / (12 * n_mels)
+        colour = -self.rng.uniform(0.0, 6.0) * octaves           # dB: white (0) to brown (-6 per octave)
+        level = clip.max() - self.rng.uniform(*self.noise_db)
+        # noise power in a band fluctuates from frame to frame (a gamma of shape 4: +-50 %)
+        flutter = self.rng.gamma(4.0, 1 / 4.0, size=(n_mels, n_frames))
+        noise = 10.0 ** ((level + colour - colour.max())[:, None] / 10) * flutter
+        return (10 * np.log10(10.0 ** (clip.astype(np.float64) / 10) + noise)).astype(clip.dtype)
 
     def _reverberate(self, clip):
         """A log-power (dB) spectrogram with an exponentially decaying tail added: each frame's
@@ -502,6 +550,8 @@ class Augment:
         n_mels, n_frames = batch.shape[-2:]
         limit = int(self.max_shift * n_frames)
         for i, clip in enumerate(batch):
+            if self.noise_db:                  # first: the noise is in the recording, under what follows
+                clip = self._noise_floor(clip)
             floor = clip.min()
             if self.gain_db:
                 clip = clip + np.float32(self.rng.uniform(-self.gain_db, self.gain_db))

@@ -234,6 +234,10 @@ def add_front_end(g, waveform, config, dft=None, whole_clip=False):
         raise ExportError(f"onnx.export: the {config.front_end!r} front end has no ONNX version (only log-mel "
                           "has); export the network on features instead (features_input=True, "
                           "`autograd-lab export --features-input`)")
+    if getattr(config, "pad", "silence") != "silence":
+        raise ExportError(f"onnx.export: padding short clips with their noise floor (pad={config.pad!r}) has no "
+                          "ONNX version yet; export the network on features instead (features_input=True, "
+                          "`autograd-lab export --features-input`)")
     if dft is None:
         dft = "stft" if config.n_fft & (config.n_fft - 1) == 0 else "matmul"
     from ..audio.features import get_window, mel_filters
