@@ -23,12 +23,16 @@ if not os.environ.get("AUTOGRAD_LAB_KERNEL_CACHE_DIR"):
 
 # ---- two workers (`make test` runs pytest-xdist): tests go one by one to whichever worker is
 # free, except the modules whose tests share an expensive module fixture (a trained model): each
-# of those runs whole on one worker, so its fixture is built once.
+# of those runs whole on one worker, so its fixture is built once. xdist hands out the larger
+# groups first (those two modules), then the tests in collection order (slow ones first, below).
+# Each worker runs the kernels on as many threads as it would alone.
 MODULES_WITH_A_SHARED_FIXTURE = ("tests/test_onnx.py", "tests/test_interop_browser.py")
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
+    if config.getoption("dist") != "load":        # the user asked for another distribution
+        return None
     from xdist.scheduler import LoadScopeScheduling
 
     class SharedFixtureModulesWhole(LoadScopeScheduling):

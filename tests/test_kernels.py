@@ -186,13 +186,17 @@ def test_vector_conv_keeps_nan_and_inf_where_the_reference_has_them():
     np.testing.assert_allclose(gx[np.isfinite(ref)], ref[np.isfinite(ref)], rtol=1e-5, atol=1e-5)
 
 
+# "forced": the 16-lane kernels also where the host lacks AVX-512 (LLVM splits the vectors),
+# so that the fused kernels are tested on every machine, not only their fallback
+@pytest.mark.parametrize("lanes", ["host", "forced"])
 @pytest.mark.parametrize("relu", [False, True])
-def test_convolution_pooled_in_one_kernel_matches_the_two_passes(relu):
+def test_convolution_pooled_in_one_kernel_matches_the_two_passes(relu, lanes, monkeypatch):
     """kernels.conv.conv2d_max_pool2d: the same values and argmax as conv2d then 2x2
     max-pooling (then relu), bit for bit (the same sums in the same order), ties to the
     first maximum, NaN and inf where the two passes put them; other geometries fall back."""
     from autograd_lab.kernels import elementwise as KE
-    from autograd_lab.kernels.simd import wide_kernels_fit
+    if lanes == "forced":
+        monkeypatch.setattr(K, "wide_kernels_fit", lambda: True)
     rng = np.random.default_rng(11)
     params = dict(stride=(1, 1), padding=(1, 1), dilation=(1, 1))
     cases = [((3, 1, 6, 32), (8, 1, 3, 3), params), ((2, 3, 4, 64), (4, 3, 2, 3), params),
@@ -229,16 +233,18 @@ def test_convolution_pooled_in_one_kernel_matches_the_two_passes(relu):
             np.testing.assert_array_equal(got, want)
             np.testing.assert_array_equal(argmax, want_argmax)
             assert np.isnan(got).any() and np.isinf(got).any()
-    assert K.conv_max_pool_fits((2, 1, 6, 32), (8, 1, 3, 3), np.float32, **params) == wide_kernels_fit()
-    assert K.conv_max_pool_fits((2, 1, 6, 16), (8, 1, 3, 3), np.float32, **params) == wide_kernels_fit()
+    assert K.conv_max_pool_fits((2, 1, 6, 32), (8, 1, 3, 3), np.float32, **params) == K.wide_kernels_fit()
+    assert K.conv_max_pool_fits((2, 1, 6, 16), (8, 1, 3, 3), np.float32, **params) == K.wide_kernels_fit()
     assert not K.conv_max_pool_fits((2, 1, 6, 32), (8, 1, 3, 3), np.float64, **params)
 
 
-def test_weight_gradient_from_a_pooled_gradient_matches_the_scatter_and_the_reference():
+@pytest.mark.parametrize("lanes", ["host", "forced"])
+def test_weight_gradient_from_a_pooled_gradient_matches_the_scatter_and_the_reference(lanes, monkeypatch):
     """kernels.conv.conv2d_grad_weight_pooled: the weight gradient of a convolution whose output
     went through a 2x2 max-pool, from the pool's gradient and argmax, equals the reference
     on the scattered gradient (ties, zeros in the gradient; other geometries fall back)."""
-    from autograd_lab.kernels.simd import wide_kernels_fit
+    if lanes == "forced":                           # as above: the fused kernel on every machine
+        monkeypatch.setattr(K, "wide_kernels_fit", lambda: True)
     rng = np.random.default_rng(13)
     params = dict(stride=(1, 1), padding=(1, 1), dilation=(1, 1))
     cases = [((3, 1, 6, 32), (8, 1, 3, 3), params), ((2, 3, 4, 64), (4, 3, 2, 3), params),
@@ -259,7 +265,7 @@ def test_weight_gradient_from_a_pooled_gradient_matches_the_scatter_and_the_refe
             got = K.conv2d_grad_weight_pooled(x, g, argmax, w_shape, **p)
         assert bool(called) == K.pooled_grad_weight_fits(x_shape, w_shape, np.float32, **p)
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
-    assert K.pooled_grad_weight_fits((3, 1, 6, 32), (8, 1, 3, 3), np.float32, **params) == wide_kernels_fit()
+    assert K.pooled_grad_weight_fits((3, 1, 6, 32), (8, 1, 3, 3), np.float32, **params) == K.wide_kernels_fit()
 
 
 def test_simd_operations_compiled_match_their_python_meaning():
@@ -527,7 +533,7 @@ def test_kernels_without_jit():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__,
-         "-k", "match_the_reference or matches_the_reference or ties", "--hypothesis-profile=nojit"],
+         "-k", "match_the_reference or matches_the_reference or ties or pooled", "--hypothesis-profile=nojit"],
         cwd=root, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert " passed" in result.stdout

@@ -274,7 +274,8 @@ def test_kernel_cache_is_versioned_by_the_sources_and_lives_in_a_user_cache(tmp_
     from autograd_lab import kernels
     monkeypatch.setenv("AUTOGRAD_LAB_KERNEL_CACHE_DIR", str(tmp_path / "kernels"))
     monkeypatch.setenv("AUTOGRAD_LAB_CACHE_DIR", str(tmp_path))
-    assert kernels.cache_dir() == str(tmp_path / "kernels" / os.path.basename(kernels.cache_dir()))
+    version_and_hash = f"{kernels._package_version()}-{kernels.sources_hash()}"
+    assert kernels.cache_dir() == str(tmp_path / "kernels" / version_and_hash)
     monkeypatch.delenv("AUTOGRAD_LAB_KERNEL_CACHE_DIR")       # the suite sets it (conftest.py)
     folder = kernels.cache_dir()
     assert folder.startswith(str(tmp_path / "numba")) and folder.endswith(kernels.sources_hash())

@@ -14,7 +14,7 @@ from runtime_stress import FAMILIES
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TRIALS = 20          # per family: 60 interrupts in all
-TIMEOUT = 600        # seconds per family; a healthy run takes about a minute alone (CI runs alone)
+TIMEOUT = 600        # seconds per family; a healthy run takes 10-60 s (beside the other test worker)
 
 
 @pytest.mark.slow

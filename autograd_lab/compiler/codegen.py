@@ -67,11 +67,10 @@ def _cast(dtype):
 
 # ---- fused kernels ---------------------------------------------------------------------------
 def cache_dir() -> str:
-    """Where generated kernels are kept: AUTOGRAD_LAB_COMPILER_CACHE, else `compiled` beside the
-    library's own kernel cache (~/.cache/autograd_lab/compiled, or beside
-    AUTOGRAD_LAB_KERNEL_CACHE_DIR); Numba caches each one next to it."""
-    path = os.environ.get("AUTOGRAD_LAB_COMPILER_CACHE") or os.path.join(
-        os.path.dirname(os.path.dirname(kernels.cache_dir())), "compiled")
+    """Where generated kernels are kept: AUTOGRAD_LAB_COMPILER_CACHE, else `compiled` inside the
+    library's own kernel cache (`kernels.cache_dir()`, so a new version of the library or of its
+    kernels starts afresh); Numba caches each one next to it."""
+    path = os.environ.get("AUTOGRAD_LAB_COMPILER_CACHE") or os.path.join(kernels.cache_dir(), "compiled")
     os.makedirs(path, exist_ok=True)
     return path
 

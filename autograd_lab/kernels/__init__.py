@@ -50,9 +50,8 @@ def _package_version() -> str:
 def cache_dir() -> str:
     """Where our compiled kernels are cached (and only ours: Numba's own setting is left alone).
 
-    >>> import os
     >>> from autograd_lab.kernels import cache_dir, sources_hash
-    >>> cache_dir().endswith(sources_hash()) and os.sep + "numba" + os.sep in cache_dir()
+    >>> cache_dir().endswith(sources_hash())
     True
     """
     root = os.environ.get("AUTOGRAD_LAB_KERNEL_CACHE_DIR")
