@@ -51,16 +51,12 @@ def features(path, front_end):
 
 def pitch_normalised(C, rows=144):
     """A constant-Q power spectrogram at 36 bins per octave, moved frame by frame so that
-    row 0 is the detected fundamental (the bin whose first six harmonics are loudest on
-    average, median-filtered over 5 frames) and row r is r thirds of a semitone above it."""
-    from scipy.ndimage import median_filter
+    row 0 is the detected fundamental (instrument_descriptors.fundamental_bins: the bin whose
+    first six harmonics are loudest on average) and row r is r thirds of a semitone above it."""
+    from instrument_descriptors import fundamental_bins
     L = librosa_db(C)
-    harmonics = np.round(36 * np.log2(np.arange(1, 7))).astype(int)
+    f0 = fundamental_bins(L)
     n, T = L.shape
-    score = np.full((n, T), -1e9)
-    for b in range(n - harmonics[-1]):
-        score[b] = L[b + harmonics].mean(0)
-    f0 = median_filter(score.argmax(0), size=5, mode="nearest")
     out = np.full((rows, T), L.min(), np.float32)
     for t in range(T):
         top = min(n, f0[t] + rows)
