@@ -38,13 +38,15 @@ def onnxruntime_web(cache_dir=None, version=ORT_WEB_VERSION) -> str:
     """The folder holding ORT_WEB_FILES of onnxruntime-web `version`, fetched with npm if not cached."""
     from ..audio.prepare import default_cache_dir
     folder = os.path.join(cache_dir or default_cache_dir(), "npm", f"onnxruntime-web-{version}")
-    if all(os.path.exists(os.path.join(folder, f)) for f in ORT_WEB_FILES):
+    if _complete(folder):
         return folder
     npm = shutil.which("npm")
     if npm is None:
         raise WebExportError("export --web: npm is needed once to fetch onnxruntime-web from the npm registry "
                              "(install Node.js, e.g. `apt-get install npm`), then the package is cached in "
                              f"{folder}")
+    parent = os.path.dirname(folder)
+    os.makedirs(parent, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         try:
             result = subprocess.run([npm, "pack", f"onnxruntime-web@{version}", "--silent",
@@ -58,22 +60,52 @@ def onnxruntime_web(cache_dir=None, version=ORT_WEB_VERSION) -> str:
             reason = (result.stderr.strip().splitlines() or ["no tarball written"])[-1]
             raise WebExportError(f"export --web: could not fetch onnxruntime-web@{version} from the npm registry "
                                  f"(network?): {reason}")
-        staging = tempfile.mkdtemp(dir=tmp)
-        with tarfile.open(os.path.join(tmp, tarballs[0])) as archive:
-            for name in ORT_WEB_FILES + ("LICENSE",):
-                try:
-                    member = archive.getmember(f"package/dist/{name}" if name != "LICENSE" else "package/LICENSE")
-                except KeyError:
-                    if name == "LICENSE":
-                        continue
-                    raise WebExportError(f"export --web: onnxruntime-web@{version} has no dist/{name}") from None
-                with archive.extractfile(member) as src, open(os.path.join(staging, name), "wb") as dst:
-                    shutil.copyfileobj(src, dst)
-        os.makedirs(os.path.dirname(folder), exist_ok=True)
-        if os.path.exists(folder):
-            shutil.rmtree(folder)
-        shutil.move(staging, folder)
+        # unpacked beside the cache folder (same file system), then renamed into place in one step:
+        # another process (a second test worker, a second export) never sees a half-written folder
+        staging = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(folder)}.")
+        try:
+            with tarfile.open(os.path.join(tmp, tarballs[0])) as archive:
+                for name in ORT_WEB_FILES + ("LICENSE",):
+                    try:
+                        member = archive.getmember(f"package/dist/{name}" if name != "LICENSE"
+                                                   else "package/LICENSE")
+                    except KeyError:
+                        if name == "LICENSE":
+                            continue
+                        raise WebExportError(f"export --web: onnxruntime-web@{version} has no dist/{name}") from None
+                    with archive.extractfile(member) as src, open(os.path.join(staging, name), "wb") as dst:
+                        shutil.copyfileobj(src, dst)
+            _rename_into_place(staging, folder)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)       # gone already unless another process won
     return folder
+
+
+def _complete(folder) -> bool:
+    return all(os.path.exists(os.path.join(folder, f)) for f in ORT_WEB_FILES)
+
+
+def _rename_into_place(staging, folder):
+    """Rename `staging` to `folder` atomically. If another process finished first, its folder is kept
+    (same version, same files); an incomplete folder left by an older, interrupted fetch is moved
+    aside (atomically too) and removed."""
+    for _ in range(5):
+        try:
+            os.rename(staging, folder)            # fails if `folder` exists and is not empty
+            return
+        except OSError:
+            if not os.path.isdir(folder):
+                raise
+        if _complete(folder):
+            return
+        aside = tempfile.mkdtemp(dir=os.path.dirname(folder), prefix=f".{os.path.basename(folder)}.old.")
+        try:
+            os.rename(folder, os.path.join(aside, "old"))
+        except FileNotFoundError:                 # another process moved it first
+            pass
+        finally:
+            shutil.rmtree(aside, ignore_errors=True)
+    raise WebExportError(f"export --web: could not put onnxruntime-web in place at {folder}")
 
 
 def export_web(classifier, folder, cache_dir=None) -> str:
