@@ -207,7 +207,8 @@ def train(args) -> int:
                                batch_size=args.batch_size, lr=args.lr, seed=args.seed, out=args.out,
                                recipe=recipe, use_cache=not args.no_cache,
                                strict=args.strict, progress=not args.quiet, model_kwargs=model_kwargs,
-                               log=(lambda *_: None) if args.quiet else _log)
+                               log=(lambda *_: None) if args.quiet else _log,
+                               write_files=not getattr(args, "no_pictures", False))     # demo has no flag
     _report(metrics, args.out)
     return 0
 
@@ -615,6 +616,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", choices=("cnn", "mlp"), default="cnn", help="network")
     p.add_argument("--test-speaker", default=None,
                    help="FSDD: test on this speaker, train on the others (instead of the official split)")
+    p.add_argument("--no-pictures", action="store_true", help="write only the checkpoint and metrics.json")
     _training_options(p, epochs=None, n_per_class=60, out=os.path.join("out", "train"))
 
     p = _command(commands, "evaluate", "accuracy and confusion matrix of a checkpoint on data", evaluate)

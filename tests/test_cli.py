@@ -66,7 +66,7 @@ def test_train_evaluate_predict_on_a_folder(run, tmp_path):
     (root / "high" / "broken.wav").write_text("this is not audio")
     out = tmp_path / "run"
     result = run("train", "--data", root, "--model", "mlp", "--epochs", 25, "--lr", 0.01, "--out", out,
-                 "--folds", 4, "--quiet")
+                 "--folds", 4, "--quiet", "--no-pictures")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "broken.wav" in result.stderr and "skipped" in result.stderr     # a warning naming the file
     metrics = json.loads((out / "metrics.json").read_text())
@@ -109,13 +109,22 @@ def test_train_evaluate_predict_on_a_folder(run, tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(not os.path.isdir(FSDD), reason="../shared/data/fsdd is not beside the checkout")
 def test_fsdd_mlp_trained_from_the_command_line(run, tmp_path):
-    """A short run of the issue's FSDD job (the full one is in docs/audio.md)."""
+    """A short run of the issue's FSDD job on a subset: every speaker's recordings 0-19 (the official
+    test set, indices 0-4, whole; 15 of the 45 training recordings per speaker and digit). The full
+    run is in docs/audio.md. 0.796 when written (0.10 is chance)."""
+    recordings = os.path.join(FSDD, "recordings")
+    subset = tmp_path / "fsdd_subset" / "recordings"
+    subset.mkdir(parents=True)
+    for name in os.listdir(recordings):
+        if name.endswith(".wav") and int(name[:-4].rsplit("_", 1)[1]) < 20:
+            os.symlink(os.path.join(os.path.abspath(recordings), name), subset / name)
     out = tmp_path / "fsdd"
-    result = run("train", "--data", FSDD, "--model", "mlp", "--epochs", 20, "--out", out, "--quiet")
+    result = run("train", "--data", subset.parent, "--model", "mlp", "--epochs", 20, "--out", out, "--quiet",
+                 "--no-pictures")
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["train_clips"] + metrics["val_clips"] == 2250 and metrics["test"]["n"] == 250
-    assert metrics["test"]["accuracy"] >= 0.85
+    assert metrics["train_clips"] + metrics["val_clips"] == 750 and metrics["test"]["n"] == 250
+    assert metrics["test"]["accuracy"] >= 0.7
     result = run("evaluate", "--checkpoint", out / "model.safetensors", "--data", FSDD)
     assert f"accuracy: {metrics['test']['accuracy']:.3f}   (250 clips" in result.stdout
 
@@ -160,6 +169,8 @@ def test_what_a_new_user_ran_into(run, tmp_path):
         assert "warning:" not in line or line.startswith("warning:"), line
     assert "features, chosen from 4 files" in result.stdout and "sr 8000" in result.stdout
     assert (out / "model.safetensors").stat().st_mode & 0o777 == 0o666 & ~_umask()
+    for name in PICTURES:                          # without --no-pictures, train draws them
+        assert (out / name).stat().st_size > 1000, name
     # a class with a single clip, and a single class
     os.remove(root / "low" / "1.wav")
     _one_line_error(run("train", "--data", root, "--out", tmp_path / "o"), "single clip", "0.wav")

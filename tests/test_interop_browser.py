@@ -45,7 +45,7 @@ def site(tmp_path_factory):
             al.audio.save(data / name / f"{i}.wav", _tone(base * (1 + 0.03 * i), 0.8, seed=10 * k + i), SR)
     features_env = dict(os.environ, AUTOGRAD_LAB_CACHE_DIR=str(root / "cache"))
     result = _cli("train", "--data", data, "--model", "cnn", "--epochs", 2, "--out", root / "run", "--quiet",
-                  "--folds", 4, env=features_env)
+                  "--folds", 4, "--no-pictures", env=features_env)
     assert result.returncode == 0, result.stderr[-3000:]
     checkpoint = root / "run" / "model.safetensors"
     page = root / "page"

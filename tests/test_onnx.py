@@ -44,8 +44,9 @@ def trained(tmp_path_factory):
     for model in ("cnn", "mlp"):
         out = root / model
         result = _cli("train", "--data", data, "--model", model, "--epochs", 2, "--out", out, "--quiet",
-                      "--folds", 4, env=env)
+                      "--folds", 4, "--no-pictures", env=env)
         assert result.returncode == 0, result.stderr[-3000:]
+        assert sorted(os.listdir(out)) == ["metrics.json", "model.safetensors"]     # --no-pictures
         checkpoints[model] = out / "model.safetensors"
     probes = []
     for k, seconds in enumerate((0.31, 1.0, 1.37, 2.5)):
