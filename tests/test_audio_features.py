@@ -145,3 +145,16 @@ def test_saliency_flows_back_to_the_waveform():
     saliency = np.abs(x.grad)
     assert x.grad.dtype == np.float32 and np.isfinite(saliency).all()
     assert saliency[sr // 2 + 200:].sum() > 100 * saliency[:sr // 2 - 200].sum()
+
+
+@pytest.mark.parametrize("window", ["hann", "hamming"])
+def test_hann_and_hamming_are_scipys_windows_bit_for_bit(window):
+    """get_window computes these two itself (importing scipy.signal costs every command ~1 s):
+    the same bits as scipy's periodic windows, padded to n_fft as before."""
+    from scipy.signal import get_window as scipy_window
+    from autograd_lab.audio.features import get_window
+    for n in (1, 2, 3, 7, 64, 200, 255, 256, 400, 1023, 1024, 2048):
+        np.testing.assert_array_equal(get_window(window, n), scipy_window(window, n, fftbins=True))
+    padded = get_window(window, 512, 400)
+    np.testing.assert_array_equal(padded[56:456], scipy_window(window, 400, fftbins=True))
+    assert not padded[:56].any() and not padded[456:].any()

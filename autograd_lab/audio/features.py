@@ -106,7 +106,9 @@ def get_window(window, n_fft, win_length=None):
         raise ValueError(f"stft: need 0 < win_length <= n_fft, got {win_length} and {n_fft}")
     if isinstance(window, str) and window in ("rectangular", "ones"):
         window = "boxcar"
-    if isinstance(window, (str, tuple)):
+    if isinstance(window, str) and window in _COSINE_WINDOWS:
+        w = _cosine_window(win_length, _COSINE_WINDOWS[window])
+    elif isinstance(window, (str, tuple)):
         from scipy.signal import get_window as scipy_window
         w = scipy_window(window, win_length, fftbins=True)
     else:
@@ -134,6 +136,21 @@ def _check_stft_args(n, n_fft, hop_length, win_length):
     if n == 0:
         raise ValueError("stft: the signal is empty")
     return hop_length
+
+
+_COSINE_WINDOWS = {"hann": 0.5, "hamming": 0.54}
+
+
+def _cosine_window(win_length, alpha):
+    """The periodic hann (alpha 0.5) or hamming (0.54) window of scipy.signal.get_window, computed
+    as scipy computes it (the same bits), without importing scipy.signal (~1 s of each command)."""
+    if win_length <= 1:
+        return np.ones(win_length)
+    fac = np.linspace(-np.pi, np.pi, win_length + 1)
+    w = np.zeros(win_length + 1)
+    w += alpha * np.cos(0 * fac)
+    w += (1.0 - alpha) * np.cos(fac)
+    return w[:-1]
 
 
 def stft(y, n_fft=2048, hop_length=None, win_length=None, window="hann", center=True,

@@ -132,12 +132,12 @@ def resample(y, orig_sr, target_sr, axis=-1):
     >>> al.audio.resample(np.ones(8000, np.float32), 8000, 22050).shape
     (22050,)
     """
-    from scipy.signal import resample_poly
     if orig_sr <= 0 or target_sr <= 0:
         raise ValueError(f"resample: sample rates must be positive, got {orig_sr} -> {target_sr}")
     y = np.asarray(y)
     if orig_sr == target_sr:
         return y
+    from scipy.signal import resample_poly           # only here: importing scipy.signal takes ~1 s
     ratio = Fraction(int(target_sr), int(orig_sr)) if float(orig_sr).is_integer() and \
         float(target_sr).is_integer() else Fraction(target_sr / orig_sr).limit_denominator(10_000)
     out = resample_poly(y, ratio.numerator, ratio.denominator, axis=axis)
