@@ -162,15 +162,15 @@ def test_what_a_new_user_ran_into(run, tmp_path):
     _one_line_error(run("predict", "--checkpoint", tmp_path, "x.wav"), "is a folder", "model.safetensors")
     # two clips per class: training works, and says that nothing is left to validate on
     out = tmp_path / "tiny"
-    result = run("train", "--data", root, "--model", "mlp", "--epochs", 1, "--folds", 2, "--out", out)
+    result = run("train", "--data", root, "--model", "mlp", "--epochs", 1, "--folds", 2, "--out", out,
+                 "--no-pictures")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "no clips left for validation" in result.stderr
     for line in result.stderr.replace("\r", "\n").splitlines():      # warnings start their own line
         assert "warning:" not in line or line.startswith("warning:"), line
     assert "features, chosen from 4 files" in result.stdout and "sr 8000" in result.stdout
     assert (out / "model.safetensors").stat().st_mode & 0o777 == 0o666 & ~_umask()
-    for name in PICTURES:                          # without --no-pictures, train draws them
-        assert (out / name).stat().st_size > 1000, name
+    assert sorted(os.listdir(out)) == ["metrics.json", "model.safetensors"]   # the demo test checks the pictures
     # a class with a single clip, and a single class
     os.remove(root / "low" / "1.wav")
     _one_line_error(run("train", "--data", root, "--out", tmp_path / "o"), "single clip", "0.wav")
