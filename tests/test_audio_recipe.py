@@ -433,17 +433,3 @@ def test_floor_padding_fills_the_window_with_the_clips_own_noise_floor():
     assert chosen.pad == "floor" and "pad floor (given)" in why
     chosen, why = choose_features(found)
     assert chosen.pad == "silence" and not any(line.startswith("pad") for line in why)
-
-
-def test_onnx_export_refuses_floor_padding_and_names_the_way_out(tmp_path):
-    pytest.importorskip("onnx")
-    from autograd_lab.audio.classifier import AudioClassifier, build_model
-    from autograd_lab.audio.prepare import FeatureConfig
-    from autograd_lab.interop import onnx as onnx_export
-    config = FeatureConfig(sr=8000, duration=0.5, n_fft=256, hop_length=128, pad="floor")
-    network, spec = build_model("mlp", 2, config.n_mels)
-    classifier = AudioClassifier(network, spec, config, ["a", "b"], {"mode": "clip"})
-    with pytest.raises(onnx_export.ExportError, match="pad='floor'.*features-input"):
-        onnx_export.export(classifier, tmp_path / "m.onnx")
-    onnx_export.export(classifier, tmp_path / "f.onnx", features_input=True)    # on features it exports
-    assert (tmp_path / "f.onnx").exists()

@@ -10,7 +10,8 @@ the **raw mono waveform at the model's sample rate**, shape (batch, samples), an
 the whole front end of `FeatureConfig.features`: the loudness normalisation, the
 centred pad or crop to the clip length, the STFT (ONNX's STFT operator, with our
 window), the power spectrum, the mel filterbank as a constant initializer, power to
-dB with the per-clip top_db floor, and the input scaling, then the network and a
+dB with the per-clip top_db floor (and, with pad="floor", a short clip's surrounding
+frames set to its own per-band noise floor), and the input scaling, then the network and a
 softmax: output "probabilities" (batch, classes). Any ONNX runtime then hears
 exactly what our classifier hears. `features_input=True` leaves the front end out:
 the input is the log-mel features (batch, 1, n_mels, frames) in dB.
@@ -234,10 +235,6 @@ def add_front_end(g, waveform, config, dft=None, whole_clip=False):
         raise ExportError(f"onnx.export: the {config.front_end!r} front end has no ONNX version (only log-mel "
                           "has); export the network on features instead (features_input=True, "
                           "`autograd-lab export --features-input`)")
-    if getattr(config, "pad", "silence") != "silence":
-        raise ExportError(f"onnx.export: padding short clips with their noise floor (pad={config.pad!r}) has no "
-                          "ONNX version yet; export the network on features instead (features_input=True, "
-                          "`autograd-lab export --features-input`)")
     if dft is None:
         dft = "stft" if config.n_fft & (config.n_fft - 1) == 0 else "matmul"
     from ..audio.features import get_window, mel_filters
@@ -330,9 +327,58 @@ def add_front_end(g, waveform, config, dft=None, whole_clip=False):
         loudest = g.op("ReduceMax", [db], name="db.loudest", axes=[1, 2], keepdims=1)
         db = g.op("Max", [db, g.op("Sub", [loudest, g.const("db.top_db", config.top_db, np.float32)],
                                    name="db.quietest_kept")], name="db.top_db_floor")
+    if getattr(config, "pad", "silence") == "floor":
+        db = _pad_with_the_floor(g, db, n, before, size, hop)
     if whole_clip:
         return db
     return g.op("Unsqueeze", [db, g.const("features.channel", [1], i64)], name="log_mel")
+
+
+def _pad_with_the_floor(g, db, n, before, size, hop):
+    """FeatureConfig(pad="floor"): in a clip shorter than `size` samples (centred, `before` zeros
+    ahead of its n samples), the frames whose centre lies outside the recording take each band's
+    10th percentile over the frames inside (numpy's linear interpolation). The batch shares one
+    length, so one mask serves every clip."""
+    i64, f32 = np.int64, np.float32
+    frames = g.op("Gather", [g.op("Shape", [db], name="floor.shape"), g.const("floor.axis2", 2, i64)],
+                  name="floor.n_frames")
+    centres = g.op("Mul", [g.op("Range", [g.const("floor.zero", 0, i64), frames, g.const("floor.one", 1, i64)],
+                                name="floor.frame_numbers"), g.const("floor.hop", hop, i64)], name="floor.centres")
+    inside = g.op("And", [g.op("Not", [g.op("Less", [centres, before], name="floor.before_start")],
+                               name="floor.after_start"),
+                          g.op("Less", [centres, g.op("Add", [before, n], name="floor.end")], name="floor.before_end")],
+                  name="floor.inside")                                        # (frames,)
+    count = g.op("ReduceSum", [g.op("Cast", [inside], name="floor.inside_i64", to=7)], name="floor.count",
+                 keepdims=0)
+    # the inside frames sorted per band, the outside ones pushed past them as +inf
+    masked = g.op("Where", [inside, db, g.const("floor.inf", np.inf, f32)], name="floor.masked")
+    ordered = g.op("TopK", [masked, g.op("Unsqueeze", [frames, g.const("floor.axes0", [0], i64)],
+                                         name="floor.k")], name="floor.sorted", outputs=2, axis=-1, largest=0)[0]
+    last = g.op("Max", [g.op("Sub", [count, g.const("floor.one_b", 1, i64)], name="floor.last_inside"),
+                        g.const("floor.zero_b", 0, i64)], name="floor.last")
+    position = g.op("Mul", [g.op("Cast", [last], name="floor.last_f64", to=11), g.const("floor.q", 0.1, np.float64)],
+                    name="floor.position")                                    # as numpy: in float64
+    low = g.op("Cast", [g.op("Floor", [position], name="floor.low_f64")], name="floor.low", to=7)
+    high = g.op("Min", [g.op("Add", [low, g.const("floor.one_c", 1, i64)], name="floor.next"), last], name="floor.high")
+    t = g.op("Cast", [g.op("Sub", [position, g.op("Cast", [low], name="floor.low_back", to=11)],
+                           name="floor.fraction64")], name="floor.fraction", to=1)
+    a = g.op("Gather", [ordered, g.op("Unsqueeze", [low, g.const("floor.axes0b", [0], i64)], name="floor.low_1d")],
+             name="floor.a", axis=2)                                          # (batch, n_mels, 1)
+    b = g.op("Gather", [ordered, g.op("Unsqueeze", [high, g.const("floor.axes0c", [0], i64)], name="floor.high_1d")],
+             name="floor.b", axis=2)
+    diff = g.op("Sub", [b, a], name="floor.b_minus_a")
+    # numpy's _lerp: a + (b - a) t, and b - (b - a)(1 - t) from t = 0.5 on
+    lerp = g.op("Where", [g.op("GreaterOrEqual", [t, g.const("floor.half", 0.5, f32)], name="floor.upper_half"),
+                          g.op("Sub", [b, g.op("Mul", [diff, g.op("Sub", [g.const("floor.one_f", 1.0, f32), t],
+                                                                  name="floor.one_minus_t")], name="floor.back")],
+                               name="floor.from_b"),
+                          g.op("Add", [a, g.op("Mul", [diff, t], name="floor.forward")], name="floor.from_a")],
+                 name="floor.percentile10")
+    padded = g.op("And", [g.op("Not", [inside], name="floor.outside"),
+                          g.op("And", [g.op("Less", [n, g.const("floor.size", size, i64)], name="floor.short"),
+                                       g.op("Greater", [count, g.const("floor.zero_c", 0, i64)], name="floor.any")],
+                               name="floor.applies")], name="floor.padding")
+    return g.op("Where", [padded, lerp, db], name="db.floor_padded")
 
 
 def add_windows(g, db, n_mels, n_frames, silence_db=None):
