@@ -572,8 +572,7 @@ def _feature_options(p):
     g.add_argument("--n-mels", type=_positive(int), default=None, help="mel bands")
     g.add_argument("--pad", choices=("silence", "floor"), default=None,
                    help="what fills the window around a shorter clip: silence, or each band's noise floor "
-                        "taken from the clip (hides where a noisy recording starts and ends; no ONNX export "
-                        "of the front end yet) (default: silence)")
+                        "taken from the clip (hides where a noisy recording starts and ends) (default: silence)")
 
 
 def _data_options(p):
