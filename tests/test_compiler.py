@@ -591,6 +591,42 @@ def test_bias_gradients_are_summed_by_the_kernel_that_makes_their_input():
         np.testing.assert_allclose(q.grad, p.grad, rtol=1e-5, atol=1e-7)
 
 
+def test_large_products_are_split_across_the_threads(monkeypatch):
+    """split_products: W2's first-layer forward product and its weight gradient (64x1280x128)
+    run kernels.matmul with the compiler's lower split threshold; the layer of 10 does not.
+    Losses and gradients equal eager's, on 2 threads (split) and 1."""
+    from autograd_lab.kernels import matmul as KM
+    from autograd_lab.kernels import parallel
+    thresholds, runs = [], []
+    monkeypatch.setattr(KM, "matmul", lambda a, b, split_min=None, _run=KM.matmul:
+                        thresholds.append(split_min) or _run(a, b, split_min))
+    monkeypatch.setattr(parallel, "run_products", lambda *a, _run=parallel.run_products: runs.append(1) or _run(*a))
+    before = al.get_num_threads()
+    try:
+        for threads in (2, 1):
+            al.set_num_threads(threads)
+            params, eager = _mlp_params(), _mlp_params()
+            step = al.compile(_mlp_step(params, al.optim.SGD(params, lr=0.1)))
+            plain = _mlp_step(eager, al.optim.SGD(eager, lr=0.1))
+            for x, y in _batches((64, 1280), 4):
+                thresholds.clear()
+                runs.clear()
+                np.testing.assert_allclose(float(step(x, y).data), float(plain(x, y).data), rtol=1e-5)
+                for p, q in zip(eager, params):
+                    np.testing.assert_allclose(q.grad, p.grad, rtol=1e-4, atol=1e-6)
+                    np.testing.assert_allclose(q.data, p.data, rtol=1e-5, atol=1e-6)
+            assert step.status == "compiled"
+            # the last call was a replay: the two large products with the compiler's threshold
+            assert thresholds.count(passes.PRODUCT_SPLIT_MIN) == 2
+            assert bool(runs) == (threads == 2 and parallel.products_available(KM.gemm.blas_function(np.float32)[0]))
+            names = [i.op.name for i in step.ir().instrs if i.kind == "op"]
+            assert names.count("linear_split") == 1 and names.count("matmul_split") == 1
+            assert "linear" in names            # the second layer (64x128x10) stays as it was
+            assert dict((r.name, r.changes) for r in step.passes())["split_products"] == 2
+    finally:
+        al.set_num_threads(before)
+
+
 def test_graph_source_and_disk_cache(tmp_path):
     f, _ = _compiled_simple()
     for which in ("traced", "optimized"):

@@ -18,6 +18,8 @@
     fuse           chains of elementwise ops into one instruction (one kernel, no temporaries)
     fuse_sums      a sum over the rows of a fused 2-D result (a bias gradient) computed
                    by the same kernel, in the same pass
+    split_products matrix products of a few million multiply-adds split across the worker
+                   threads (the eager runtime splits only from ~32M: see the pass)
     plan_buffers   give fused results preallocated buffers, shared once a value is dead,
                    and let a parameter's update write into the parameter itself
 
@@ -577,10 +579,52 @@ def plan_buffers(graph):
     return graph, changed
 
 
+# ---- products split across the threads ------------------------------------------------------------
+# The eager runtime runs products under ~32M multiply-adds on the calling thread
+# (kernels.matmul: between an eager step's products the helper's polling slowed the
+# caller's numpy work, Intel Xeon). A compiled step has little numpy work between its
+# products, and there W2's two 64x1280x128 products split in two made the whole step
+# 0.76x (AMD EPYC, 2 cores, alternating blocks in one process: docs/performance.md).
+PRODUCT_SPLIT_MIN = 1 << 22
+
+
+def _split_product_ops():
+    from ..kernels import matmul as KM
+    from .ir import HostOp
+
+    def linear(x, w, b=None):
+        out = KM.matmul(x, w.T, split_min=PRODUCT_SPLIT_MIN)
+        if b is not None:
+            out += b
+        return out
+    return (HostOp("linear_split", linear),
+            HostOp("matmul_split", lambda a, b: KM.matmul(a, b, split_min=PRODUCT_SPLIT_MIN)))
+
+
+def split_products(graph):
+    """linear / matmul of 2-D float operands of one dtype with at least PRODUCT_SPLIT_MIN
+    multiply-adds -> the same product split across the worker threads (kernels.matmul)."""
+    current = graph.by_id
+    ops, new, changed = None, [], 0
+    for ins in graph.instrs:
+        if (ins.kind == "op" and not ins.scalar and ins.op.name in ("linear", "matmul") and not ins.params
+                and ins.dtype is not None and ins.dtype.kind == "f" and len(ins.shape) == 2):
+            a, b = current[ins.inputs[0]], current[ins.inputs[1]]
+            rest = [current[i] for i in ins.inputs[2:]]
+            if (len(a.shape) == len(b.shape) == 2 and all(i.dtype == ins.dtype for i in [a, b] + rest)
+                    and all(len(i.shape) == 1 for i in rest)
+                    and ins.shape[0] * ins.shape[1] * a.shape[1] >= PRODUCT_SPLIT_MIN):
+                ops = ops or _split_product_ops()
+                ins = ins.copy(op=ops[0] if ins.op.name == "linear" else ops[1])
+                changed += 1
+        new.append(ins)
+    return Graph(new, graph.outputs), changed
+
+
 PIPELINE = (("dce", dce), ("cse", cse), ("fold", fold), ("simplify", simplify), ("cse", cse),
             ("lower", lower), ("pool_before_relu", pool_before_relu), ("dce", dce),
             ("conv_pool", conv_pool), ("pool_grad_weight", pool_grad_weight), ("dce", dce), ("fuse", fuse), ("fuse_sums", fuse_sums),
-            ("plan_buffers", plan_buffers))
+            ("split_products", split_products), ("plan_buffers", plan_buffers))
 
 
 def optimize(graph, fuse_elementwise=True):
