@@ -377,22 +377,31 @@ def _vector_conv_grad_weight(x, g, offsets, ph, pw, padded, partial):
                     t0 = c * Hp * Wp + offsets[3 * group]
                     t1 = c * Hp * Wp + offsets[3 * group + 1]
                     t2 = c * Hp * Wp + offsets[3 * group + 2]
-                    # columns outside, rows inside: the inner loop is long and its
-                    # seven pointers advance by fixed strides (measured 1.42 against
-                    # 1.78 ms for W4 with one flat loop over a padded copy of g)
-                    for ow in range(0, OW, 8):
-                        for oh in range(OH):
-                            q = 4 * ob * P + oh * OW + ow
-                            s = oh * Wp + ow
-                            in0, in1, in2 = load8(image, s + t0), load8(image, s + t1), load8(image, s + t2)
-                            d = load8(grad, q)
-                            a00, a01, a02 = fma8(d, in0, a00), fma8(d, in1, a01), fma8(d, in2, a02)
-                            d = load8(grad, q + P)
-                            a10, a11, a12 = fma8(d, in0, a10), fma8(d, in1, a11), fma8(d, in2, a12)
-                            d = load8(grad, q + 2 * P)
-                            a20, a21, a22 = fma8(d, in0, a20), fma8(d, in1, a21), fma8(d, in2, a22)
-                            d = load8(grad, q + 3 * P)
-                            a30, a31, a32 = fma8(d, in0, a30), fma8(d, in1, a31), fma8(d, in2, a32)
+                    # one loop over every 8-column piece of the image, in reading order:
+                    # g's pieces are contiguous, the input's pointer skips the padding at
+                    # each row's end. Each block's loop is OH*OW/8 long with no restart
+                    # (W3's second layer, one thread: 2.60 against 2.96 ms for columns
+                    # outside and rows inside, AMD EPYC; that order had measured 1.42
+                    # against 1.78 ms for a flat loop over a padded copy of g, Intel)
+                    s = 0
+                    col = 0
+                    q = 4 * ob * P
+                    for _ in range(P // 8):
+                        in0, in1, in2 = load8(image, s + t0), load8(image, s + t1), load8(image, s + t2)
+                        d = load8(grad, q)
+                        a00, a01, a02 = fma8(d, in0, a00), fma8(d, in1, a01), fma8(d, in2, a02)
+                        d = load8(grad, q + P)
+                        a10, a11, a12 = fma8(d, in0, a10), fma8(d, in1, a11), fma8(d, in2, a12)
+                        d = load8(grad, q + 2 * P)
+                        a20, a21, a22 = fma8(d, in0, a20), fma8(d, in1, a21), fma8(d, in2, a22)
+                        d = load8(grad, q + 3 * P)
+                        a30, a31, a32 = fma8(d, in0, a30), fma8(d, in1, a31), fma8(d, in2, a32)
+                        q += 8
+                        s += 8
+                        col += 8
+                        if col == OW:
+                            col = 0
+                            s += Wp - OW
                     store8(sums, k, a00)
                     store8(sums, k + 8, a01)
                     store8(sums, k + 16, a02)
