@@ -589,16 +589,16 @@ PRODUCT_SPLIT_MIN = 1 << 22
 
 
 def _split_product_ops():
-    from ..kernels import matmul as KM
     from .ir import HostOp
+    from .products import split_matmul
 
     def linear(x, w, b=None):
-        out = KM.matmul(x, w.T, split_min=PRODUCT_SPLIT_MIN)
+        out = split_matmul(x, w.T, PRODUCT_SPLIT_MIN)
         if b is not None:
             out += b
         return out
     return (HostOp("linear_split", linear),
-            HostOp("matmul_split", lambda a, b: KM.matmul(a, b, split_min=PRODUCT_SPLIT_MIN)))
+            HostOp("matmul_split", lambda a, b: split_matmul(a, b, PRODUCT_SPLIT_MIN)))
 
 
 def split_products(graph):
