@@ -19,7 +19,7 @@
     fuse_sums      a sum over the rows of a fused 2-D result (a bias gradient) computed
                    by the same kernel, in the same pass
     split_products matrix products of a few million multiply-adds split across the worker
-                   threads (the eager runtime splits only from ~32M: see the pass)
+                   threads, the helper's part the smaller (compiler/products.py)
     plan_buffers   give fused results preallocated buffers, shared once a value is dead,
                    and let a parameter's update write into the parameter itself
 
@@ -580,11 +580,11 @@ def plan_buffers(graph):
 
 
 # ---- products split across the threads ------------------------------------------------------------
-# The eager runtime runs products under ~32M multiply-adds on the calling thread
-# (kernels.matmul: between an eager step's products the helper's polling slowed the
-# caller's numpy work, Intel Xeon). A compiled step has little numpy work between its
-# products, and there W2's two 64x1280x128 products split in two made the whole step
-# 0.76x (AMD EPYC, 2 cores, alternating blocks in one process: docs/performance.md).
+# W2's two 64x1280x128 products split in two made the compiled step 0.78-0.79x (AMD EPYC,
+# 2 cores, alternating blocks in one process: docs/performance.md), when the eager runtime
+# still kept products under 32M multiply-adds on the calling thread (it splits from 8M since
+# f6cb58d). The pass splits from 4M, and unevenly: the helper's operands come from the
+# calling thread's cache (compiler/products.py).
 PRODUCT_SPLIT_MIN = 1 << 22
 
 
