@@ -21,8 +21,7 @@ import models
 
 # groups of calls by the op they run ("fused" kernels: updates apart from the rest)
 GROUPS = {
-    "matrix products (linear, matmul)": ("linear", "matmul", "linear_split", "matmul_split", "transpose", "reshape",
-                                         "sum"),
+    "matrix products (linear, matmul)": ("linear", "matmul", "transpose", "reshape", "sum"),
     "convolutions (forward, grad input, grad weight, grad bias)": (
         "conv2d", "conv2d_grad_input", "conv2d_grad_weight", "conv2d_grad_bias", "conv2d_max_pool2d",
         "conv2d_max_pool2d_relu", "conv2d_grad_weight_pooled"),

@@ -591,48 +591,6 @@ def test_bias_gradients_are_summed_by_the_kernel_that_makes_their_input():
         np.testing.assert_allclose(q.grad, p.grad, rtol=1e-5, atol=1e-7)
 
 
-def test_large_products_are_split_across_the_threads(monkeypatch):
-    """split_products: W2's first-layer forward product and its weight gradient (64x1280x128)
-    run in two parts on 2 threads, the helper's the smaller (compiler.products); the layer of
-    10 does not split. Losses and gradients equal eager's, on 2 threads and on 1."""
-    from autograd_lab.compiler import products
-    from autograd_lab.kernels import gemm, parallel
-    runs = []
-    monkeypatch.setattr(parallel, "run_products",
-                        lambda address, ilp64, pieces, _run=parallel.run_products:
-                        runs.append([c.size for _, _, c in pieces] + [a.shape[1] for a, _, _ in pieces])
-                        or _run(address, ilp64, pieces))
-    before = al.get_num_threads()
-    try:
-        for threads in (2, 1):
-            al.set_num_threads(threads)
-            params, eager = _mlp_params(), _mlp_params()
-            step = al.compile(_mlp_step(params, al.optim.SGD(params, lr=0.1)))
-            plain = _mlp_step(eager, al.optim.SGD(eager, lr=0.1))
-            for x, y in _batches((64, 1280), 4):
-                runs.clear()
-                loss = float(step(x, y).data)
-                replayed = list(runs)           # the eager step may split products too (kernels.matmul)
-                np.testing.assert_allclose(loss, float(plain(x, y).data), rtol=1e-5)
-                for p, q in zip(eager, params):
-                    np.testing.assert_allclose(q.grad, p.grad, rtol=1e-4, atol=1e-6)
-                    np.testing.assert_allclose(q.data, p.data, rtol=1e-5, atol=1e-6)
-            assert step.status == "compiled"
-            names = [i.op.name for i in step.ir().instrs if i.kind == "op"]
-            assert names.count("linear_split") == 1 and names.count("matmul_split") == 1
-            assert "linear" in names            # the second layer (64x128x10) stays as it was
-            assert dict((r.name, r.changes) for r in step.passes())["split_products"] == 2
-            # the last call was a replay: on 2 threads, the two products in two parts each
-            if threads == 1 or not parallel.products_available(gemm.blas_function(np.float32)[0]):
-                assert replayed == []
-                continue
-            cut = 1280 - int(round(1280 * products.HELPER_SHARE / products.ALIGN)) * products.ALIGN
-            assert replayed == [[64 * 128, 64 * 128, cut, 1280 - cut],                # forward: the inner dimension
-                            [128 * cut, 128 * (1280 - cut), 64, 64]]              # weight gradient: columns
-    finally:
-        al.set_num_threads(before)
-
-
 def test_graph_source_and_disk_cache(tmp_path):
     f, _ = _compiled_simple()
     for which in ("traced", "optimized"):

@@ -96,10 +96,6 @@ saved(traced.save(os.path.join(args.out, "13_graph_traced.png")))
 #   temporary arrays in between);
 # - **fuse_sums** lets such a loop also add up the columns of its result when a sum
 #   over the rows reads it (a linear layer's bias gradient): one pass instead of two;
-# - **split_products** lets the matrix products of a few million multiply-adds and more
-#   run split across the worker threads (the eager runtime splits only much larger ones,
-#   which pays there; a compiled step has little other work between its products): this
-#   MLP's products are far smaller, so it reports 0;
 # - **plan_buffers** gives fused results preallocated buffers, shared once a value is
 #   dead, and lets each parameter's update write into the parameter itself.
 

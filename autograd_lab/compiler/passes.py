@@ -18,8 +18,6 @@
     fuse           chains of elementwise ops into one instruction (one kernel, no temporaries)
     fuse_sums      a sum over the rows of a fused 2-D result (a bias gradient) computed
                    by the same kernel, in the same pass
-    split_products matrix products of a few million multiply-adds split across the worker
-                   threads, the helper's part the smaller (compiler/products.py)
     plan_buffers   give fused results preallocated buffers, shared once a value is dead,
                    and let a parameter's update write into the parameter itself
 
@@ -579,52 +577,10 @@ def plan_buffers(graph):
     return graph, changed
 
 
-# ---- products split across the threads ------------------------------------------------------------
-# W2's two 64x1280x128 products split in two made the compiled step 0.78-0.79x (AMD EPYC,
-# 2 cores, alternating blocks in one process: docs/performance.md), when the eager runtime
-# still kept products under 32M multiply-adds on the calling thread (it splits from 8M since
-# f6cb58d). The pass splits from 4M, and unevenly: the helper's operands come from the
-# calling thread's cache (compiler/products.py).
-PRODUCT_SPLIT_MIN = 1 << 22
-
-
-def _split_product_ops():
-    from .ir import HostOp
-    from .products import split_matmul
-
-    def linear(x, w, b=None):
-        out = split_matmul(x, w.T, PRODUCT_SPLIT_MIN)
-        if b is not None:
-            out += b
-        return out
-    return (HostOp("linear_split", linear),
-            HostOp("matmul_split", lambda a, b: split_matmul(a, b, PRODUCT_SPLIT_MIN)))
-
-
-def split_products(graph):
-    """linear / matmul of 2-D float operands of one dtype with at least PRODUCT_SPLIT_MIN
-    multiply-adds -> the same product split across the worker threads (kernels.matmul)."""
-    current = graph.by_id
-    ops, new, changed = None, [], 0
-    for ins in graph.instrs:
-        if (ins.kind == "op" and not ins.scalar and ins.op.name in ("linear", "matmul") and not ins.params
-                and ins.dtype is not None and ins.dtype.kind == "f" and len(ins.shape) == 2):
-            a, b = current[ins.inputs[0]], current[ins.inputs[1]]
-            rest = [current[i] for i in ins.inputs[2:]]
-            if (len(a.shape) == len(b.shape) == 2 and all(i.dtype == ins.dtype for i in [a, b] + rest)
-                    and all(len(i.shape) == 1 for i in rest)
-                    and ins.shape[0] * ins.shape[1] * a.shape[1] >= PRODUCT_SPLIT_MIN):
-                ops = ops or _split_product_ops()
-                ins = ins.copy(op=ops[0] if ins.op.name == "linear" else ops[1])
-                changed += 1
-        new.append(ins)
-    return Graph(new, graph.outputs), changed
-
-
 PIPELINE = (("dce", dce), ("cse", cse), ("fold", fold), ("simplify", simplify), ("cse", cse),
             ("lower", lower), ("pool_before_relu", pool_before_relu), ("dce", dce),
             ("conv_pool", conv_pool), ("pool_grad_weight", pool_grad_weight), ("dce", dce), ("fuse", fuse), ("fuse_sums", fuse_sums),
-            ("split_products", split_products), ("plan_buffers", plan_buffers))
+            ("plan_buffers", plan_buffers))
 
 
 def optimize(graph, fuse_elementwise=True):

@@ -36,10 +36,8 @@ SMALL_MULTIPLY_ADDS = 4 * 65536
 ROWS, COLUMNS, INNER = 0, 1, 2      # how a large product is split across the threads
 
 
-def matmul(a, b, split_min=None):
-    """np.matmul(a, b), with large float 2-D products split across the worker threads:
-    those of at least `split_min` multiply-adds (default SPLIT_MIN_MULTIPLY_ADDS; al.compile's
-    programs, with little numpy work between their products, split smaller ones).
+def matmul(a, b):
+    """np.matmul(a, b), with large float 2-D products split across the worker threads.
 
     >>> import numpy as np
     >>> from autograd_lab.kernels.matmul import matmul
@@ -52,7 +50,7 @@ def matmul(a, b, split_min=None):
         return np.matmul(a, b)      # OpenBLAS runs these on the calling thread anyway
     threads = parallel.get_num_threads()
     if (threads < 2 or a.ndim != 2 or b.ndim != 2 or a.dtype != b.dtype or a.dtype.kind != "f"
-            or multiply_adds < (SPLIT_MIN_MULTIPLY_ADDS if split_min is None else split_min)):
+            or multiply_adds < SPLIT_MIN_MULTIPLY_ADDS):
         with single_threaded():
             return np.matmul(a, b)
     if a.shape[1] != b.shape[0]:
