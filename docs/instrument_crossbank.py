@@ -23,7 +23,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 #: variant -> (what it is, fit_descriptors settings, descriptor groups left out)
 VARIANTS = {
-    "default": ("the command line's: extremely randomised trees (300)", {}, ()),
+    "default": ("the command line's: extremely randomised trees (1000)", {}, ()),
+    "trees300": ("300 trees", {"learner": "trees", "n_trees": 300}, ()),
     "net": ("5 networks of 64 units, input dropout 0.5 (trained by the engine)", {"learner": "network"}, ()),
     "one-net": ("one network instead of five", {"learner": "network", "members": 1}, ()),
     "eq10": ("descriptors coloured by up to +-10 dB each step", {"learner": "network", "eq_db": 10.0}, ()),
@@ -41,7 +42,6 @@ VARIANTS = {
                  {"learner": "network", "input_map": "quantile"}, ()),
     "clip2": ("standardised descriptors clipped to +-2", {"learner": "network", "input_map": "clip2"}, ()),
     "clip3": ("standardised descriptors clipped to +-3", {"learner": "network", "input_map": "clip3"}, ()),
-    "trees1000": ("1000 trees", {"learner": "trees", "n_trees": 1000}, ()),
     "trees-k1": ("trees splitting on one random descriptor each (totally random trees)",
                  {"learner": "trees", "max_features": 1}, ()),
     "trees-k20": ("trees choosing among 20 random descriptors per split",

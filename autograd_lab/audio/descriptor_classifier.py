@@ -208,7 +208,7 @@ def colour_descriptors(X, config: DescriptorConfig, rng, eq_db) -> np.ndarray:
 
 def fit_descriptors(X, y, classes, config: DescriptorConfig | None = None, *, seed=0, steps=300, lr=3e-3,
                     weight_decay=1e-2, hidden=64, input_dropout=0.5, dropout=0.3, members=5, subspace=1.0,
-                    eq_db=0.0, label_smoothing=0.1, input_map="standard", learner="trees", n_trees=300,
+                    eq_db=0.0, label_smoothing=0.1, input_map="standard", learner="trees", n_trees=1000,
                     max_features=None,
                     X_val=None, y_val=None, log=None):
     """(DescriptorClassifier, history) trained on descriptor vectors X (N, D) with labels y.
