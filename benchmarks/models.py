@@ -31,7 +31,8 @@ def data(shape, seed=1):
 
 
 # ---- autograd_lab ---------------------------------------------------------------
-def ours_cnn_forward(p, x):
+def ours_cnn_forward(p, x, F=F):
+    """F: the functional module to run with (another copy of the library, for A/B runs)."""
     w1, b1, w2, b2, w3, b3, w4, b4 = p
     h = F.max_pool2d(F.conv2d(x, w1, b1, padding=1).relu(), 2)
     h = F.max_pool2d(F.conv2d(h, w2, b2, padding=1).relu(), 2)
@@ -39,13 +40,13 @@ def ours_cnn_forward(p, x):
     return F.linear(h, w4, b4)
 
 
-def ours_mlp_forward(p, x):
+def ours_mlp_forward(p, x, F=F):
     w1, b1, w2, b2 = p
     return F.linear(F.linear(x, w1, b1).relu(), w2, b2)
 
 
-def ours_step(forward, params, x, y, lr=0.01):
-    loss = F.cross_entropy(forward(params, x), y)
+def ours_step(forward, params, x, y, lr=0.01, F=F):
+    loss = F.cross_entropy(forward(params, x, F), y)
     loss.backward()
     for p in params:
         p.data -= lr * p.grad
@@ -53,8 +54,8 @@ def ours_step(forward, params, x, y, lr=0.01):
     return loss.item()
 
 
-def ours_params(arrays):
-    return [al.tensor(a, requires_grad=True) for a in arrays]
+def ours_params(arrays, library=al):
+    return [library.tensor(a, requires_grad=True) for a in arrays]
 
 
 # ---- PyTorch -------------------------------------------------------------------------

@@ -18,14 +18,14 @@ import numpy as np
 from . import gemm, parallel
 from .blas import single_threaded
 
-# Below this many multiply-adds a product runs on the calling thread. Alone in a loop,
-# W2's 64x1280x128 product split in two takes 0.65x its one-thread time, but inside
-# W2's train step the split made the whole step slower: 1.02-1.83x, median 1.14x over
-# five runs (alternating blocks in one process, Intel Xeon, 2 cores; W3's step
-# 0.96-1.03x). The helper then polls between products all through the step, and a
-# polling thread on the other core slowed the caller's own work by 10-30% there
-# (benchmarks/split_products.py). Products of ~32M multiply-adds and more still split.
-SPLIT_MIN_MULTIPLY_ADDS = 1 << 25
+# Below this many multiply-adds a product runs on the calling thread: handing half of it
+# to a helper costs more than it saves. W2's 64x1280x128 products (10.5M) split: inside
+# W2's train step, split against never split in alternating blocks of one process
+# (benchmarks/split_products.py), 0.84-0.94x on an AMD EPYC and 0.94-1.00x on an Intel
+# Xeon (2 vCPUs each); W3's step 0.98-1.00x. An earlier runtime lost there (the split W2
+# step 1.14x slower on the Xeon: a polling helper slowed the caller's numpy work);
+# docs/performance.md has both measurements.
+SPLIT_MIN_MULTIPLY_ADDS = 1 << 23
 # OpenBLAS computes a product of up to 4 * 65536 multiply-adds on the calling
 # thread whatever its thread count (GEMM_MULTITHREAD_THRESHOLD; measured: 64x64
 # by 64x64 takes 8.0 µs with 1 or 2 threads), so small products skip the
