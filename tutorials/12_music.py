@@ -186,9 +186,10 @@ print(f"descriptor model, trained in {described['seconds']:.0f} s: held-out melo
 # %% [markdown]
 # What the trees see: the harmonic profile of each instrument, averaged over its clips, in
 # both banks. Where the two lines agree (the organ's strong even harmonics, the trumpet's
-# flat run, the flute's steep fall), what is learnt from one bank holds in the other;
-# where they do not (TimGM6mb's saxophone is as bright as a trumpet, MuseScore's is
-# mellow), no model trained on one bank can know the other's instrument.
+# flat start, the violin's steady fall), what is learnt from one bank holds in the other;
+# where they do not (how far the trumpet's upper harmonics reach, the piano's levels; over
+# 50 melodies per class TimGM6mb's saxophone is as bright as a trumpet and MuseScore's
+# mellow, docs/audio.md), no model trained on one bank can know the other's instrument.
 
 # %%
 found_a = model.extract(folder, progress=False)
