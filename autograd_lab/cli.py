@@ -168,7 +168,7 @@ def recipe_from(args, speech=False):
 
 def model_kwargs_from(args, speech=False):
     from .audio.classifier import SPEECH_MODEL
-    if args.model != "cnn":
+    if args.model not in ("cnn", "auto"):        # "auto" before choose_model: the CNN unless the data is music
         return None
     return {"pool": args.pool or (SPEECH_MODEL["pool"] if speech else "global")}
 
