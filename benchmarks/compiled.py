@@ -33,14 +33,21 @@ F = al.nn.functional
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def alternate(contenders: dict, blocks=20, steps=10, warmup=5) -> dict:
-    """Median seconds per call of each contender, timed in alternating blocks."""
+def alternate(contenders: dict, blocks=20, steps=10, warmup=5, settle=0.1) -> dict:
+    """Median seconds per call of each contender, timed in alternating blocks, each block
+    after `settle` seconds of its own work, untimed: the previous contender's idle threads
+    (PyTorch's OpenMP, XLA's pool, our helper) keep spinning for a while after its block
+    and slowed the first steps of whoever came next, most of all a contender that splits
+    its work across both cores (as w4_conv_layer.py and w3_cnn_step.py do)."""
     for fn in contenders.values():
         for _ in range(warmup):
             fn()
     times = {name: [] for name in contenders}
     for _ in range(blocks):
         for name, fn in contenders.items():
+            start = time.perf_counter()
+            while time.perf_counter() - start < settle:
+                fn()
             times[name].append(block_median(fn, steps))
     return {name: statistics.median(t) for name, t in times.items()}
 

@@ -314,6 +314,55 @@ def test_max_pool_runs_before_relu_with_eager_values_and_gradients(width):
     assert program[bias.inputs[0]].shape == (3, 4, 4, width // 2)      # summed over the pooled gradient
 
 
+@pytest.mark.parametrize("lanes", ["host", "forced"])
+def test_conv_relu_pool_in_rows_of_16_compiles_to_the_pairs_kernel(lanes, monkeypatch):
+    """conv_pool on rows of 16 columns with 8 output channels (W3's second layer) runs
+    `_wide_conv_max_pool_pairs` (each window a pair of lanes); values, returned pool and
+    gradients equal eager. "forced": the 16-lane kernels also where the host lacks AVX-512."""
+    from autograd_lab.kernels import conv as KC
+    if lanes == "forced":
+        monkeypatch.setattr(KC, "wide_kernels_fit", lambda: True)
+    fused = KC.wide_kernels_fit()
+    called = []
+    monkeypatch.setattr(KC, "wide_conv_max_pool_pairs_kernel",
+                        lambda *a, _run=KC.wide_conv_max_pool_pairs_kernel: called.append(1) or _run(*a))
+    rng = np.random.default_rng(6)
+    w = al.tensor((rng.standard_normal((8, 3, 3, 3)) * 0.5).astype(np.float32), requires_grad=True)
+    b = al.tensor(rng.standard_normal(8).astype(np.float32) * 0.1, requires_grad=True)
+    v = rng.standard_normal((2, 8, 3, 8)).astype(np.float32)
+
+    def net(x):
+        xt = al.tensor(x, requires_grad=True)
+        h = F.max_pool2d(F.conv2d(xt, w, b, padding=1).relu(), 2)
+        return xt, (h * h * al.tensor(v)).sum(), h          # a gradient known only at run time
+
+    @al.compile
+    def step(x):
+        w.grad = b.grad = None
+        xt, loss, h = net(x)
+        loss.backward()
+        return loss, h, xt.grad
+
+    xs = [rng.standard_normal((2, 3, 6, 16)).astype(np.float32) for _ in range(3)]
+    for x in xs:
+        x[1] = -np.abs(x[1])                # some windows all negative after the convolution
+        loss, h, gx = step(x)
+        gw, gb = w.grad.copy(), b.grad.copy()
+        w.grad = b.grad = None
+        xt, want, h_want = net(x)
+        want.backward()
+        np.testing.assert_allclose(float(loss.data), float(want.data), rtol=1e-5)
+        np.testing.assert_allclose(h.data, h_want.data, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(gx.data, xt.grad, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(gw, w.grad, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(gb, b.grad, rtol=1e-5, atol=1e-5)
+    assert (h_want.data == 0).any() and (h_want.data > 0).any()
+    assert step.status == "compiled"
+    assert dict((r.name, r.changes) for r in step.passes())["conv_pool"] == (2 if fused else 0)
+    assert any(i.kind == "op" and i.op.name == "conv2d_max_pool2d_relu" for i in step.ir().instrs) == fused
+    assert bool(called) == fused       # the replays (not only the traces) ran the pairs kernel
+
+
 def test_a_returned_pool_keeps_its_values_before_the_relu():
     """conv_pool takes a relu into its kernel only when nothing else needs the pooled values."""
     from autograd_lab.kernels.simd import wide_kernels_fit
