@@ -168,7 +168,7 @@ def recipe_from(args, speech=False):
 
 def model_kwargs_from(args, speech=False):
     from .audio.classifier import SPEECH_MODEL
-    if args.model != "cnn":
+    if args.model not in ("cnn", "auto"):        # "auto" before choose_model: the CNN unless the data is music
         return None
     return {"pool": args.pool or (SPEECH_MODEL["pool"] if speech else "global")}
 
@@ -193,11 +193,58 @@ def _threads(args):
         kernels.set_num_threads(args.threads)
 
 
+#: --model's choices; "auto" picks the descriptor model for music-like folders, else the CNN.
+MODELS = ("auto", "cnn", "mlp", "descriptors")
+
+
+def choose_model(args, dataset) -> str:
+    """The model --model names, or for "auto" the one the data asks for, printed with the
+    reason: the descriptor model (audio/descriptor_classifier.py) for a folder whose clips
+    hold steady pitched notes (`descriptors.music_likeness`), where it heard instruments
+    across recordings that the CNN did not (docs/audio.md); the CNN for anything else
+    (speech, sound events, clips made in code), as before."""
+    if args.model != "auto":
+        model, why = args.model, "given"
+    elif args.data == SYNTHETIC:
+        model, why = "cnn", "clips made in code"
+    elif (args.format or detect_format(args.data)) == "fsdd":
+        model, why = "cnn", "speech (the spoken-digit layout)"
+    else:
+        from .audio.descriptors import music_likeness
+        music, found = music_likeness(dataset)
+        model = "descriptors" if music else "cnn"
+        why = found + ("; music-like: clip descriptors carry over to other recordings of an instrument"
+                       if music else "; not music-like: the spectrogram CNN")
+    if not args.quiet:
+        print(f"model: {model} ({why}; --model overrides)")
+    return model
+
+
+def _train_descriptors(args, train_set, test_set, out, write_files=True):
+    """Train the descriptor model (`--model descriptors`); the feature and recipe flags of
+    the CNN do not apply to it."""
+    from .audio.descriptor_classifier import train_descriptor_classifier
+    from .audio.descriptors import DescriptorConfig
+    config = DescriptorConfig()
+    if not args.quiet:
+        print(f"descriptors: {len(config.names())} per clip at {config.sr} Hz (MFCC 1-{config.n_mfcc - 1} mean and "
+              f"spread, harmonics 1-{config.n_harmonics} at the detected fundamental, 5 envelope statistics); "
+              "the spectrogram and recipe flags do not apply")
+    return train_descriptor_classifier(train_set, test_set, config=config, out=out, seed=args.seed, lr=args.lr,
+                                       use_cache=not args.no_cache, strict=args.strict, progress=not args.quiet,
+                                       write_files=write_files, log=(lambda *_: None) if args.quiet else _log)
+
+
 def train(args) -> int:
     from .audio import train_classifier
     _prepare_out(args.out)
     _threads(args)
     train_set, test_set = open_datasets(args, "train")
+    args.model = choose_model(args, train_set)
+    if args.model == "descriptors":
+        print(f"train: {train_set.describe()}; test: {test_set.describe()}")
+        _report(_train_descriptors(args, train_set, test_set, args.out), args.out)
+        return 0
     config = choose_config(args, train_set, test_set)
     speech = is_speech(args) and args.model == "cnn"     # the speech recipe was measured with the CNN
     recipe, model_kwargs = recipe_from(args, speech), model_kwargs_from(args, speech)
@@ -220,7 +267,10 @@ def _log(*parts):
 
 def _report(metrics, out):
     test = metrics.get("test")
-    print(f"best epoch {metrics['best_epoch']} of {metrics['epochs_run']}, {metrics['seconds']:.0f} s")
+    if metrics["epochs_run"]:
+        print(f"best epoch {metrics['best_epoch']} of {metrics['epochs_run']}, {metrics['seconds']:.0f} s")
+    else:
+        print(f"trained in {metrics['seconds']:.0f} s")
     if test:
         print(f"test accuracy: {test['accuracy']:.3f} ({test['n']} clips)")
     print(f"written to {os.path.abspath(out)}:")
@@ -233,15 +283,14 @@ def _class_table(classes, recall):
 
 
 def evaluate(args) -> int:
-    from .audio import AudioClassifier, extract_clips
+    from .audio import AudioClassifier
     classifier = AudioClassifier.load(args.checkpoint)
     dataset, _ = open_datasets(args, args.split)
     missing = sorted(set(dataset.classes) - set(classifier.classes))
     if missing:
         raise UsageError(f"{args.data}: classes {missing} are unknown to the checkpoint "
                          f"(it knows {classifier.classes})")
-    clips = extract_clips(dataset, classifier.config, use_cache=not args.no_cache,
-                          strict=args.strict, progress=not args.quiet)
+    clips = classifier.extract(dataset, use_cache=not args.no_cache, strict=args.strict, progress=not args.quiet)
     # the dataset's class numbers -> the checkpoint's
     y = np.asarray([classifier.classes.index(dataset.classes[k]) for k in clips.y])
     result = classifier.evaluate_clips(clips, y)
@@ -306,22 +355,29 @@ def cv(args) -> int:
         how = f"stratified {args.folds}-fold ({source})"
     if args.max_folds:
         folds = folds[:args.max_folds]
-    config = choose_config(args, dataset)
+    args.model = choose_model(args, dataset)
+    descriptors = args.model == "descriptors"
+    config = None if descriptors else choose_config(args, dataset)
     speech = fmt == "fsdd" and args.model == "cnn"
     recipe, model_kwargs = recipe_from(args, speech), model_kwargs_from(args, speech)
-    _say_recipe(args, recipe, model_kwargs, speech)
+    if not descriptors:
+        _say_recipe(args, recipe, model_kwargs, speech)
     print(f"cv: {dataset.describe()}, {how}")
     results = []
     for k, (train_idx, test_idx) in enumerate(folds):
         out = os.path.join(args.out, f"fold-{k}")
         print(f"fold {k + 1} of {len(folds)}: {len(train_idx)} training clips, {len(test_idx)} test clips")
-        metrics = train_classifier(dataset.subset(train_idx), dataset.subset(test_idx), model=args.model,
-                                   config=config, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                                   seed=args.seed, out=out, recipe=recipe, model_kwargs=model_kwargs,
-                                   use_cache=not args.no_cache, strict=args.strict, progress=not args.quiet,
-                                   log=(lambda *_: None) if args.quiet else _log,
-                                   groups=None if groups is None else [groups[i] for i in train_idx],
-                                   write_files=False)
+        if descriptors:
+            metrics = _train_descriptors(args, dataset.subset(train_idx), dataset.subset(test_idx), out,
+                                         write_files=False)
+        else:
+            metrics = train_classifier(dataset.subset(train_idx), dataset.subset(test_idx), model=args.model,
+                                       config=config, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                                       seed=args.seed, out=out, recipe=recipe, model_kwargs=model_kwargs,
+                                       use_cache=not args.no_cache, strict=args.strict, progress=not args.quiet,
+                                       log=(lambda *_: None) if args.quiet else _log,
+                                       groups=None if groups is None else [groups[i] for i in train_idx],
+                                       write_files=False)
         test = metrics["test"]
         results.append({"fold": k, "train": [dataset.files[i] if dataset.files[i] else int(i) for i in train_idx],
                         "test": [dataset.files[i] if dataset.files[i] else int(i) for i in test_idx],
@@ -340,7 +396,8 @@ def cv(args) -> int:
         shown = "-" if not len(values) else f"{values.mean():.3f} ± {values.std():.3f}"
         print(f"  {name:>20}  {shown}")
     with open(os.path.join(args.out, "cv.json"), "w") as f:
-        json.dump({"how": how, "features": config.to_dict(), "folds": results,
+        json.dump({"how": how, "model": args.model, "features": config.to_dict() if config else None,
+                   "folds": results,
                    "mean": float(accuracies.mean()), "std": float(accuracies.std()),
                    "per_class": summary}, f, indent=1)
     print(f"written to {os.path.abspath(os.path.join(args.out, 'cv.json'))}")
@@ -355,6 +412,8 @@ def export(args) -> int:
     if args.out is None and args.web is None:
         raise UsageError("give OUT.onnx, --web DIR, or both")
     classifier = AudioClassifier.load(args.checkpoint)
+    if getattr(classifier, "onnx_refusal", None):
+        raise UsageError(f"{args.checkpoint}: {classifier.onnx_refusal}")
     if args.out is not None:
         onnx.export(classifier, args.out, features_input=args.features_input)
         what = "log-mel features (batch, 1, n_mels, frames)" if args.features_input else \
@@ -585,6 +644,11 @@ def _data_options(p):
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
 
 
+MODEL_HELP = ("auto: the descriptor model for folders whose clips hold steady pitched notes (music), "
+              "else the CNN; cnn: a CNN on log-mel windows; mlp: a dense network on them; descriptors: "
+              "per-clip timbre, harmonic-profile and envelope descriptors and small networks (no ONNX export)")
+
+
 def _command(commands, name, help, run):
     """A sub-command with the shared formatter; `run(args)` is what it does."""
     p = commands.add_parser(name, help=help, description=help, formatter_class=_Formatter)
@@ -612,7 +676,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _command(commands, "train", "train a classifier on recordings", train)
     p.add_argument("--data", required=True, help="a folder of recordings, or 'synthetic'")
-    p.add_argument("--model", choices=("cnn", "mlp"), default="cnn", help="network")
+    p.add_argument("--model", choices=MODELS, default="auto", help=MODEL_HELP)
     p.add_argument("--test-speaker", default=None,
                    help="FSDD: test on this speaker, train on the others (instead of the official split)")
     p.add_argument("--no-pictures", action="store_true", help="write only the checkpoint and metrics.json")
@@ -636,7 +700,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _command(commands, "cv", "k-fold cross-validation: mean ± std and per-class recall", cv)
     p.add_argument("--data", required=True, help="a folder of recordings")
-    p.add_argument("--model", choices=("cnn", "mlp"), default="cnn", help="network")
+    p.add_argument("--model", choices=MODELS, default="auto", help=MODEL_HELP)
     p.add_argument("--folds-from", choices=("auto", "csv", "prefix", "none"), default="auto",
                    help="predefined folds: folds.csv in --data, a file-name prefix 'N-', the first that "
                         "exists (auto), or none (k-fold)")

@@ -13,3 +13,5 @@ from .prepare import (Augment, Clips, FeatureConfig, default_cache_dir, extract_
 from . import datasets, instruments  # noqa: F401
 from .datasets import FSDD, AudioFolder, DatasetError, SyntheticSounds  # noqa: F401
 from .classifier import AudioClassifier, Recipe, train_classifier  # noqa: F401
+from .descriptors import DescriptorConfig, Descriptors, extract_descriptors  # noqa: F401
+from .descriptor_classifier import DescriptorClassifier, DescriptorMLP, train_descriptor_classifier  # noqa: F401

@@ -85,11 +85,18 @@ class AudioClassifier:
             raise io.CheckpointError(f"{path}: a checkpoint, but not of an audio classifier "
                                      "(written by `autograd-lab train`?)")
         spec = meta["model"]
+        if spec["kind"] == "descriptors":          # a DescriptorClassifier, used the same way
+            from .descriptor_classifier import DescriptorClassifier
+            return DescriptorClassifier.from_checkpoint(state, meta)
         model = MODELS[spec["kind"]](**spec["kwargs"])
         model.load_state_dict(state)
         model.eval()
         return cls(model, spec, FeatureConfig.from_dict(meta["features"]), meta["classes"],
                    meta.get("normalization"))
+
+    def extract(self, dataset, cache_dir=None, use_cache=True, strict=False, progress=True) -> Clips:
+        """The inputs of every readable clip of `dataset` for this classifier (cached)."""
+        return extract_clips(dataset, self.config, cache_dir, use_cache, strict, progress)
 
     def scale(self, X):
         n = self.normalization
