@@ -332,19 +332,22 @@ class _Products:
         arrays). Counted from the mailboxes, not from what the caller recorded, so a product
         whose post an interrupt cut short is waited for too. An exception that lands meanwhile
         is returned for the caller to raise: a posted product cannot be taken back, only waited
-        for, and it is short. Should an exception still escape (one can land between two
-        bytecodes of this loop), the helper keeps the arrays alive (`_Helper.keep`), so
-        nothing is written into freed memory."""
+        for, and it is short. The loop's back edges, where CPython delivers a signal, are
+        inside the `try`. Should an exception still escape (one landing as this method starts
+        or returns), the helper keeps the arrays alive (`_Helper.keep`) until it has written
+        them, so nothing is written into freed memory."""
         landed = None
-        for helper in self.helpers or ():
-            while True:
-                try:
-                    if helper.mailbox_empty(spin.POLLS):
-                        break
-                    helper.inbox.put(_WAKE)    # asleep without its wake-up (an interrupt in between)?
-                    time.sleep(20e-6)
-                except BaseException as error:
-                    landed = landed or error
+        pending = list(self.helpers or ())
+        while pending:
+            try:
+                while pending:
+                    if pending[-1].mailbox_empty(spin.POLLS):
+                        pending.pop()
+                    else:
+                        pending[-1].inbox.put(_WAKE)   # asleep without its wake-up (an interrupt in between)?
+                        time.sleep(20e-6)
+            except BaseException as error:
+                landed = landed or error
         return landed
 
 
