@@ -219,6 +219,9 @@ def test_the_command_line_picks_descriptors_for_music_and_says_why(tmp_path, cap
     assert code == 0 and json.loads(out)["label"] == "dull"
     code, _, err = _run(["export", checkpoint, str(tmp_path / "m.onnx")], capsys)
     assert code == 2 and "the descriptor model has no ONNX form" in err and not (tmp_path / "m.onnx").exists()
+    with pytest.raises(al.onnx.ExportError, match="the descriptor model has no ONNX form"):   # and from Python
+        al.onnx.export(AudioClassifier.load(checkpoint), tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()
     code, out, _ = _run(["cv", "--data", str(root), "--out", str(tmp_path / "cv"), "--folds", "4",
                          "--max-folds", "2"], capsys)
     assert code == 0 and "model: descriptors" in out and "accuracy over 2 folds: 1.000" in out

@@ -480,6 +480,9 @@ def export(model, path, example_input=None, features=None, features_input=False,
     >>> [n.op_type for n in proto.graph.node]
     ['Gemm', 'Relu', 'Gemm']
     """
+    refusal = getattr(model, "onnx_refusal", None)   # e.g. the descriptor model's numpy front end
+    if refusal:
+        raise ExportError(refusal)
     onnx = _onnx()
     from onnx import TensorProto, helper
     from ..audio.classifier import AudioClassifier
