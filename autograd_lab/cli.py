@@ -116,6 +116,7 @@ def _prepare_out(out):
 
 def choose_config(args, *datasets_):
     """The feature settings for these datasets (flags win), printed with the reasons."""
+    import dataclasses
     from .audio.survey import choose_features, problems, survey
     from .audio.prepare import FeatureConfig
     from .audio.datasets import SyntheticSounds
@@ -132,7 +133,14 @@ def choose_config(args, *datasets_):
     default = FeatureConfig()
     if isinstance(datasets_[0], SyntheticSounds):
         default = FeatureConfig(sr=datasets_[0].params["sr"], duration=datasets_[0].params["duration"])
+    speech_cnn = is_speech(args) and getattr(args, "model", "cnn") in ("cnn", "auto") and given["pad"] is None
+    if speech_cnn:
+        from .audio.classifier import SPEECH_FEATURES
+        default = dataclasses.replace(default, **SPEECH_FEATURES)
     config, reasons = choose_features(found, given, default)
+    if speech_cnn:
+        reasons.append(f"pad {config.pad} (speech: a short clip is padded with its own noise floor, so where a "
+                       "noisy recording starts and ends does not stand out; --pad silence overrides)")
     if not args.quiet:
         what = f"{len(found)} files" if found is not None else "the data"
         print(f"features, chosen from {what} (every flag overrides):")
@@ -631,7 +639,8 @@ def _feature_options(p):
     g.add_argument("--n-mels", type=_positive(int), default=None, help="mel bands")
     g.add_argument("--pad", choices=("silence", "floor"), default=None,
                    help="what fills the window around a shorter clip: silence, or each band's noise floor "
-                        "taken from the clip (hides where a noisy recording starts and ends) (default: silence)")
+                        "taken from the clip (hides where a noisy recording starts and ends) "
+                        "(default: floor for speech with the CNN, silence otherwise)")
 
 
 def _data_options(p):

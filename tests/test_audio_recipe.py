@@ -433,3 +433,29 @@ def test_floor_padding_fills_the_window_with_the_clips_own_noise_floor():
     assert chosen.pad == "floor" and "pad floor (given)" in why
     chosen, why = choose_features(found)
     assert chosen.pad == "silence" and not any(line.startswith("pad") for line in why)
+
+
+def test_speech_with_the_cnn_pads_with_the_noise_floor_by_default(tmp_path):
+    """The spoken-digit layout with the CNN: floor padding, said in the configuration block;
+    --pad silence, the MLP and other folders keep silence."""
+    import soundfile as sf
+    from autograd_lab import cli
+    digits, tones = tmp_path / "digits", tmp_path / "tones"
+    digits.mkdir()
+    rng = np.random.default_rng(0)
+    for digit in range(2):
+        for i in range(3):
+            sf.write(digits / f"{digit}_anna_{i}.wav", 0.1 * rng.standard_normal(4000), 8000)
+            (tones / str(digit)).mkdir(parents=True, exist_ok=True)
+            sf.write(tones / str(digit) / f"{i}.wav", 0.1 * rng.standard_normal(4000), 8000)
+    parser = cli.build_parser()
+
+    def chosen(*argv):
+        args = parser.parse_args(["train", "--quiet", *argv])
+        return cli.choose_config(args, cli.open_data(args)[0]).pad
+
+    assert chosen("--data", str(digits)) == "floor"
+    assert chosen("--data", str(digits), "--model", "cnn") == "floor"
+    assert chosen("--data", str(digits), "--pad", "silence") == "silence"
+    assert chosen("--data", str(digits), "--model", "mlp") == "silence"
+    assert chosen("--data", str(tones)) == "silence"
