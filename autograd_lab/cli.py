@@ -210,9 +210,16 @@ def choose_model(args, dataset) -> str:
     reason: the descriptor model (audio/descriptor_classifier.py) for a folder whose clips
     hold steady pitched notes (`descriptors.music_likeness`), where it heard instruments
     across recordings that the CNN did not (docs/audio.md); the CNN for anything else
-    (speech, sound events, clips made in code), as before."""
+    (speech, sound events, clips made in code), and whenever a flag of the spectrogram
+    models' features or recipe is given."""
+    spectrogram_flags = _spectrogram_flags_given(args) if args.model in ("auto", "descriptors") else []
+    if args.model == "descriptors" and spectrogram_flags:
+        raise UsageError(f"--model descriptors: {', '.join(spectrogram_flags)} apply to the spectrogram models "
+                         "(cnn, mlp) only; drop them or choose --model cnn")
     if args.model != "auto":
         model, why = args.model, "given"
+    elif spectrogram_flags:
+        model, why = "cnn", f"spectrogram flags given: {', '.join(spectrogram_flags)}"
     elif args.data == SYNTHETIC:
         model, why = "cnn", "clips made in code"
     elif (args.format or detect_format(args.data)) == "fsdd":
@@ -226,6 +233,20 @@ def choose_model(args, dataset) -> str:
     if not args.quiet:
         print(f"model: {model} ({why}; --model overrides)")
     return model
+
+
+# Flags that only the spectrogram models (cnn, mlp) use: given with --model auto they ask for the CNN.
+SPECTROGRAM_FLAGS = ("front_end", "sr", "duration", "n_fft", "hop_length", "n_mels", "pad", "pool", "epochs",
+                     "batch_size", "normalize", "no_augment", "no_stretch", "no_warp", "pitch_shift", "eq_db",
+                     "no_eq", "filter_db", "no_filter", "reverb", "no_reverb", "noise_db", "no_noise",
+                     "no_random_crop", "mixup", "label_smoothing", "warmup", "weight_decay", "patience")
+
+
+def _spectrogram_flags_given(args) -> list:
+    """The SPECTROGRAM_FLAGS set to other than their defaults, as --option names."""
+    defaults = build_parser().parse_args([args.command, "--data", "x"])
+    return ["--" + name.replace("_", "-") for name in SPECTROGRAM_FLAGS
+            if hasattr(args, name) and getattr(args, name) != getattr(defaults, name)]
 
 
 def _train_descriptors(args, train_set, test_set, out, write_files=True):
@@ -251,7 +272,8 @@ def train(args) -> int:
     args.model = choose_model(args, train_set)
     if args.model == "descriptors":
         print(f"train: {train_set.describe()}; test: {test_set.describe()}")
-        _report(_train_descriptors(args, train_set, test_set, args.out), args.out)
+        _report(_train_descriptors(args, train_set, test_set, args.out, write_files=not getattr(args, "no_pictures", False)),
+                args.out)
         return 0
     config = choose_config(args, train_set, test_set)
     speech = is_speech(args) and args.model == "cnn"     # the speech recipe was measured with the CNN
@@ -640,7 +662,8 @@ def _feature_options(p):
     g.add_argument("--pad", choices=("silence", "floor"), default=None,
                    help="what fills the window around a shorter clip: silence, or each band's noise floor "
                         "taken from the clip (hides where a noisy recording starts and ends) "
-                        "(default: floor for speech with the CNN, silence otherwise)")
+                        "(default: floor for the spoken-digit layout {digit}_{speaker}_{n}.wav with the CNN, "
+                        "silence otherwise)")
 
 
 def _data_options(p):

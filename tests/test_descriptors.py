@@ -228,9 +228,7 @@ def test_the_command_line_picks_descriptors_for_music_and_says_why(tmp_path, cap
 
 
 def test_speech_sound_events_and_synthetic_data_keep_the_cnn(tmp_path, capsys, monkeypatch):
-    class Args:
-        quiet, format = False, None
-    args = Args()
+    args = cli.build_parser().parse_args(["train", "--data", "unused"])
     # the spoken-digit layout is speech: the CNN without looking at the sound
     speech = tmp_path / "digits"
     speech.mkdir()
@@ -250,3 +248,16 @@ def test_speech_sound_events_and_synthetic_data_keep_the_cnn(tmp_path, capsys, m
     assert "not music-like: the spectrogram CNN" in capsys.readouterr().out
     args.model = "descriptors"                       # a flag wins
     assert cli.choose_model(args, AudioFolder(other)) == "descriptors"
+
+
+def test_spectrogram_flags_ask_auto_for_the_cnn_and_are_refused_with_descriptors(tmp_path, capsys):
+    root = _instruments(tmp_path / "notes", per_class=4)
+    parser = cli.build_parser()
+    args = parser.parse_args(["train", "--data", str(root), "--front-end", "cqt", "--pitch-shift", "2"])
+    assert cli.choose_model(args, AudioFolder(root)) == "cnn"
+    assert "model: cnn (spectrogram flags given: --front-end, --pitch-shift" in capsys.readouterr().out
+    args = parser.parse_args(["train", "--data", str(root), "--model", "descriptors", "--epochs", "3"])
+    with pytest.raises(cli.UsageError, match="--model descriptors: --epochs apply to the spectrogram models"):
+        cli.choose_model(args, AudioFolder(root))
+    args = parser.parse_args(["train", "--data", str(root)])
+    assert cli.choose_model(args, AudioFolder(root)) == "descriptors"     # no such flag: the data decides
