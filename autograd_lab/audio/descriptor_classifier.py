@@ -4,9 +4,9 @@
 MFCC statistics, the harmonic profile at the detected fundamental, the envelope) and fits
 one of two learners on them (`fit_descriptors`):
 
-  * "trees" (the default): 300 extremely randomised trees (`trees.py`, numpy). Across two
-    banks of instrument recordings they carried over best (docs/audio.md: 0.78 and 0.83
-    where the spectrogram CNN reached 0.61 and 0.63);
+  * "trees" (the default): DEFAULT_TREES extremely randomised trees (`trees.py`, numpy).
+    Across two banks of instrument recordings they carried over best (docs/audio.md: 0.78
+    and 0.84 with the command line's defaults, where the spectrogram CNN reached 0.61 and 0.63);
   * "network": `DescriptorMLP`, small networks trained by this library's engine with
     dropout on their *inputs*, so that no network leans on all descriptors at once
     (0.67 and 0.73 on the same banks).
@@ -34,6 +34,10 @@ from .descriptors import DescriptorConfig, Descriptors, extract_descriptors
 from .trees import ExtraTrees
 
 MODEL_KIND = "descriptors"
+# 1000 trees carried over better than 300 across the banks (0.793 / 0.847 against 0.775 / 0.825,
+# three seeds; docs/audio.md), at 11-15 CPU-s for 400 clips.
+DEFAULT_TREES = 1000
+
 ONNX_REFUSAL = ("the descriptor model has no ONNX form: its front end (a harmonic-sum pitch tracker with a "
                 "median filter, MFCC and envelope statistics over a whole clip) is computed in numpy; "
                 "`predict` and `evaluate` use it, or train a CNN (`--model cnn`) to export")
@@ -208,7 +212,7 @@ def colour_descriptors(X, config: DescriptorConfig, rng, eq_db) -> np.ndarray:
 
 def fit_descriptors(X, y, classes, config: DescriptorConfig | None = None, *, seed=0, steps=300, lr=3e-3,
                     weight_decay=1e-2, hidden=64, input_dropout=0.5, dropout=0.3, members=5, subspace=1.0,
-                    eq_db=0.0, label_smoothing=0.1, input_map="standard", learner="trees", n_trees=1000,
+                    eq_db=0.0, label_smoothing=0.1, input_map="standard", learner="trees", n_trees=DEFAULT_TREES,
                     max_features=None,
                     X_val=None, y_val=None, log=None):
     """(DescriptorClassifier, history) trained on descriptor vectors X (N, D) with labels y.

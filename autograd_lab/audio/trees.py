@@ -52,6 +52,8 @@ class ExtraTrees:
                     continue
                 j, t = split
                 goes_left = X[idx, j] <= t
+                if goes_left.all() or not goes_left.any():   # a threshold drawn at the edge: an empty side
+                    continue
                 feature[node], threshold[node] = j, t
                 left[node] = self._new_node(feature, threshold, left, right, value, n_classes)
                 right[node] = self._new_node(feature, threshold, left, right, value, n_classes)
