@@ -18,6 +18,7 @@ command does; benchmarks/common.py); BENCH_TUNE_MEMORY=0 measures a plain import
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib
 import shutil
 import statistics
@@ -44,6 +45,7 @@ def import_other_copy(checkout):
     if not (source / "__init__.py").is_file():
         raise SystemExit(f"--old {checkout}: no autograd_lab package there")
     folder = Path(tempfile.mkdtemp(prefix="runtime_ab_"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
     shutil.copytree(source, folder / "autograd_lab_old", ignore=shutil.ignore_patterns("__pycache__"))
     sys.path.insert(0, str(folder))
     return importlib.import_module("autograd_lab_old")

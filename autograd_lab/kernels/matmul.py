@@ -22,9 +22,9 @@ from .blas import single_threaded
 # to a helper costs more than it saves. W2's 64x1280x128 products (10.5M) split: inside
 # W2's train step, split against never split in alternating blocks of one process
 # (benchmarks/split_products.py), 0.84-0.94x on an AMD EPYC and 0.94-1.00x on an Intel
-# Xeon (2 vCPUs each); W3's step 0.98-1.00x. An earlier runtime lost there (the split W2
-# step 1.14x slower on the Xeon: a polling helper slowed the caller's numpy work);
-# docs/performance.md has both measurements.
+# Xeon (2 vCPUs each); W3's step 0.98-1.00x (docs/performance.md). Splitting pays only
+# while the helper's polling does not slow the caller's own numpy work between products:
+# measure with that script before lowering or raising this.
 SPLIT_MIN_MULTIPLY_ADDS = 1 << 23
 # OpenBLAS computes a product of up to 4 * 65536 multiply-adds on the calling
 # thread whatever its thread count (GEMM_MULTITHREAD_THRESHOLD; measured: 64x64
