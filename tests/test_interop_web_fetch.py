@@ -70,8 +70,8 @@ def test_an_incomplete_folder_from_an_interrupted_fetch_is_replaced(fake_npm):
 
 
 def test_fetches_at_the_same_time_all_end_with_one_complete_folder(fake_npm, monkeypatch):
-    """The old rmtree-then-move could remove a folder another fetch had just put in place, or move
-    its staging folder inside the other's; here four fetches overlap."""
+    """Four fetches overlap: none may remove a folder another has just put in place, or move its
+    staging folder inside the other's (what removing and then moving into place would do)."""
     cache, folder = fake_npm
     monkeypatch.setenv("FAKE_NPM_SLEEP", "0.3")
     results, errors = [], []

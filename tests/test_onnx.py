@@ -292,7 +292,7 @@ def test_floor_padding_in_the_graph_equals_features_and_clip_features(dft):
 
 @pytest.mark.parametrize("model", ["cnn", "mlp"])
 def test_a_floor_padded_classifier_exports_and_hears_what_predict_hears(model, tmp_path):
-    """pad="floor" had no ONNX form (export refused it); now the exported model on raw audio gives
+    """With pad="floor" the exported model on raw audio gives
     predict_file's probabilities for clips shorter than the window, as long, and longer."""
     from autograd_lab.audio.classifier import AudioClassifier, build_model
     config = FeatureConfig(sr=SR, duration=0.5, n_fft=256, hop_length=96, n_mels=32, pad="floor")
