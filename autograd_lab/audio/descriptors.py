@@ -196,22 +196,6 @@ class Descriptors:
         return Descriptors(self.X[indices], self.y[indices], self.kept[indices])
 
 
-def _describe_chunk(args):
-    """Worker: the descriptors of the clips at `indices` (picklable, for the process pool)."""
-    dataset, config, indices, strict = args
-    out = []
-    for i in indices:
-        try:
-            samples, sr, label = dataset[i]
-        except AudioFileError as exc:
-            if strict:
-                raise
-            out.append((i, None, None, f"skipped unreadable clip: {exc}"))
-            continue
-        out.append((i, config.describe(samples, sr), label, None))
-    return out
-
-
 def extract_descriptors(dataset, config: DescriptorConfig | None = None, cache_dir=None, use_cache=True,
                         strict=False, progress=True, workers=None) -> Descriptors:
     """The descriptors of every clip of `dataset`, cached under cache_dir/descriptors (default:
@@ -219,9 +203,8 @@ def extract_descriptors(dataset, config: DescriptorConfig | None = None, cache_d
     identity: each file's path, size and modification time). Unreadable clips are skipped with
     a warning, or raise with strict=True; 200 clips or more are computed by `workers`
     processes (default: one per core, at most 8)."""
-    from tqdm.auto import tqdm
     from .. import io
-    from .prepare import PARALLEL_MIN_CLIPS, default_cache_dir
+    from .prepare import _compute_clips, default_cache_dir
     config = config or DescriptorConfig()
     key_text = json.dumps({"config": config.to_dict(), "dataset": dataset.identity(), "strict": bool(strict),
                            "layout": "descriptors-1"}, sort_keys=True)
@@ -240,25 +223,8 @@ def extract_descriptors(dataset, config: DescriptorConfig | None = None, cache_d
             except io.CheckpointError:
                 pass                                # a damaged cache entry is recomputed
     n = len(dataset)
-    workers = workers if workers is not None else min(os.cpu_count() or 1, 8)
-    chunks = [(dataset, config, list(range(s, min(s + 16, n))), strict) for s in range(0, n, 16)]
-    bar = tqdm(total=n, desc="descriptors", unit="clip", leave=False, disable=not progress)
-    results = []
-    if workers > 1 and n >= PARALLEL_MIN_CLIPS:
-        import concurrent.futures as cf
-        import multiprocessing
-        context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods()
-                                              else None)
-        with cf.ProcessPoolExecutor(workers, mp_context=context) as pool:
-            for part in pool.map(_describe_chunk, chunks):
-                results.extend(part)
-                bar.update(len(part))
-    else:
-        for chunk in chunks:
-            part = _describe_chunk(chunk)
-            results.extend(part)
-            bar.update(len(part))
-    bar.close()
+    results = _compute_clips(dataset, config, strict, progress, workers, compute="describe", desc="descriptors",
+                             chunk=16)
     rows, labels, kept, skipped = [], [], [], []
     for i, vector, label, problem in results:
         if problem is not None:

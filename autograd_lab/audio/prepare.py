@@ -201,8 +201,9 @@ def default_cache_dir() -> str:
 
 
 def _clip_features(args):
-    """Worker: log-mel frames of the clips at `indices` (picklable, for the process pool)."""
-    dataset, config, indices, strict = args
+    """Worker: `config.<compute>(samples, sr)` (log-mel frames unless told otherwise) of the clips
+    at `indices` (picklable, for the process pool)."""
+    dataset, config, indices, strict, compute = args
     out = []
     for i in indices:
         try:
@@ -212,7 +213,7 @@ def _clip_features(args):
                 raise
             out.append((i, None, None, f"skipped unreadable clip: {exc}"))
             continue
-        out.append((i, config.clip_features(samples, sr), label, None))
+        out.append((i, getattr(config, compute)(samples, sr), label, None))
     return out
 
 
@@ -220,12 +221,15 @@ def _clip_features(args):
 PARALLEL_MIN_CLIPS = 200
 
 
-def _compute_clips(dataset, config, strict, progress, workers):
+def _compute_clips(dataset, config, strict, progress, workers, compute="clip_features", desc="features",
+                   chunk=32):
+    """[(index, config.<compute>(samples, sr), label, problem)] over the clips, in a process pool
+    from PARALLEL_MIN_CLIPS clips; an unreadable clip gives a problem (or raises with strict)."""
     from tqdm.auto import tqdm
     n = len(dataset)
     workers = workers if workers is not None else min(os.cpu_count() or 1, 8)
-    chunks = [list(range(start, min(start + 32, n))) for start in range(0, n, 32)]
-    bar = tqdm(total=n, desc="features", unit="clip", leave=False, disable=not progress)
+    chunks = [list(range(start, min(start + chunk, n))) for start in range(0, n, chunk)]
+    bar = tqdm(total=n, desc=desc, unit="clip", leave=False, disable=not progress)
     results = []
     if workers > 1 and n >= PARALLEL_MIN_CLIPS:
         import concurrent.futures as cf
@@ -233,12 +237,12 @@ def _compute_clips(dataset, config, strict, progress, workers):
         context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods()
                                               else None)
         with cf.ProcessPoolExecutor(workers, mp_context=context) as pool:
-            for part in pool.map(_clip_features, [(dataset, config, c, strict) for c in chunks]):
+            for part in pool.map(_clip_features, [(dataset, config, c, strict, compute) for c in chunks]):
                 results.extend(part)
                 bar.update(len(part))
     else:
-        for chunk in chunks:
-            part = _clip_features((dataset, config, chunk, strict))
+        for indices in chunks:
+            part = _clip_features((dataset, config, indices, strict, compute))
             results.extend(part)
             bar.update(len(part))
     bar.close()
